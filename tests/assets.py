@@ -1,0 +1,92 @@
+"""Tiny test assets built in seconds: a byte-level BPE tokenizer with a ChatML template
+and a ~0.2 M-parameter Llama model. It learns nothing useful; it exercises the pipeline."""
+
+from pathlib import Path
+
+CHATML = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+# Llama-3-style template (header ids, eot), for masking tests on a second template family.
+LLAMA3 = (
+    "{{ '<|begin_of_text|>' }}"
+    "{% for message in messages %}"
+    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'"
+    " + message['content'] + '<|eot_id|>' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}"
+    "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
+LLAMA3_SPECIALS = [
+    "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|pad|>",
+]
+
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Fine-tuning adapts a pretrained language model to new data.",
+    "user assistant system: What is the capital of France? Paris.",
+    "Write a haiku about autumn leaves falling softly to the ground.",
+    '{"name": "Ada", "age": 36, "languages": ["en", "fr"]}',
+    "0123456789 + - * / = ( ) [ ] { } < > , . ; : ! ? ' \"",
+] * 50
+
+
+def build_tokenizer(out_dir: Path, template: str = "chatml"):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = SPECIALS if template == "chatml" else LLAMA3_SPECIALS
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=2048,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(CORPUS, trainer=trainer)
+    eos = "<|im_end|>" if template == "chatml" else "<|eot_id|>"
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token=eos,
+        pad_token="<|pad|>",
+        bos_token=None if template == "chatml" else "<|begin_of_text|>",
+        unk_token=None,
+    )
+    fast.chat_template = CHATML if template == "chatml" else LLAMA3
+    fast.save_pretrained(out_dir)
+    return fast
+
+
+def build_tiny_model(out_dir: Path, template: str = "chatml") -> Path:
+    """Write a tokenizer + random LlamaForCausalLM to out_dir; return out_dir."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer(out_dir, template)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(out_dir)
+    return out_dir

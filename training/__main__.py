@@ -1,0 +1,41 @@
+"""Command line: `python -m training COMMAND ...`.
+
+    python -m training validate data.jsonl --json          # check a dataset
+    python -m training models                              # list the model catalogue
+    python -m training train configs/cpu-demo.yaml         # run a fine-tune (a worker process)
+    python -m training eval RUN_DIR --json                 # before/after evaluation
+
+Each command lives in its own module with a `main(argv) -> exit code`; this file only
+dispatches, so `python -m training validate` never imports torch.
+"""
+
+import importlib
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+COMMANDS = {
+    "validate": ("training.data.cli", "check a dataset and print its validation report"),
+    "models": ("training.models", "list the model catalogue; --prepare converts the bundled model"),
+    "train": (
+        "training.worker",
+        "run one fine-tune in this process (the app starts it as a worker)",
+    ),
+    "eval": ("training.evaluate", "compare base, tuned and few-shot base on held-out rows"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in COMMANDS:
+        print("usage: python -m training COMMAND [options]\n\ncommands:", file=sys.stderr)
+        for name, (_, text) in COMMANDS.items():
+            print(f"  {name:<10} {text}", file=sys.stderr)
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    return module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
