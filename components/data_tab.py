@@ -1,0 +1,357 @@
+"""The Data tab: bring a dataset in, see what is in it and exactly what is wrong with it.
+
+Upload a file (or try a sample), optionally override the detected format and map columns,
+then read the verdict, the report grouped by problem, the token-length histogram, the
+statistics, a preview table and any row rendered with the selected model's chat template.
+
+`build_data_tab(model)` returns a `gr.State` holding the dataset selection for the Train
+tab (see `dataset_state`). Handlers are plain functions, tested without a browser: each
+returns or yields a `View`, the tab's outputs in order.
+"""
+
+import functools
+import inspect
+import logging
+import os
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import gradio as gr
+
+from components import format as fmt_html
+from training.config import RunConfig, help_text
+from training.data import SAMPLE_DESCRIPTIONS, SAMPLES, preview_file, render_example, validate_file
+from training.data.codes import make_finding
+from training.data.detect import FIELD_NAMES, OPTIONAL, REQUIRED
+from training.models import load_tokenizer
+
+log = logging.getLogger(__name__)
+
+PREVIEW_ROWS = 20
+SLOTS = 4  # most fields a format has (alpaca: instruction, input, output, system)
+SLOT_FIELDS = ("slot1", "slot2", "slot3", "slot4")
+OPTIONAL_NAMES = {"system": "system prompt", "input": "extra input (context)"}
+FILE_TYPES = [".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt", ".gz"]
+FORMAT_CHOICES = [
+    ("Detect automatically", "auto"),
+    ("Chat messages (OpenAI: role/content)", "messages"),
+    ("ShareGPT (conversations: from/value)", "sharegpt"),
+    ("Alpaca (instruction / input / output)", "alpaca"),
+    ("Prompt / completion (question / answer, ...)", "prompt_completion"),
+    ("Plain text (language modelling)", "text"),
+]
+FAILED = "Something went wrong on our side while {}. The details are in the server log."
+CHECKING = fmt_html.message_html("Checking your data…", "info")
+START = fmt_html.message_html("Upload a file or try a sample to start.", "info")
+PROGRESS = gr.Progress()  # the default that marks a progress parameter; gradio swaps in a live one
+
+
+class View(NamedTuple):
+    """Every output of the tab's main handlers, in the order build_data_tab wires them."""
+
+    verdict: str = START
+    report: str = ""
+    stats: str = ""
+    histogram: str = ""
+    preview: str = ""
+    detection: str = ""
+    conversation: str = ""
+    row: int = 1
+    format_choice: str = "auto"
+    roles: list = []  # canonical field held by each mapping slot
+    slot1: dict = gr.update(visible=False)
+    slot2: dict = gr.update(visible=False)
+    slot3: dict = gr.update(visible=False)
+    slot4: dict = gr.update(visible=False)
+    options: dict = gr.update()  # the "Format and columns" accordion
+    selection: dict = {}  # what the data functions were given
+    dataset: dict = {}  # what the Train tab reads
+
+
+def roles_for(fmt: str | None) -> list[str]:
+    """The canonical fields of a format, required first (what the mapping slots stand for)."""
+    return [*REQUIRED[fmt], *OPTIONAL.get(fmt, ())] if fmt in REQUIRED else []
+
+
+def selection(path, fmt_choice="auto", mapping=None, validation_file=None, max_length=None):
+    """{path, format (None = detect), mapping {field: column}, validation_file, max_length}."""
+    return {
+        "path": str(path) if path else None,
+        "format": None if fmt_choice in (None, "", "auto") else fmt_choice,
+        "mapping": {k: v for k, v in (mapping or {}).items() if v},
+        "validation_file": str(validation_file) if validation_file else None,
+        "max_length": int(max_length or RunConfig.max_length),
+    }
+
+
+def empty_dataset() -> dict:
+    return {**selection(None), "ok": False, "report_summary": {}}
+
+
+def max_upload_mb() -> float:
+    """The upload cap (TUNESMITH_MAX_UPLOAD_MB, default 200): gradio refuses bigger uploads,
+    and the check refuses bigger files given any other way."""
+    return float(os.environ.get("TUNESMITH_MAX_UPLOAD_MB", "200"))
+
+
+def max_bytes() -> int:
+    return int(max_upload_mb() * 1024 * 1024)
+
+
+def get_tokenizer(model: str | None, trust: bool, progress=None):
+    """(tokenizer or None, why not): token counts fall back to estimates, never fail."""
+    say = (lambda m: progress(0, desc=m)) if progress else None
+    try:
+        return load_tokenizer(model, trust_remote_code=bool(trust), progress=say), ""
+    except ValueError as e:
+        return None, str(e)
+    except Exception as e:
+        log.exception("loading the tokenizer of %s failed", model)
+        return None, f"{type(e).__name__}: {e}"
+
+
+def dataset_state(sel: dict, report, model: str | None) -> dict:
+    """The selection as validated, with the detected format and full column mapping
+    filled in, plus a JSON-able summary of the report (deep-copyable)."""
+    mapping = dict(report.detection.get("mapping") or sel["mapping"])
+    return {**sel, "format": report.format or sel["format"], "mapping": mapping,
+            "ok": report.ok, "report_summary": fmt_html.report_summary(report, model)}  # fmt: skip
+
+
+# --- handlers -----------------------------------------------------------------------
+
+
+def preview_view(sel: dict) -> View:
+    """The quick part, no model needed: preview table, detected format, mapping slots."""
+    p = preview_file(sel["path"], PREVIEW_ROWS, sel["format"], sel["mapping"] or None)
+    d = p.detection
+    roles = roles_for(sel["format"] or p.format)
+    choices = [("(none)", ""), *[(c, c) for c in p.columns]]
+    slots = [gr.update(visible=False)] * SLOTS
+    for i, r in enumerate(roles):
+        optional = "" if r in REQUIRED[sel["format"] or p.format] else " (optional)"
+        label = f"Column for the {FIELD_NAMES.get(r, OPTIONAL_NAMES.get(r, r))}{optional}"
+        value = d.mapping.get(r, "") if d else ""
+        slots[i] = gr.update(visible=True, label=label, choices=choices, value=value)
+    unsure = p.error is not None or d is None or d.ambiguous or d.format is None
+    return View(
+        verdict=CHECKING, preview=fmt_html.preview_html(p), detection=fmt_html.detection_html(p),
+        format_choice=sel["format"] or "auto", roles=roles, **dict(zip(SLOT_FIELDS, slots, strict=True)),
+        options=gr.update(open=True) if unsure else gr.update(), selection=sel,
+        dataset=empty_dataset(),
+    )  # fmt: skip
+
+
+def load_and_check(sel: dict, model, trust, progress) -> Iterator[View]:
+    """Preview at once, then the full check with the model's tokenizer (progress shown)."""
+    if not sel["path"]:
+        yield View(selection=sel, dataset=empty_dataset())
+        return
+    view = preview_view(sel)
+    yield view
+    # The first use of the bundled model converts it (~30 s): progress says so.
+    tokenizer, why_not = get_tokenizer(model, trust, progress)
+    report = validate_file(
+        sel["path"], tokenizer=tokenizer, max_length=sel["max_length"], fmt=sel["format"],
+        mapping=sel["mapping"] or None, validation_file=sel["validation_file"],
+        max_bytes=max_bytes(), progress=lambda f, m: progress(f, desc=m),
+    )  # fmt: skip
+    if why_not:
+        report.warnings.insert(
+            0, make_finding("model_unavailable", None, model=model, detail=why_not)
+        )
+    stats = report.stats
+    yield view._replace(
+        verdict=fmt_html.verdict_html(report), report=fmt_html.report_html(report),
+        stats=fmt_html.stats_html(stats), conversation=show_row(sel, 1, model, trust),
+        histogram=fmt_html.histogram_svg(stats.get("histogram"), stats.get("max_length")),
+        dataset=dataset_state(sel, report, model),
+    )  # fmt: skip
+
+
+def on_upload(file, validation_file, max_length, model, trust, progress=PROGRESS):
+    """A new file: detect its format afresh, then check it."""
+    sel = selection(file, "auto", None, validation_file, max_length)
+    yield from load_and_check(sel, model, trust, progress)
+
+
+def on_sample(name, max_length, model, trust, progress=PROGRESS):
+    """'Try a sample': the bundled file, detected and checked like an upload."""
+    if name not in SAMPLES:
+        raise gr.Error("Pick one of the samples first.")
+    sel = selection(SAMPLES[name], "auto", None, None, max_length)
+    yield from load_and_check(sel, model, trust, progress)
+
+
+def on_format(sel, fmt_choice, max_length, model, trust, progress=PROGRESS):
+    """A format chosen by hand: columns are matched afresh for that format."""
+    sel = selection(sel["path"], fmt_choice, None, sel["validation_file"], max_length)
+    yield from load_and_check(sel, model, trust, progress)
+
+
+def on_options(sel, fmt, roles, s1, s2, s3, s4, val_file, max_len, model, trust, progress=PROGRESS):
+    """Columns mapped by hand, a validation file, a new max length or model: check again."""
+    mapping = dict(zip(roles, (s1, s2, s3, s4), strict=False))
+    sel = selection(sel["path"], fmt, mapping, val_file, max_len)
+    yield from load_and_check(sel, model, trust, progress)
+
+
+def show_row(sel: dict, row, model, trust) -> str:
+    """One row as the model will see it: the selected model's chat template, escaped."""
+    if not sel.get("path"):
+        return ""
+    row = max(1, int(row or 1))
+    p = preview_file(sel["path"], row, sel["format"], sel["mapping"] or None)
+    if row not in p.row_numbers:
+        return fmt_html.message_html(f"There is no row {row} (rows start at 1).", "warning")
+    i = p.row_numbers.index(row)
+    if p.examples[i] is None:
+        return fmt_html.problem_row_html(row, p.rows[i], p.problems[i] or [p.error or ""])
+    tokenizer, why_not = get_tokenizer(model, trust)
+    text = render_example(p.examples[i], tokenizer)
+    if tokenizer is None:
+        title = f"Row {row} in ChatML layout (the model's own template is unavailable: {why_not})"
+        return fmt_html.rendered_html(text, ["<|im_start|>", "<|im_end|>"], title)
+    title = f"Row {row} exactly as {model} sees it in training (special tokens in colour)"
+    specials = [*tokenizer.all_special_tokens, *tokenizer.get_added_vocab()]
+    return fmt_html.rendered_html(text, specials, title)
+
+
+def safe(handler, doing: str, fallback):
+    """Wrap a handler: log any exception with its traceback server-side and show the
+    user a plain message (`fallback(message)` gives the outputs) instead."""
+
+    def fail():
+        log.exception("Data tab: %s failed", doing)
+        gr.Warning(FAILED.format(doing))
+        return fallback(fmt_html.message_html(FAILED.format(doing), "error"))
+
+    if inspect.isgeneratorfunction(handler):
+
+        @functools.wraps(handler)
+        def gen(*args, **kwargs):
+            try:
+                yield from handler(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception:
+                yield fail()
+
+        return gen
+
+    @functools.wraps(handler)
+    def fn(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except Exception:
+            return fail()
+
+    return fn
+
+
+def blank_view(message: str = START) -> View:
+    return View(verdict=message, selection=selection(None), dataset=empty_dataset())
+
+
+def build_data_tab(model: gr.Dropdown, trust_remote_code: gr.Checkbox | None = None) -> gr.State:
+    """Lay out and wire the Data tab (it opens its own gr.Tab). Returns the dataset state:
+    {path, format, mapping, validation_file, max_length, ok, report_summary}."""
+    trust = trust_remote_code if trust_remote_code is not None else gr.State(False)
+    first = next(iter(SAMPLES))
+    with gr.Tab("Data", id="data"):
+        with gr.Row(equal_height=True):
+            upload = gr.File(
+                label="Your dataset: JSONL, JSON, CSV, TSV, Parquet or TXT "
+                f"(up to {max_upload_mb():g} MB)",
+                file_types=FILE_TYPES,
+                type="filepath",
+                scale=3,
+                elem_id="ts-upload",
+            )
+            with gr.Column(scale=2):
+                sample = gr.Dropdown(
+                    list(SAMPLES),
+                    value=first,
+                    label="…or try a sample",
+                    info=SAMPLE_DESCRIPTIONS.get(first),
+                )
+                sample_btn = gr.Button("Try this sample")
+        with gr.Accordion("Format and columns · validation file · max length", open=False) as opts:
+            with gr.Row():
+                fmt = gr.Dropdown(FORMAT_CHOICES, value="auto", label="Format", scale=2)
+                max_len = gr.Slider(
+                    64,
+                    8192,
+                    value=RunConfig.max_length,
+                    step=64,
+                    scale=3,
+                    label="Max length (tokens)",
+                    info=help_text("max_length"),
+                )
+            with gr.Row():
+                slots = [gr.Dropdown(label=f"Column {i + 1}", visible=False) for i in range(SLOTS)]
+            val_upload = gr.File(
+                label="Validation file (optional; without one, 10 % of the rows are held out)",
+                file_types=FILE_TYPES,
+                type="filepath",
+            )
+        verdict = gr.HTML(START, elem_id="ts-verdict")
+        detection = gr.HTML(elem_id="ts-detection")
+        with gr.Row():
+            with gr.Column(scale=3):
+                gr.Markdown("### Problems found")
+                report = gr.HTML(elem_id="ts-report")
+            with gr.Column(scale=2):
+                gr.Markdown("### Tokens per example")
+                histogram = gr.HTML(elem_id="ts-histogram")
+                stats = gr.HTML(elem_id="ts-stats")
+        gr.Markdown("### Preview")
+        preview = gr.HTML(elem_id="ts-preview")
+        gr.Markdown("### One row as the model sees it")
+        with gr.Row():
+            row = gr.Number(
+                1,
+                precision=0,
+                minimum=1,
+                label="Row number",
+                elem_id="ts-row",
+                scale=0,
+                min_width=200,
+            )
+        conversation = gr.HTML(elem_id="ts-conversation")
+        roles, sel, dataset = gr.State([]), gr.State(selection(None)), gr.State(empty_dataset())
+
+    outputs = [verdict, report, stats, histogram, preview, detection, conversation, row, fmt]
+    outputs += [roles, *slots, opts, sel, dataset]
+    assert len(outputs) == len(View._fields)
+
+    def wire(triggers, handler, inputs, api_name, doing):
+        gr.on(triggers, safe(handler, doing, blank_view), inputs, outputs, api_name=api_name,
+              show_progress_on=[verdict], trigger_mode="always_last")  # fmt: skip
+
+    wire([upload.upload], on_upload, [upload, val_upload, max_len, model, trust], "upload",
+         "checking the file")  # fmt: skip
+    wire([sample_btn.click], on_sample, [sample, max_len, model, trust], "try_sample",
+         "loading the sample")  # fmt: skip
+    wire([fmt.input], on_format, [sel, fmt, max_len, model, trust], "set_format",
+         "reading the file in that format")  # fmt: skip
+    rechecks = [s.input for s in slots] + [val_upload.upload, val_upload.clear, max_len.release]
+    wire(rechecks + [model.change, trust.change], on_options,
+         [sel, fmt, roles, *slots, val_upload, max_len, model, trust], "recheck",
+         "checking the file")  # fmt: skip
+    upload.clear(blank_view, None, outputs, api_visibility="private")
+    sample.change(
+        lambda name: gr.update(info=SAMPLE_DESCRIPTIONS.get(name)),
+        sample,
+        sample,
+        api_visibility="private",
+    )
+    gr.on(
+        [row.input],
+        safe(show_row, "showing that row", lambda m: m),
+        [sel, row, model, trust],
+        conversation,
+        api_name="show_row",
+        trigger_mode="always_last",
+    )
+    return dataset

@@ -1,0 +1,402 @@
+"""Pure formatters: typed results from `training` in, HTML strings out.
+
+No gradio here, so every function is testable on its own. All text that comes from a
+dataset, a model or a file name passes through `esc()` before it reaches the page: the
+page shows a `<script>` in a row as text, it never runs it.
+"""
+
+import html
+import json
+import re
+from collections.abc import Iterable
+
+CELL_CHARS = 160  # longest cell text in the preview table; the full row is in the chat view
+ROWS_SHOWN = 30  # row numbers listed per problem before "and N more"
+
+
+def esc(value) -> str:
+    """Text for HTML, quotes included (safe inside attributes too)."""
+    return html.escape(value if isinstance(value, str) else str(value), quote=True)
+
+
+def cell_text(value) -> str:
+    """A compact one-line rendering of any JSON value, cut to CELL_CHARS."""
+    if isinstance(value, str):
+        text = value
+    elif value is None:
+        text = ""
+    else:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
+
+
+def message_html(text: str, level: str = "info") -> str:
+    """A plain status or error panel; level: info, ok, warning, error."""
+    return f'<div class="ts-panel ts-{esc(level)}">{esc(text)}</div>'
+
+
+def table_html(columns: list[str], rows: list[dict], row_numbers: list[int]) -> str:
+    """A table of records: a '#' column with each record's 1-based number, then one per column."""
+    head = "".join(f"<th>{esc(c)}</th>" for c in ["#", *columns])
+    body = "".join(
+        f'<tr><td class="ts-num">{number}</td>'
+        + "".join(f"<td>{esc(cell_text(row.get(c)))}</td>" for c in columns)
+        + "</tr>"
+        for number, row in zip(row_numbers, rows, strict=True)
+    )
+    if not body:
+        return message_html("The file holds no rows to preview.", "warning")
+    return (
+        '<div class="ts-table-wrap"><table class="ts-table">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
+
+
+def preview_html(preview) -> str:
+    """The first rows of a file (training.data.Preview), with each row's problems."""
+    top = message_html(preview.error, "error") if preview.error else ""
+    if not preview.rows:
+        return top or message_html("The file holds no rows to preview.", "warning")
+    rows, columns = preview.rows, list(preview.columns)
+    if any(preview.problems):
+        rows = [
+            {**r, "⚠ problems": "; ".join(p)} for r, p in zip(rows, preview.problems, strict=True)
+        ]
+        columns.append("⚠ problems")
+    caption = f"The first {len(rows)} rows of the file, as read."
+    return f'{top}<div class="ts-caption">{esc(caption)}</div>' + table_html(
+        columns, rows, preview.row_numbers
+    )
+
+
+def detection_html(preview) -> str:
+    """One line: which format was detected (or chosen) and which columns are used."""
+    d = preview.detection
+    if d is None or preview.format is None:
+        return message_html(
+            "Could not tell what kind of data this is: choose the format and map the columns "
+            "under “Format and columns”.",
+            "warning",
+        )
+    text = d.reason
+    if d.ambiguous:
+        text += " Not what you meant? Choose the format under “Format and columns”."
+    return message_html(text, "warning" if d.ambiguous else "info")
+
+
+def problem_row_html(row: int, record, problems: list[str]) -> str:
+    """A row the trainer cannot use: what is wrong, and the raw record."""
+    items = "".join(f"<li>{esc(p)}</li>" for p in problems if p)
+    raw = json.dumps(record, ensure_ascii=False, indent=2, default=str)
+    return (
+        message_html(f"Row {row} cannot be used for training:", "error")
+        + f'<ul class="ts-problems">{items}</ul><pre class="ts-rendered">{esc(raw)}</pre>'
+    )
+
+
+# --- validation report -------------------------------------------------------------
+
+
+def error_count(report) -> int:
+    """Errors counted before the report capped its list (report.counts is per code)."""
+    codes = {f.code for f in report.errors}
+    return max(len(report.errors), sum(report.counts.get(c, 0) for c in codes))
+
+
+def warning_count(report) -> int:
+    codes = {f.code for f in report.warnings}
+    return max(len(report.warnings), sum(report.counts.get(c, 0) for c in codes))
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def verdict(report) -> tuple[bool, str]:
+    """(ready, sentence): the one line a user reads first."""
+    if report.ok:
+        fmt = f" in {report.format} format" if report.format else ""
+        extra = (
+            f", {plural(warning_count(report), 'warning')} to look at" if report.warnings else ""
+        )
+        return True, f"Ready to train: {plural(report.rows, 'example')}{fmt}{extra}."
+    return False, f"Fix {plural(error_count(report), 'error')} first, then check again."
+
+
+def report_summary(report, model: str | None) -> dict:
+    """The report in a few JSON-able numbers (what the Train tab needs for its estimate)."""
+    keys = ("examples", "total_training_tokens", "recommended_epochs", "over_max_length",
+            "split", "token_estimate")  # fmt: skip
+    return {
+        "verdict": verdict(report)[1],
+        "rows": report.rows,
+        "errors": error_count(report),
+        "warnings": warning_count(report),
+        "model": model,
+        **{k: report.stats.get(k) for k in keys},
+    }
+
+
+def verdict_html(report) -> str:
+    ready, text = verdict(report)
+    return message_html(text, "ok" if ready else "error")
+
+
+def where(f) -> str:
+    """Where a finding points: "row 7", "validation file row 3", "the whole file"."""
+    name = "validation file" if f.file else "file"
+    return f"the whole {name}" if f.row is None else f"{name} row {f.row}".removeprefix("file ")
+
+
+def _rows_text(findings: list, total: int) -> str:
+    numbers = sorted({(bool(f.file), f.row) for f in findings if f.row is not None})
+    if not numbers:
+        return "the whole file"
+    shown = ", ".join(("validation " if v else "") + str(n) for v, n in numbers[:ROWS_SHOWN])
+    more = total - min(len(numbers), ROWS_SHOWN)
+    word = "row" if len(numbers) == 1 and more <= 0 else "rows"
+    return f"{word} {shown}" + (f" and {more:,} more" if more > 0 else "")
+
+
+def group_findings(findings) -> list[dict]:
+    """Findings grouped by code, in order of first appearance: the report's sections."""
+    groups: dict[str, dict] = {}
+    for f in findings:
+        g = groups.setdefault(f.code, {"code": f.code, "level": f.level, "items": []})
+        g["items"].append(f)
+    return list(groups.values())
+
+
+def report_html(report) -> str:
+    """The validation report: errors before warnings, one section per problem code, each
+    with its count, row numbers, the message per row and the fix hint."""
+    if not report.errors and not report.warnings:
+        return message_html("No problems found.", "ok")
+    parts = []
+    for title, findings, level in (
+        ("Errors (these block training)", report.errors, "error"),
+        ("Warnings (training can go ahead)", report.warnings, "warning"),
+    ):
+        if not findings:
+            continue
+        parts.append(f'<h4 class="ts-h">{esc(title)}</h4>')
+        for g in group_findings(findings):
+            items = g["items"]
+            count = max(len(items), report.counts.get(g["code"], 0))
+            first = items[0]
+            rows = _rows_text(items, count)
+            details = "".join(
+                f"<li><b>{esc(where(f))}</b>: {esc(f.message)}</li>" for f in items[:ROWS_SHOWN]
+            )
+            parts.append(
+                f'<details class="ts-finding ts-{level}" data-code="{esc(g["code"])}">'
+                f"<summary><span class='ts-count'>{count:,}×</span> {esc(first.message)}"
+                f" <span class='ts-rows'>({esc(rows)})</span></summary>"
+                f"<p class='ts-hint'>How to fix: {esc(first.hint)}</p>"
+                f"<ul>{details}</ul><p class='ts-code'>code: {esc(g['code'])}</p></details>"
+            )
+    return "".join(parts)
+
+
+# --- statistics ---------------------------------------------------------------------
+
+DIST_LABELS = {
+    "messages_per_example": "Messages per example",
+    "tokens_per_example": "Tokens per example",
+    "assistant_tokens_per_example": "Assistant tokens per example",
+}
+SCALAR_LABELS = {
+    "examples": "Examples",
+    "over_max_length": "Examples over the max length (truncated)",
+    "total_training_tokens": "Training tokens per epoch",
+    "recommended_epochs": "Recommended epochs",
+    "max_length": "Max length (tokens)",
+}
+DIST_KEYS = ("min", "mean", "median", "p10", "p90", "max")
+
+
+def _num(v) -> str:
+    if isinstance(v, float):
+        return f"{v:,.1f}" if v != int(v) else f"{int(v):,}"
+    return f"{v:,}" if isinstance(v, int) else esc(cell_text(v))
+
+
+def stats_html(stats: dict) -> str:
+    """Two small tables: the scalar figures, then the distributions."""
+    if not stats:
+        return message_html("No statistics yet.", "info")
+    scalars = [(label, stats[k]) for k, label in SCALAR_LABELS.items() if k in stats]
+    split = stats.get("split")
+    if isinstance(split, dict):
+        scalars.append(("Train / validation split", _split_text(split)))
+    rows = "".join(
+        f"<tr><th>{esc(label)}</th><td>{v if isinstance(v, str) and label.startswith('Train /') else _num(v)}</td></tr>"
+        for label, v in scalars
+    )
+    head = "".join(f"<th>{k}</th>" for k in DIST_KEYS)
+    dists = "".join(
+        f"<tr><th>{esc(label)}</th>"
+        + "".join(f"<td>{_num(stats[key].get(k, ''))}</td>" for k in DIST_KEYS)
+        + "</tr>"
+        for key, label in DIST_LABELS.items()
+        if isinstance(stats.get(key), dict) and stats[key]
+    )
+    out = f'<table class="ts-table ts-stats"><tbody>{rows}</tbody></table>'
+    if dists:
+        out += (
+            f'<table class="ts-table ts-stats"><thead><tr><th></th>{head}</tr></thead>'
+            f"<tbody>{dists}</tbody></table>"
+        )
+    return out
+
+
+def _split_text(split: dict) -> str:
+    """Escaped already: {"train": 90, "validation": 10, ...} -> "90 / 10 (...)"."""
+    train, val = split.get("train"), split.get("validation")
+    extra = ", ".join(
+        f"{esc(k)}: {esc(cell_text(v))}"
+        for k, v in split.items()
+        if k not in ("train", "validation")
+    )
+    text = f"{_num(train) if train is not None else '?'} / {_num(val) if val is not None else '?'}"
+    return text + (f" ({extra})" if extra else "")
+
+
+# --- token-length histogram ---------------------------------------------------------
+
+
+def histogram_svg(histogram: dict | None, max_length: int | None) -> str:
+    """Bars of tokens per example with the max length as a dashed red line (bins past it
+    red). When every example is far shorter than the limit, the axis stays on the data and
+    the limit is named at the right edge instead of squashing the bars."""
+    edges, counts = (histogram or {}).get("edges") or [], (histogram or {}).get("counts") or []
+    if len(edges) != len(counts) + 1 or not counts:
+        return message_html("No token lengths to plot yet.", "info")
+    w, h, left, bottom, top, right = 480, 190, 40, 28, 24, 12
+    lo, hi, peak = min(edges[0], 0), edges[-1], max(counts) or 1
+    on_chart = bool(max_length) and max_length <= hi * 1.5
+    if on_chart:
+        hi = max(hi, max_length * 1.05)
+
+    def x(v: float) -> float:
+        return left + (v - lo) / ((hi - lo) or 1) * (w - left - right)
+
+    def y(c: float) -> float:
+        return h - bottom - c / peak * (h - bottom - top)
+
+    parts = []
+    for i, c in enumerate(counts):
+        over = bool(max_length) and edges[i] >= max_length
+        x0, x1 = x(edges[i]), x(edges[i + 1])
+        parts.append(
+            f'<rect x="{x0:.1f}" y="{y(c):.1f}" width="{max(x1 - x0 - 1, 1):.1f}" '
+            f'height="{h - bottom - y(c):.1f}" class="{"ts-bar-over" if over else "ts-bar"}">'
+            f"<title>{edges[i]:,.0f}–{edges[i + 1]:,.0f} tokens: {c:,} examples</title></rect>"
+        )
+    base = h - bottom
+    parts.append(f'<line x1="{left}" x2="{w - right}" y1="{base}" y2="{base}" class="ts-axis"/>')
+    for v, anchor in ((lo, "start"), ((lo + hi) / 2, "middle"), (hi, "end")):
+        parts.append(
+            f'<text x="{x(v):.1f}" y="{h - 8}" text-anchor="{anchor}" class="ts-tick">{v:,.0f}</text>'
+        )
+    parts.append(
+        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" class="ts-tick">{peak:,}</text>'
+    )
+    parts.append(f'<text x="{left - 6}" y="{base}" text-anchor="end" class="ts-tick">0</text>')
+    if on_chart:
+        mx = x(max_length)
+        parts.append(
+            f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{top - 8}" y2="{base}" class="ts-max"/>'
+        )
+        anchor, tx = ("end", mx - 4) if mx > w / 2 else ("start", mx + 4)
+        label = f"max length {int(max_length):,}"
+    elif max_length:
+        anchor, tx, label = "end", w - right, f"max length {int(max_length):,} (all fit) →"
+    if max_length:
+        parts.append(
+            f'<text x="{tx:.1f}" y="{top - 10}" text-anchor="{anchor}" class="ts-max-label">{label}</text>'
+        )
+    return (
+        f'<svg class="ts-hist" viewBox="0 0 {w} {h}" role="img" '
+        f'aria-label="Tokens per example (x: tokens, y: examples)">{"".join(parts)}</svg>'
+    )
+
+
+# --- conversation view --------------------------------------------------------------
+
+
+def rendered_html(text: str, specials: Iterable[str] = (), title: str = "") -> str:
+    """The training text exactly as the model sees it, special tokens highlighted."""
+    specials = sorted({s for s in specials if s}, key=len, reverse=True)
+    pieces = re.split("(" + "|".join(map(re.escape, specials)) + ")", text) if specials else [text]
+    body = "".join(
+        f'<span class="ts-special">{esc(p)}</span>' if p in specials else esc(p) for p in pieces
+    )
+    caption = f'<div class="ts-caption">{esc(title)}</div>' if title else ""
+    return f'{caption}<pre class="ts-rendered">{body}</pre>'
+
+
+def conversation_html(messages: list[dict], title: str = "") -> str:
+    """Chat bubbles of a normalised conversation (used when no tokenizer is at hand)."""
+    bubbles = "".join(
+        f'<div class="ts-msg ts-role-{esc(m.get("role", "?"))}">'
+        f'<div class="ts-role">{esc(m.get("role", "?"))}</div>'
+        f'<div class="ts-content">{esc(cell_text_full(m.get("content")))}</div></div>'
+        for m in messages
+    )
+    caption = f'<div class="ts-caption">{esc(title)}</div>' if title else ""
+    return f'{caption}<div class="ts-chat">{bubbles}</div>'
+
+
+def cell_text_full(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+# --- styles for the classes above (passed to launch(css=...)) ------------------------
+
+CSS = """
+.ts-panel { padding: 10px 14px; border-radius: 8px; margin: 4px 0 10px; font-weight: 600;
+  border: 1px solid var(--border-color-primary); }
+.ts-ok { background: #e8f7ee; color: #14532d; border-color: #86efac; }
+.ts-error { background: #fdecec; color: #7f1d1d; border-color: #fca5a5; }
+.ts-warning { background: #fff7e6; color: #78350f; border-color: #fcd34d; }
+.ts-info { background: var(--background-fill-secondary); font-weight: 400; }
+.ts-h { margin: 12px 0 4px; }
+.ts-finding { border-left: 4px solid #ef4444; padding: 6px 10px; margin: 6px 0;
+  background: var(--background-fill-secondary); border-radius: 4px; }
+.ts-finding.ts-warning { border-left-color: #f59e0b; }
+.ts-finding summary { cursor: pointer; }
+.ts-finding ul { margin: 4px 0 4px 18px; font-size: 0.92em; max-height: 220px; overflow: auto; }
+.ts-count { font-weight: 700; }
+.ts-rows, .ts-code { color: var(--body-text-color-subdued); font-size: 0.9em; }
+.ts-hint { margin: 4px 0; }
+.ts-table-wrap { max-height: 420px; overflow: auto; border: 1px solid var(--border-color-primary);
+  border-radius: 6px; }
+.ts-table { border-collapse: collapse; width: 100%; font-size: 0.9em; }
+.ts-table th, .ts-table td { border-bottom: 1px solid var(--border-color-primary);
+  padding: 4px 8px; text-align: left; vertical-align: top; white-space: pre-wrap;
+  word-break: break-word; }
+.ts-table thead th { position: sticky; top: 0; background: var(--background-fill-secondary); }
+.ts-num { color: var(--body-text-color-subdued); text-align: right; }
+.ts-stats { margin-bottom: 10px; }
+.ts-stats td, .ts-stats thead th { font-variant-numeric: tabular-nums; white-space: nowrap;
+  word-break: normal; text-align: right; }
+.ts-hist { width: 100%; max-width: 720px; height: auto; }
+.ts-bar { fill: #6366f1; }
+.ts-bar-over { fill: #ef4444; }
+.ts-axis { stroke: var(--body-text-color-subdued); }
+.ts-tick, .ts-max-label { font-size: 12px; fill: var(--body-text-color); }
+.ts-max { stroke: #dc2626; stroke-width: 2; stroke-dasharray: 5 3; }
+.ts-max-label { fill: #dc2626; }
+.ts-caption { font-size: 0.9em; color: var(--body-text-color-subdued); margin-bottom: 4px; }
+.ts-rendered { white-space: pre-wrap; word-break: break-word; max-height: 420px; overflow: auto;
+  padding: 10px; border-radius: 6px; background: var(--background-fill-secondary);
+  border: 1px solid var(--border-color-primary); font-size: 0.9em; }
+.ts-special { color: #7c3aed; font-weight: 600; }
+.ts-chat { display: flex; flex-direction: column; gap: 6px; }
+.ts-msg { padding: 6px 10px; border-radius: 8px; max-width: 90%;
+  background: var(--background-fill-secondary); }
+.ts-role-user { align-self: flex-end; background: #eef2ff; color: #1e1b4b; }
+.ts-role { font-size: 0.8em; font-weight: 700; text-transform: uppercase; opacity: 0.7; }
+.ts-content { white-space: pre-wrap; word-break: break-word; }
+"""

@@ -1,0 +1,250 @@
+"""The Data tab: its handlers called directly, then the launched app through gradio_client.
+
+The tiny ChatML model folder stands in for the selected model (a local folder is a valid
+model choice), so no test here needs the bundled SmolLM2.
+"""
+
+import copy
+import json
+import logging
+import socket
+
+import pytest
+
+from components import data_tab as dt
+from training.data import SAMPLES
+
+SCRIPT = "<script>alert('pwned')</script><img src=x onerror=alert(1)> ${1+1} {{7*7}}"
+STATE_KEYS = {"path", "format", "mapping", "validation_file", "max_length", "ok", "report_summary"}
+
+
+def no_progress(*args, **kwargs):
+    pass
+
+
+def chat(user: str, answer: str) -> str:
+    messages = [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+    return json.dumps({"messages": messages})
+
+
+@pytest.fixture
+def bad_jsonl(tmp_path):
+    """60 chat rows; row 2 carries a <script>, row 3 is broken JSON."""
+    lines = [chat(f"Question {i}?", f"Answer {i}.") for i in range(60)]
+    lines[1] = chat(SCRIPT, "Plain answer.")
+    lines[2] = '{"messages": [{"role": "user", "content": "unfinished"'
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run(handler, *args) -> dt.View:
+    """Drive a generator handler to its last update; check every update has all outputs."""
+    views = list(handler(*args, progress=no_progress))
+    assert views and all(len(v) == len(dt.View._fields) for v in views)
+    return dt.View(*views[-1])
+
+
+def test_upload_reports_the_bad_row_and_escapes_user_content(bad_jsonl, tiny_model_dir):
+    view = run(dt.on_upload, str(bad_jsonl), None, 1024, str(tiny_model_dir), False)
+    assert "Fix 1 error first" in view.verdict
+    assert 'data-code="unparseable_line"' in view.report and "row 3" in view.report
+    assert "not valid JSON" in view.report and "How to fix" in view.report
+    assert "Question 0?" in view.preview and "Question 4?" in view.preview
+    for html in view:  # no output carries live markup from the data
+        assert "<script>" not in str(html) and "<img" not in str(html)
+    assert "&lt;script&gt;" in view.preview
+    state = view.dataset
+    assert set(state) == STATE_KEYS and state["ok"] is False
+    assert state["report_summary"]["errors"] == 1 and state["format"] == "messages"
+    assert copy.deepcopy(state) == state
+
+
+def test_first_update_shows_the_preview_before_the_check_finishes(bad_jsonl, tiny_model_dir):
+    first = dt.View(*next(dt.on_upload(str(bad_jsonl), None, 1024, str(tiny_model_dir), False,
+                                       progress=no_progress)))  # fmt: skip
+    assert "Checking" in first.verdict and "Question 0?" in first.preview and first.report == ""
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_every_sample_is_ready_to_train(name, tiny_model_dir):
+    view = run(dt.on_sample, name, 1024, str(tiny_model_dir), False)
+    assert "Ready to train" in view.verdict, view.report
+    state = view.dataset
+    assert state["ok"] and state["path"] == str(SAMPLES[name]) and state["mapping"]
+    summary = state["report_summary"]
+    assert summary["examples"] >= 50 and summary["total_training_tokens"] > 0
+    assert summary["token_estimate"] is False  # counted with the tiny model's tokenizer
+    assert "<svg" in view.histogram and "max length 1,024" in view.histogram
+    assert "Examples" in view.stats and "&lt;|im_start|&gt;" in view.conversation
+
+
+def test_row_view_uses_the_chat_template_and_escapes(bad_jsonl, tiny_model_dir):
+    sel = dt.selection(bad_jsonl)
+    html = dt.show_row(sel, 2, str(tiny_model_dir), False)
+    assert '<span class="ts-special">&lt;|im_end|&gt;</span>' in html
+    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in html
+    assert "<script>" not in html and "<img" not in html
+    broken = dt.show_row(sel, 3, str(tiny_model_dir), False)
+    assert "Row 3 cannot be used" in broken and "not valid JSON" in broken
+    assert "There is no row 999" in dt.show_row(sel, 999, str(tiny_model_dir), False)
+
+
+def test_format_override_and_column_mapping(tmp_path, tiny_model_dir):
+    path = tmp_path / "qa.csv"
+    rows = ["frage,antwort"] + [f"Was ist {i} plus {i}?,{2 * i}" for i in range(60)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    model = str(tiny_model_dir)
+    view = run(dt.on_upload, str(path), None, 1024, model, False)
+    assert not view.dataset["ok"] and view.options == {"__type__": "update", "open": True}
+    view = run(dt.on_format, view.selection, "prompt_completion", 1024, model, False)
+    assert view.roles == ["prompt", "completion", "system"]
+    assert view.slot1["choices"] == [("(none)", ""), ("frage", "frage"), ("antwort", "antwort")]
+    view = run(dt.on_options, view.selection, "prompt_completion", view.roles, "frage",
+               "antwort", "", None, None, 1024, model, False)  # fmt: skip
+    assert "Ready to train: 60 examples" in view.verdict, view.report
+    assert view.dataset["mapping"] == {"prompt": "frage", "completion": "antwort"}
+    assert view.dataset["format"] == "prompt_completion"
+
+
+def test_max_length_marks_long_rows(tmp_path, tiny_model_dir):
+    path = tmp_path / "long.jsonl"
+    lines = [chat(f"Story {i}. " + "Tell me a story. " * (40 if i % 3 == 0 else 1), "Once.")
+             for i in range(60)]  # fmt: skip
+    path.write_text("\n".join(lines), encoding="utf-8")
+    view = run(dt.on_upload, str(path), None, 64, str(tiny_model_dir), False)
+    assert 'data-code="over_max_length"' in view.report and "rows 1, 4, 7," in view.report
+    assert "ts-bar-over" in view.histogram and "max length 64" in view.histogram
+    assert (
+        view.dataset["max_length"] == 64 and view.dataset["report_summary"]["over_max_length"] == 20
+    )
+
+
+def test_validation_file_and_its_rows(bad_jsonl, tmp_path, tiny_model_dir):
+    val = tmp_path / "val.jsonl"
+    val.write_text(chat("Valid?", "Yes.") + "\nnot json\n", encoding="utf-8")
+    view = run(dt.on_upload, str(bad_jsonl), str(val), 1024, str(tiny_model_dir), False)
+    assert view.dataset["validation_file"] == str(val)
+    assert view.dataset["report_summary"]["split"]["source"] == "file"
+    assert "validation file row 2" in view.report
+
+
+def test_unavailable_model_falls_back_to_estimates(bad_jsonl):
+    view = run(dt.on_upload, str(bad_jsonl), None, 1024, "someone/not-here", False)
+    assert 'data-code="model_unavailable"' in view.report and "estimates" in view.report
+    assert view.dataset["report_summary"]["token_estimate"] is True
+    assert "ChatML layout" in view.conversation
+
+
+def test_size_cap_is_a_plain_message(bad_jsonl, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("TUNESMITH_MAX_UPLOAD_MB", "0.001")  # ~1 KB
+    view = run(dt.on_upload, str(bad_jsonl), None, 1024, str(tiny_model_dir), False)
+    assert 'data-code="file_too_large"' in view.report and "limit here is" in view.report
+
+
+def test_a_crash_shows_a_plain_message_and_logs_the_traceback(
+    monkeypatch, caplog, bad_jsonl, tiny_model_dir
+):
+    def boom(*args, **kwargs):
+        raise RuntimeError("internal detail")
+
+    monkeypatch.setattr(dt, "validate_file", boom)
+    handler = dt.safe(dt.on_upload, "checking the file", dt.blank_view)
+    with caplog.at_level(logging.ERROR):
+        views = [
+            dt.View(*v) for v in handler(str(bad_jsonl), None, 1024, str(tiny_model_dir), False)
+        ]
+    assert "went wrong on our side" in views[-1].verdict
+    assert "internal detail" not in views[-1].verdict and "Traceback" not in views[-1].verdict
+    assert "RuntimeError: internal detail" in caplog.text  # the traceback is in the log
+
+
+def test_no_file_yet():
+    view = run(
+        dt.on_options, dt.selection(None), "auto", [], "", "", "", "", None, 1024, None, False
+    )
+    assert "Upload a file or try a sample" in view.verdict and view.dataset["ok"] is False
+
+
+# --- the launched app, through gradio_client ------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def launched():
+    import app
+
+    demo = app.build_app()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+                quiet=True, **app.launch_options())  # fmt: skip
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def test_client_uploads_a_file_and_reads_the_report(launched, bad_jsonl, tiny_model_dir):
+    from gradio_client import Client, handle_file
+
+    client = Client(launched, verbose=False)
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert {"/upload", "/try_sample", "/set_format", "/recheck", "/show_row"} <= api.keys()
+    out = client.predict(handle_file(str(bad_jsonl)), None, 1024, str(tiny_model_dir), False,
+                         api_name="/upload")  # fmt: skip
+    verdict, report, stats, histogram, preview = out[:5]
+    assert "Fix 1 error first" in verdict and "row 3" in report and "not valid JSON" in report
+    assert "<svg" in histogram and "Examples" in stats and "Question 0?" in preview
+    # The session's selection lives on the server: the row view reads the uploaded file.
+    row = client.predict(2, str(tiny_model_dir), False, api_name="/show_row")
+    assert "&lt;script&gt;" in row and "<script>" not in row
+
+
+def test_client_tries_a_sample(launched, tiny_model_dir):
+    from gradio_client import Client
+
+    client = Client(launched, verbose=False)
+    out = client.predict(next(iter(SAMPLES)), 1024, str(tiny_model_dir), False,
+                         api_name="/try_sample")  # fmt: skip
+    assert "Ready to train" in out[0] and "No problems found" in out[1]
+
+
+# --- the model picker -----------------------------------------------------------------
+
+
+def test_picker_shows_unavailable_models_with_the_reason():
+    from components import model_picker as mp
+    from training.models import ModelEntry
+
+    hub = ModelEntry("Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct (Hub)", "hub",
+                     False, "offline mode (HF_HUB_OFFLINE) is on", "494M", True)  # fmt: skip
+    assert mp.choice_label(hub).endswith("(unavailable: offline mode (HF_HUB_OFFLINE) is on)")
+    assert mp.model_note(hub.key, [hub]).startswith("⚠️ **Qwen/Qwen2.5-0.5B-Instruct** cannot")
+    assert mp.model_note("my/own-model", [hub]).startswith("Custom model")
+
+
+def test_picker_starts_on_the_env_model_folder(monkeypatch, tiny_model_dir):
+    from components import model_picker as mp
+
+    monkeypatch.setenv("TUNESMITH_DEFAULT_MODEL", str(tiny_model_dir))
+    assert mp.initial_model() == str(tiny_model_dir)
+    entry = next(e for e in mp.catalogue(str(tiny_model_dir)) if e.source == "local")
+    assert entry.key == str(tiny_model_dir) and entry.available
+    monkeypatch.delenv("TUNESMITH_DEFAULT_MODEL")
+    assert mp.initial_model() == "bundled/SmolLM2-135M-Instruct"
+
+
+def test_app_builds_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, app; app.build_app(); print('torch' in sys.modules, 'transformers' in sys.modules)"
+    from training.paths import REPO_ROOT
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "False"]

@@ -1,0 +1,128 @@
+"""One browser flow on Debian Chromium: `python app.py` as a user starts it, a file with a
+bad row uploaded, the report and the preview seen, and user content shown as text.
+
+Model: TUNESMITH_DEFAULT_MODEL points the picker at a local folder, so the test never
+waits for the bundled SmolLM2 to be converted. If a converted SmolLM2 folder already
+exists in the default state root (`.tunesmith/models/`), that one is used (read only);
+otherwise the tiny test model. The screenshot lands in /tmp/tunesmith-data-tab.png.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from training.paths import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+SCRIPT = "<script>alert('pwned')</script> ${1+1} {{7*7}}"
+SCREENSHOT = Path("/tmp/tunesmith-data-tab.png")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "config", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url}config did not answer within {timeout} s")
+
+
+def model_for_test(tiny_model_dir: Path) -> str:
+    converted = REPO_ROOT / ".tunesmith" / "models" / "SmolLM2-135M-Instruct"
+    return str(converted if (converted / "config.json").is_file() else tiny_model_dir)
+
+
+@pytest.fixture
+def app_url(tmp_path, tiny_model_dir):
+    port = free_port()
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
+        "TUNESMITH_HOME": str(tmp_path / "home"),
+        "TUNESMITH_DEFAULT_MODEL": model_for_test(tiny_model_dir),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    log = open(tmp_path / "app.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_ready(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+    text = (tmp_path / "app.log").read_text()
+    assert "Traceback" not in text, text
+
+
+def test_upload_shows_report_and_preview(app_url, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    chat = [{"role": "user", "content": "Q{}?"}, {"role": "assistant", "content": "A{}."}]
+    lines = [json.dumps({"messages": chat}).replace("{}", str(i)) for i in range(60)]
+    lines[1] = json.dumps({"messages": [{"role": "user", "content": SCRIPT},
+                                        {"role": "assistant", "content": "Plain."}]})  # fmt: skip
+    lines[2] = '{"messages": [{"role": "user", "content": "unfinished"'
+    data = tmp_path / "one_bad_row.jsonl"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    dialogs = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium"), executable_path=shutil.which("chromium"),
+            headless=True, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900},
+        )  # fmt: skip
+        page = browser.new_page()
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(app_url)
+        page.locator("#ts-upload input[type=file]").set_input_files(str(data))
+
+        verdict = page.locator("#ts-verdict")
+        expect(verdict).to_contain_text("Fix 1 error first", timeout=60_000)
+        report = page.locator("#ts-report")
+        expect(report).to_contain_text("not valid JSON")
+        expect(report).to_contain_text("row 3")
+        preview = page.locator("#ts-preview")
+        expect(preview).to_contain_text("Q0?")
+        expect(preview).to_contain_text(SCRIPT)  # shown as text, literally
+        expect(page.locator("#ts-histogram svg")).to_be_visible()
+        expect(page.locator("#ts-conversation")).to_contain_text("<|im_start|>user")
+
+        page.locator("#ts-row input").fill("2")
+        expect(page.locator("#ts-conversation")).to_contain_text(SCRIPT, timeout=30_000)
+        assert page.locator("#ts-preview script, #ts-conversation script").count() == 0
+        expect(page.get_by_text("processing")).to_have_count(0, timeout=30_000)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        browser.close()
+    assert dialogs == []  # no script from the data ever ran
