@@ -1,0 +1,359 @@
+"""Job runner: queue, process lifecycle, cancel, recovery and resume, with a fake worker
+(a short script speaking the run-directory protocol) so each test takes about a second.
+One test goes through the real worker with the tiny model."""
+
+import os
+import signal
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from training import rundir
+from training.config import RunConfig
+from training.jobs import DB_NAME, JobRunner, _alive
+
+FAKE_WORKER = r'''
+"""Speaks the worker protocol: status, one progress line per step, adapter at the end.
+FAKE_MODE: normal | crash (dies at step 2 without a status) | stubborn (ignores SIGTERM
+and starts a child that ignores it too)."""
+import os, signal, subprocess, sys, time
+from pathlib import Path
+from training import rundir
+from training.config import RunConfig
+
+args = sys.argv[1:]
+cfg = RunConfig.from_yaml(Path(args[0]))
+run_dir = Path(args[args.index("--run-dir") + 1])
+mode = os.environ.get("FAKE_MODE", "normal")
+step_s = float(os.environ.get("FAKE_STEP_S", "0.05"))
+stop = []
+if mode == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    child = subprocess.Popen([sys.executable, "-c",
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
+    (run_dir / "child.pid").write_text(str(child.pid))
+else:
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+
+def save_adapter():
+    (run_dir / "adapter").mkdir(exist_ok=True)
+    (run_dir / "adapter" / "adapter_config.json").write_text("{}")
+    (run_dir / "adapter" / "adapter_model.safetensors").write_bytes(b"")
+
+done = [r["step"] for r in rundir.read_progress(run_dir)] if "--resume" in args else []
+first = (max(done) if done else 0) + 1
+print(f"fake worker from step {first}, token seen: {bool(os.environ.get('HF_TOKEN'))}", flush=True)
+rundir.write_status(run_dir, "running")
+for step in range(first, cfg.max_steps + 1):
+    if stop:
+        save_adapter()
+        rundir.write_status(run_dir, "cancelled", "Cancelled; the adapter so far is saved.")
+        sys.exit(1)
+    rundir.append_progress(run_dir, {"step": step, "total_steps": cfg.max_steps,
+        "loss": 2.0 / step, "eta": (cfg.max_steps - step) * step_s, "resumed": first > 1})
+    if mode == "crash" and step == 2:
+        print("RuntimeError: CUDA kernel exploded", flush=True)
+        os._exit(3)
+    time.sleep(step_s)
+save_adapter()
+rundir.write_status(run_dir, "completed")
+'''
+
+
+def wait_for(predicate, timeout=20.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if value := predicate():
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def make_runner(tmp_path):
+    fake = tmp_path / "fake_worker.py"
+    fake.write_text(FAKE_WORKER)
+    runners = []
+
+    def make(**kw) -> JobRunner:
+        kw = {"worker_cmd": [sys.executable, str(fake)], "device": "cpu", "tick_s": 0.1} | kw
+        runner = JobRunner(**kw)
+        runners.append(runner)
+        return runner
+
+    yield make
+    for runner in runners:
+        runner.shutdown(stop_workers=True)
+
+
+def cfg(steps: int = 5, **kw) -> RunConfig:
+    return RunConfig(**{"data": "train.jsonl", "max_steps": steps, **kw})
+
+
+def status_of(runner, job_id):
+    return runner.get(job_id).status
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in a process group, read from /proc."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def test_job_goes_queued_running_completed_and_progress_grows(make_runner):
+    runner = make_runner()
+    job = runner.submit(cfg(steps=12), owner="alice")
+    assert job.status == "queued" and Path(job.run_dir, "config.yaml").is_file()
+    assert RunConfig.from_yaml(Path(job.run_dir, "config.yaml")) == cfg(steps=12)
+    assert runner.jobs_for("alice")[0].position == 1
+    runner.start()
+    wait_for(lambda: status_of(runner, job.id) == "running", what="running")
+    seen = set()
+    wait_for(lambda: seen.add(runner.jobs_for("alice")[0].progress.get("step")) or len(seen) >= 3)
+    wait_for(lambda: status_of(runner, job.id) == "completed", what="completed")
+    done = runner.jobs_for("alice")[0]
+    assert done.progress["step"] == 12 and done.progress["loss"] == pytest.approx(2 / 12)
+    assert done.started >= done.created and done.finished >= done.started and done.pid
+    assert rundir.read_status(job.run_dir)["status"] == "completed"
+    assert "--run-dir" in rundir.tail_log(job.run_dir)
+    assert runner.jobs_for("bob") == []
+
+
+def test_second_job_waits_in_line_and_starts_after_the_first(make_runner, monkeypatch):
+    monkeypatch.setenv("FAKE_STEP_S", "0.1")
+    runner = make_runner().start()
+    first = runner.submit(cfg(steps=10), owner="alice")
+    wait_for(lambda: status_of(runner, first.id) == "running")
+    second = runner.submit(cfg(steps=2), owner="bob")
+    time.sleep(0.3)  # a few scheduler ticks: the device is busy, so it must stay queued
+    waiting = runner.jobs_for("bob")[0]
+    assert waiting.status == "queued" and waiting.position == 1
+    wait_for(lambda: status_of(runner, second.id) == "completed", what="second completed")
+    a, b = runner.get(first.id), runner.get(second.id)
+    assert a.status == "completed" and b.started >= a.finished
+
+
+def test_only_the_owner_can_cancel_and_cancel_keeps_the_adapter(make_runner, monkeypatch):
+    monkeypatch.setenv("FAKE_STEP_S", "0.2")
+    runner = make_runner().start()
+    job = runner.submit(cfg(steps=100), owner="alice")
+    wait_for(lambda: runner.jobs_for("alice")[0].progress.get("step"), what="first step")
+    with pytest.raises(PermissionError, match="Only the person who started"):
+        runner.cancel(job.id, owner="mallory")
+    assert status_of(runner, job.id) == "running"
+    runner.cancel(job.id, owner="alice")
+    wait_for(lambda: status_of(runner, job.id) == "cancelled", what="cancelled")
+    assert rundir.adapter_complete(job.run_dir)
+    assert runner.jobs_for("alice")[0].progress["step"] < 100
+    with pytest.raises(ValueError, match="already cancelled"):
+        runner.cancel(job.id, owner="alice")
+
+
+def test_cancelling_a_queued_job_never_starts_it(make_runner):
+    runner = make_runner()  # scheduler not started: the job stays queued
+    job = runner.submit(cfg(), owner="alice")
+    runner.cancel(job.id, owner="alice")
+    runner.tick()
+    assert status_of(runner, job.id) == "cancelled" and runner.get(job.id).pid is None
+    assert rundir.read_status(job.run_dir)["status"] == "cancelled"
+
+
+def test_worker_ignoring_sigterm_is_killed_with_its_whole_group_after_grace(
+    make_runner, monkeypatch
+):
+    monkeypatch.setenv("FAKE_MODE", "stubborn")
+    monkeypatch.setenv("FAKE_STEP_S", "0.2")
+    runner = make_runner(grace_s=1.0).start()
+    job = runner.submit(cfg(steps=1000), owner="alice")
+    child_pid = int(wait_for(lambda: _read(Path(job.run_dir, "child.pid")), what="child"))
+    pgid = runner.get(job.id).pid
+    assert set(group_members(pgid)) >= {pgid, child_pid}
+    runner.cancel(job.id, owner="alice")
+    time.sleep(0.5)
+    assert status_of(runner, job.id) == "running", "should get its grace period first"
+    wait_for(lambda: status_of(runner, job.id) == "cancelled", what="hard kill")
+    assert "by force" in runner.jobs_for("alice")[0].reason
+    wait_for(lambda: not group_members(pgid), timeout=5, what="group gone")
+    assert not _alive(child_pid, "")
+
+
+def test_crash_without_a_final_status_fails_with_the_log_line(make_runner, monkeypatch):
+    monkeypatch.setenv("FAKE_MODE", "crash")
+    runner = make_runner().start()
+    job = runner.submit(cfg(), owner="alice")
+    wait_for(lambda: status_of(runner, job.id) == "failed", what="failed")
+    shown = runner.jobs_for("alice")[0]
+    assert "code 3" in shown.reason and "CUDA kernel exploded" in shown.reason
+    assert rundir.read_status(job.run_dir)["status"] == "failed"
+
+
+def test_app_restart_marks_lost_job_interrupted_and_resume_continues(make_runner, monkeypatch):
+    monkeypatch.setenv("FAKE_STEP_S", "0.2")
+    first_app = make_runner().start()
+    job = first_app.submit(cfg(steps=8), owner="alice")
+    wait_for(lambda: len(rundir.read_progress(job.run_dir)) >= 2, what="two steps")
+    first_app.shutdown()  # the app dies; its worker would live on...
+    pid = first_app.get(job.id).pid
+    os.killpg(pid, signal.SIGKILL)  # ...but is killed too
+    first_app._procs[job.id].wait(timeout=5)
+    steps_before = max(r["step"] for r in rundir.read_progress(job.run_dir))
+
+    second_app = make_runner()
+    assert second_app.get(job.id).status == "running"  # what the database still believes
+    [recovered] = second_app.recover()
+    assert recovered.id == job.id and recovered.status == "interrupted"
+    assert rundir.read_status(job.run_dir)["status"] == "interrupted"
+    assert "restarted" in second_app.jobs_for("alice")[0].reason
+
+    with pytest.raises(PermissionError):
+        second_app.resume(job.id, owner="mallory")
+    assert second_app.resume(job.id, owner="alice").status == "queued"
+    second_app.start()
+    wait_for(lambda: status_of(second_app, job.id) == "completed", what="resumed run done")
+    assert "--resume" in rundir.tail_log(job.run_dir)
+    resumed = [r for r in rundir.read_progress(job.run_dir) if r["resumed"]]
+    assert resumed[0]["step"] == steps_before + 1 and resumed[-1]["step"] == 8
+
+
+def test_worker_outliving_the_app_is_adopted_not_interrupted(make_runner, monkeypatch):
+    monkeypatch.setenv("FAKE_STEP_S", "0.1")
+    first_app = make_runner().start()
+    job = first_app.submit(cfg(steps=15), owner="alice")
+    wait_for(lambda: rundir.read_progress(job.run_dir), what="first step")
+    first_app.shutdown()
+    second_app = make_runner()
+    assert second_app.recover() == []
+    second_app.start()
+    assert status_of(second_app, job.id) == "running"
+    wait_for(lambda: status_of(second_app, job.id) == "completed", what="adopted run done")
+    first_app._procs[job.id].wait(timeout=5)  # reap it (it was this process's child)
+
+
+def test_jobs_persist_across_runner_instances(make_runner, tmp_path):
+    db = tmp_path / "home" / DB_NAME
+    one = make_runner()
+    job = one.submit(cfg(steps=2), owner="alice")
+    other = one.submit(cfg(steps=2), owner="bob")
+    assert db.is_file()
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    two = make_runner()
+    assert [j.id for j in two.jobs_for("alice")] == [job.id]
+    assert two.get(other.id).owner == "bob"
+    two.start()  # queued jobs survive a restart and start in order
+    wait_for(lambda: status_of(two, other.id) == "completed", what="both done")
+    assert two.get(job.id).finished <= two.get(other.id).started
+
+
+def test_continue_from_starts_a_new_run_from_the_adapter(make_runner):
+    runner = make_runner().start()
+    job = runner.submit(cfg(steps=2), owner="alice")
+    with pytest.raises(ValueError, match="no saved adapter"):
+        runner.continue_from(job.id, "alice")
+    wait_for(lambda: status_of(runner, job.id) == "completed")
+    new = runner.continue_from(job.id, "alice", {"data": "more.jsonl"})
+    new_cfg = RunConfig.from_yaml(Path(new.run_dir, "config.yaml"))
+    assert new.id != job.id and new_cfg.data == "more.jsonl"
+    assert new_cfg.init_adapter == str(Path(job.run_dir) / "adapter")
+    with pytest.raises(ValueError, match="keeps the base model"):
+        runner.continue_from(job.id, "alice", {"model": "other/model"})
+    with pytest.raises(PermissionError):
+        runner.continue_from(job.id, "bob")
+
+
+def test_before_start_hooks_run_and_a_broken_hook_or_worker_never_stops_the_runner(
+    make_runner, tmp_path
+):
+    runner = make_runner(worker_cmd=[str(tmp_path / "no-such-program")]).start()
+    calls = []
+    runner.before_start += [lambda: calls.append("free"), lambda: 1 / 0]
+    bad = runner.submit(cfg(), owner="alice")
+    wait_for(lambda: status_of(runner, bad.id) == "failed", what="spawn failure")
+    assert "could not start" in runner.jobs_for("alice")[0].reason and calls == ["free"]
+    runner.worker_cmd = make_runner().worker_cmd  # the scheduler thread is still alive
+    good = runner.submit(cfg(steps=2), owner="alice")
+    wait_for(lambda: status_of(runner, good.id) == "completed", what="next job runs")
+
+
+def test_hf_token_reaches_the_worker_but_never_its_files(make_runner, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_TopSecret123")
+    runner = make_runner().start()
+    job = runner.submit(cfg(steps=2), owner="alice")
+    wait_for(lambda: status_of(runner, job.id) == "completed")
+    assert "token seen: True" in rundir.tail_log(job.run_dir)
+    for path in Path(job.run_dir).rglob("*"):
+        if path.is_file():
+            assert b"hf_TopSecret123" not in path.read_bytes(), path
+
+
+def _adapter_changes_outputs(model_dir: Path, adapter: Path) -> bool:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), adapter)
+    ids = torch.tensor([[1, 20, 30, 40, 50, 2]])
+    with torch.no_grad():
+        out = tuned(input_ids=ids).logits
+        with tuned.disable_adapter():
+            base = tuned(input_ids=ids).logits
+    return (out - base).abs().max().item() > 0
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text() or None
+    except OSError:
+        return None
+
+
+def test_real_worker_through_the_runner_with_the_tiny_model(tiny_model_dir, tmp_path):
+    import json
+
+    data = tmp_path / "chats.jsonl"
+    rows = [
+        {"messages": [{"role": "user", "content": f"Fact {i}?"},
+                      {"role": "assistant", "content": f"The answer is {i % 5}."}]}
+        for i in range(24)
+    ]  # fmt: skip
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    runner = JobRunner(device="cpu", tick_s=0.2).start()  # the default worker command
+    try:
+        config = RunConfig(model=str(tiny_model_dir), data=str(data), max_steps=4, batch_size=4,
+                           grad_accum=1, max_length=64, eval_steps=2, save_steps=2,
+                           logging_steps=1, learning_rate=5e-3)  # fmt: skip
+        job = runner.submit(config, owner="alice")
+        wait_for(lambda: status_of(runner, job.id) not in ("queued", "running"), timeout=240)
+        done = runner.jobs_for("alice")[0]
+        assert done.status == "completed", rundir.tail_log(job.run_dir)
+        assert done.progress["step"] == 4 and done.progress.get("loss") is not None
+        assert [r["step"] for r in rundir.read_progress(job.run_dir) if "loss" in r] == [1, 2, 3, 4]
+        assert rundir.adapter_complete(job.run_dir)
+        assert _adapter_changes_outputs(tiny_model_dir, Path(job.run_dir) / "adapter")
+    finally:
+        runner.shutdown(stop_workers=True)
+
+
+def test_run_keeps_its_own_copy_of_the_data(make_runner, tmp_path):
+    upload = tmp_path / "upload" / "chats.jsonl"  # e.g. in gradio's temp folder
+    upload.parent.mkdir()
+    upload.write_text('{"text": "hello"}\n')
+    job = make_runner().submit(cfg(data=str(upload), validation_file=str(upload)), "alice")
+    kept = RunConfig.from_yaml(Path(job.run_dir, "config.yaml"))
+    upload.unlink()  # the temp folder is cleaned: the run still has its data
+    assert Path(kept.data).parent.parent == Path(job.run_dir)
+    assert (
+        Path(kept.data).read_text()
+        == Path(kept.validation_file).read_text()
+        == '{"text": "hello"}\n'
+    )
