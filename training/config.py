@@ -112,6 +112,21 @@ class RunConfig:
             problems.append("epochs must be above 0 (or set max_steps)")
         if self.max_length < 16:
             problems.append("max_length below 16 tokens leaves nothing to learn from")
+        if not self.target_modules.strip():
+            problems.append("target_modules cannot be empty (use 'all-linear')")
+        if self.early_stopping_patience > 0:
+            # Early stopping watches eval_loss and restores the best checkpoint, so it needs
+            # evaluations and checkpoints on the same steps.
+            if self.eval_steps == 0 or not (self.validation_split > 0 or self.validation_file):
+                problems.append(
+                    "early stopping needs evaluation: set eval_steps above 0 and a "
+                    "validation_split or validation_file"
+                )
+            elif self.save_steps == 0 or self.save_steps % self.eval_steps:
+                problems.append(
+                    "early stopping restores the best checkpoint: save_steps must be a "
+                    "multiple of eval_steps"
+                )
         if problems:
             raise ValueError("Invalid training config: " + "; ".join(problems) + ".")
         if self.format == "":

@@ -4,7 +4,8 @@
     RUN_DIR/train.log        out: the worker's stdout and stderr
     RUN_DIR/progress.jsonl   out: one JSON line per logging step (see append_progress)
     RUN_DIR/status.json      out: {"status", "reason", "advice", "updated", ...}
-    RUN_DIR/adapter/         out: final PEFT adapter + tokenizer + inference chat template
+    RUN_DIR/adapter/         out: final PEFT adapter + tokenizer + inference chat template,
+                                  config.yaml and metrics.json (built in .adapter.tmp/, renamed)
     RUN_DIR/checkpoints/     out: resumable trainer checkpoints (checkpoint-N/)
     RUN_DIR/metrics.json     out: final metrics
 
@@ -14,6 +15,7 @@ crash never sees half a status file.
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -51,8 +53,9 @@ def read_status(run_dir: Path) -> dict:
 
 
 def append_progress(run_dir: Path, record: dict) -> None:
-    """One line per logging step: step, total_steps, epoch, loss, eval_loss (when present),
-    learning_rate, tokens_per_second, elapsed, eta (seconds)."""
+    """One line per logging step: step, total_steps, epoch, loss, learning_rate,
+    tokens_per_second (non-padding), elapsed, eta (seconds). Evaluations get their own line
+    with eval_loss instead of loss/learning_rate/tokens_per_second (same step numbering)."""
     with open(Path(run_dir) / PROGRESS, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
 
@@ -80,6 +83,54 @@ def tail_log(run_dir: Path, max_bytes: int = 8000) -> str:
             return f.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
+
+
+def adapter_staging(run_dir: Path) -> Path:
+    """An empty folder to build the adapter in; publish_adapter renames it into place."""
+    tmp = Path(run_dir) / f".{ADAPTER}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def publish_adapter(run_dir: Path) -> Path:
+    """Move the finished staging folder to RUN_DIR/adapter in one rename. A crash mid-save
+    leaves only the hidden staging folder, never a half-written adapter/ that looks complete."""
+    run_dir = Path(run_dir)
+    tmp, final = run_dir / f".{ADAPTER}.tmp", run_dir / ADAPTER
+    if final.exists():  # a cancelled run's adapter, now superseded: swap, then delete
+        old = run_dir / f".{ADAPTER}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    return final
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete trainer checkpoint (trainer_state.json is written last), or None."""
+
+    def complete(p: Path) -> bool:
+        try:  # a kill mid-write leaves it missing or cut short
+            return p.name.split("-")[-1].isdigit() and bool(
+                json.loads((p / "trainer_state.json").read_text(encoding="utf-8"))
+            )
+        except (OSError, ValueError):
+            return False
+
+    done = [p for p in (Path(run_dir) / CHECKPOINTS).glob("checkpoint-*") if complete(p)]
+    return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def keep_progress_until(run_dir: Path, step: int) -> None:
+    """On resume, forget progress lines logged after the checkpoint we restart from."""
+    path = Path(run_dir) / PROGRESS
+    kept = [r for r in read_progress(run_dir) if r.get("step", 0) <= step]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def adapter_complete(run_dir: Path) -> bool:

@@ -12,9 +12,13 @@ class Finding:
     code: str  # stable identifier, e.g. "missing_messages"
     message: str  # what is wrong, in words a non-programmer understands
     hint: str  # how to fix it
+    file: str | None = None  # "validation" when the row is in the uploaded validation file
 
     def to_json(self) -> dict:
-        return {"row": self.row, "code": self.code, "message": self.message, "hint": self.hint}
+        out = {"row": self.row, "code": self.code, "message": self.message, "hint": self.hint}
+        if self.file:
+            out["file"] = self.file
+        return out
 
 
 @dataclass
@@ -25,10 +29,30 @@ class ValidationReport:
     warnings: list[Finding] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # findings per code, before any cap
+    readable: bool = True  # False: the file could not be read at all (CLI exit code 2)
+    detection: dict = field(default_factory=dict)  # format, mapping, ambiguous, candidates, reason
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return self.readable and not self.errors
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI contract: 0 usable for training, 1 has errors, 2 unreadable."""
+        return 2 if not self.readable else (1 if self.errors else 0)
+
+    def groups(self) -> list[dict]:
+        """Findings grouped by code, errors first, for a "grouped by problem" view:
+        [{"level", "code", "count" (all, before the storage cap), "hint", "findings"}]."""
+        out: dict[str, dict] = {}
+        for f in self.errors + self.warnings:
+            group = out.setdefault(
+                f.code,
+                {"level": f.level, "code": f.code, "count": 0, "hint": f.hint, "findings": []},
+            )
+            group["findings"].append(f)
+            group["count"] = max(self.counts.get(f.code, 0), len(group["findings"]))
+        return list(out.values())
 
     def to_json(self) -> dict:
         return {
@@ -38,11 +62,15 @@ class ValidationReport:
             "warnings": [f.to_json() for f in self.warnings],
             "stats": self.stats,
             "counts": self.counts,
+            "readable": self.readable,
+            "detection": self.detection,
         }
 
 
 def finding_from_dict(d: dict, level: str) -> Finding:
-    return Finding(level=level, **{k: d[k] for k in ("row", "code", "message", "hint")})
+    return Finding(
+        level=level, **{k: d[k] for k in ("row", "code", "message", "hint")}, file=d.get("file")
+    )
 
 
 __all__ = ["FORMATS", "Finding", "ValidationReport", "asdict", "finding_from_dict"]

@@ -1,0 +1,239 @@
+"""Playground tab: one prompt, side-by-side columns (base, tuned, base + few-shot) that
+stream at the same time from one loaded model.
+
+The columns are rows of ONE batch in the chat engine (training/chat.py), so their tokens
+arrive interleaved and every yield updates whichever column just grew. Each column keeps
+its own history (its own previous replies). Raw conversations live in a gr.State (plain
+dicts, deep-copyable; the model lives in the engine's cache, never here); the chat boxes
+only show an HTML-escaped copy, so nothing a model or a dataset writes runs in the page.
+"""
+
+import html
+import logging
+from pathlib import Path
+
+import gradio as gr
+
+from training import chat
+from training.paths import runs_dir
+
+log = logging.getLogger(__name__)
+
+SIDES = {"base": "Base model", "tuned": "Tuned (your run)", "few_shot": "Base + few-shot examples"}
+NO_RUN = ""  # run dropdown value: chat with the base model only
+DEFAULTS = chat.Settings()
+
+
+def shown(text: str) -> str:
+    """What a chat box displays: the exact characters, never markup."""
+    return html.escape(text, quote=False)
+
+
+def display(messages: list[dict]) -> list[dict]:
+    return [{"role": m["role"], "content": shown(m["content"])} for m in messages]
+
+
+def stats_text(stats: chat.ReplyStats | None) -> str:
+    if stats is None:
+        return ""
+    speed = stats.generated_tokens / stats.latency_s if stats.latency_s else 0
+    return (
+        f"prompt {stats.prompt_tokens:,} tokens · generated {stats.generated_tokens:,} · "
+        f"{stats.latency_s:.1f} s ({speed:.0f} tok/s)"
+    )
+
+
+def run_choices() -> list[tuple[str, str]]:
+    return [("(none: base model only)", NO_RUN)] + [(p.name, str(p)) for p in chat.list_runs()]
+
+
+def example_prompts(run: str) -> list[str]:
+    """Last user turns of the run's validation split (the rows it did not train on)."""
+    if not run:
+        return []
+    try:
+        _, val = chat.run_examples(run)
+    except Exception:  # a moved data file only costs the examples, not the tab
+        log.info("no validation examples for %s", run, exc_info=True)
+        return []
+    prompts = [p[0][-1]["content"] for e in val if (p := chat.prompt_and_reference(e))]
+    return list(dict.fromkeys(prompts))[:50]
+
+
+def on_run_change(run: str):
+    checkpoints = chat.checkpoints(run) if run else []
+    prompts = example_prompts(run)
+    if run:
+        cfg = chat.run_config(run)
+        note = f"Base model of this run: `{shown(cfg.model)}`. Tuned = its adapter."
+    else:
+        note = "No run picked: only the base model (the picker above) answers."
+    return (
+        gr.update(choices=checkpoints, value=checkpoints[0] if checkpoints else None),
+        gr.update(choices=[(p[:90], p) for p in prompts], value=None),
+        note,
+    )
+
+
+def checked_run(run: str, checkpoint: str | None = "final") -> Path:
+    """Only runs under the runs folder and their own checkpoints: API callers pick values freely."""
+    path = Path(run).resolve()
+    if path.parent != runs_dir().resolve() or checkpoint not in chat.checkpoints(path):
+        raise ValueError("Pick a run and one of its checkpoints from the lists.")
+    return path
+
+
+def plan(run: str, checkpoint: str, model: str, few_shot: bool, k: int) -> tuple[str, dict, str]:
+    """(base model, {side: (adapter, few-shot turns)}, tokenizer folder) for the columns."""
+    if not run:
+        return model or "", {"base": (None, [])}, ""
+    run = checked_run(run, checkpoint)
+    cfg = chat.run_config(run)
+    adapter = chat.adapter_path(run, checkpoint)
+    sides = {"base": (None, []), "tuned": (adapter, [])}
+    if few_shot and k:
+        train, _ = chat.run_examples(run)
+        sides["few_shot"] = (None, chat.few_shot_turns(train, int(k), cfg.seed))
+    tokenizer = adapter if (adapter / "tokenizer_config.json").is_file() else chat.adapter_path(run)
+    return cfg.model, sides, str(tokenizer)
+
+
+def respond(
+    prompt, history, run, checkpoint, model, few_shot, k, temperature, top_p, max_new, seed, system
+):
+    """Stream every column's reply to `prompt`; yields (history, prompt box, 3 chats, 3 stats, note)."""
+    history = {s: list(history.get(s, [])) for s in SIDES}
+    stats = dict.fromkeys(SIDES, "")
+
+    def update(note=None):
+        chats = [display(history[s]) for s in SIDES]
+        return history, "", *chats, *[stats[s] for s in SIDES], gr.skip() if note is None else note
+
+    if not (prompt or "").strip():
+        yield update()
+        return
+    try:
+        base_model, sides, tokenizer = plan(run, checkpoint, model, few_shot, k)
+    except Exception as exc:
+        yield update(f"⚠️ {shown(str(exc))}")
+        return
+    for s in SIDES:
+        if s not in sides:
+            history[s] = []
+    names = list(sides)
+    rows = []
+    for s in names:
+        history[s].append({"role": "user", "content": prompt})
+        adapter, shots = sides[s]
+        rows.append(chat.Row(shots + history[s], adapter))
+        history[s].append({"role": "assistant", "content": ""})
+    yield update()
+    settings = chat.Settings(temperature, top_p, int(max_new), int(seed or 0), system or "")
+    try:
+        for ev in chat.get_engine().stream(
+            base_model, rows, settings, tokenizer_dir=tokenizer or None
+        ):
+            side = names[ev.row]
+            history[side][-1]["content"] += ev.text
+            if ev.stats:
+                stats[side] = stats_text(ev.stats)
+            yield update()
+    except Exception as exc:
+        log.exception("generation failed")
+        yield update(f"⚠️ Generation failed: {shown(str(exc))}")
+
+
+def take_last_turn(history: dict, seed: float, temperature: float):
+    """Regenerate: drop every column's last exchange, return its prompt (and a new seed when
+    sampling, else the reply would repeat exactly)."""
+    prompt = ""
+    trimmed = {}
+    for s in SIDES:
+        turns = list(history.get(s, []))
+        while turns and turns[-1]["role"] == "assistant":
+            turns.pop()
+        if turns and turns[-1]["role"] == "user":
+            asked = turns.pop()["content"]
+            prompt = prompt or asked
+        trimmed[s] = turns
+    return trimmed, prompt, (int(seed) + 1 if temperature > 0 else seed)
+
+
+def build_playground_tab(model_dropdown: gr.Dropdown | None = None) -> None:
+    model_box = model_dropdown if model_dropdown is not None else gr.State("")
+    with gr.Tab("Playground") as tab:
+        gr.Markdown("Ask once, compare side by side: the base model, your tuned model and the "
+                    "base model prompted with examples from your data.")  # fmt: skip
+        with gr.Row(equal_height=True):
+            # Custom values allowed: choices change per session; checked_run() guards them.
+            run = gr.Dropdown(
+                run_choices(), value=NO_RUN, label="Run", scale=3, allow_custom_value=True
+            )
+            checkpoint = gr.Dropdown(
+                [],
+                label="Checkpoint",
+                info="final = the finished adapter",
+                scale=2,
+                allow_custom_value=True,
+            )
+            refresh = gr.Button("Refresh runs", size="sm", scale=1)
+        note = gr.Markdown("No run picked: only the base model (the picker above) answers.")
+        with gr.Accordion("Generation settings", open=False):
+            with gr.Row():
+                temperature = gr.Slider(
+                    0, 2, DEFAULTS.temperature, step=0.05, label="Temperature", info="0 = greedy"
+                )
+                top_p = gr.Slider(0.05, 1, DEFAULTS.top_p, step=0.05, label="Top-p")
+                max_new = gr.Slider(
+                    16, 1024, DEFAULTS.max_new_tokens, step=16, label="Max new tokens"
+                )
+                seed = gr.Number(
+                    DEFAULTS.seed, precision=0, label="Seed", info="same for every column"
+                )
+            system = gr.Textbox(label="System prompt (all columns)", lines=2)
+            with gr.Row():
+                few_shot = gr.Checkbox(False, label="Add a base + few-shot column",
+                                       info="k training examples as earlier turns: the prompting baseline")  # fmt: skip
+                k = gr.Slider(1, 8, 3, step=1, label="k (examples)")
+        boxes, stat_boxes, columns = [], [], []
+        with gr.Row(equal_height=True):
+            for side, label in SIDES.items():
+                with gr.Column(visible=side != "few_shot", min_width=280) as column:
+                    boxes.append(gr.Chatbot(label=label, height=440, sanitize_html=True, render_markdown=False,
+                                            allow_tags=False, elem_classes=["ts-chat-" + side]))  # fmt: skip
+                    stat_boxes.append(gr.Markdown(elem_classes=["ts-reply-stats"]))
+                columns.append(column)
+        examples = gr.Dropdown([], label="Example prompts from the validation split", value=None)
+        prompt = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, lines=2)
+        with gr.Row():
+            send = gr.Button("Send", variant="primary")
+            regenerate = gr.Button("Regenerate")
+            stop = gr.Button("Stop", variant="stop")
+            clear = gr.Button("Clear")
+        history = gr.State({s: [] for s in SIDES})
+
+    settings = [run, checkpoint, model_box, few_shot, k, temperature, top_p, max_new, seed, system]
+    outputs = [history, prompt, *boxes, *stat_boxes, note]
+    # One engine, one model: generations queue behind each other (position shown) instead of
+    # piling onto the lock; evaluation shares the same concurrency id.
+    queue = {"concurrency_id": "chat-engine", "concurrency_limit": 1}
+    sent = send.click(
+        respond, [prompt, history, *settings], outputs, api_name="playground_send", **queue
+    )
+    entered = prompt.submit(
+        respond, [prompt, history, *settings], outputs, api_visibility="private", **queue
+    )
+    hidden_prompt = gr.State("")
+    regen = regenerate.click(take_last_turn, [history, seed, temperature], [history, hidden_prompt, seed],
+                             api_visibility="private").then(
+        respond, [hidden_prompt, history, *settings], outputs, api_visibility="private", **queue)  # fmt: skip
+    stop.click(None, cancels=[sent, entered, regen], api_visibility="private")
+    clear.click(lambda: ({s: [] for s in SIDES}, *[[] for _ in SIDES], *["" for _ in SIDES]), None,
+                [history, *boxes, *stat_boxes], api_visibility="private", cancels=[sent, entered, regen])  # fmt: skip
+    run.change(on_run_change, run, [checkpoint, examples, note], api_visibility="private")
+    for trigger in (refresh.click, tab.select):  # runs finish while the page is open
+        trigger(lambda: gr.update(choices=run_choices()), None, run, api_visibility="private")
+    examples.change(lambda p: p or gr.skip(), examples, prompt, api_visibility="private")
+    few_shot.change(
+        lambda on: gr.update(visible=on), few_shot, columns[2], api_visibility="private"
+    )

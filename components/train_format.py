@@ -1,0 +1,236 @@
+"""Pure helpers of the Train tab: widget values -> RunConfig, and typed results
+(RunConfig, Preflight, Job, run directory files) -> Markdown / HTML / DataFrames. No
+widgets, no events: the tab's handlers (components/train_tab.py) call these, and tests
+call them directly.
+"""
+
+import math
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from components.format import esc
+from training import rundir
+from training.config import RunConfig
+from training.jobs import Job
+from training.preflight import Preflight
+
+DEFAULTS = RunConfig()
+# Hyperparameter widgets, in the order their values reach the handlers.
+MAIN = ["epochs", "max_steps", "learning_rate", "batch_size", "grad_accum", "max_length"]
+ADAPTER = ["lora_r", "lora_alpha"]
+ADVANCED = ["lora_dropout", "target_modules", "lr_scheduler", "warmup_ratio", "validation_split",
+            "eval_steps", "save_steps", "logging_steps", "early_stopping_patience", "seed"]  # fmt: skip
+HYPER = MAIN + ADAPTER + ADVANCED
+LOG_LINES = 40
+LABELS = {"lora_r": "LoRA rank", "lora_alpha": "LoRA alpha", "grad_accum": "Gradient accumulation"}
+TRAINED_STYLE = "background:#bbf7d0;color:#14532d;box-shadow:inset -1px 0 0 #86efac"
+CONTEXT_STYLE = "color:#6b7280;box-shadow:inset -1px 0 0 #e5e7eb"
+SETUP = "bash scripts/setup_autotrain.sh"
+RUN_EXPORT = "pip install autotrain-advanced==0.8.36 && autotrain --config autotrain.yml"
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def build_config(model, trust, dataset, backend, method, *values) -> RunConfig:
+    """Widget values -> RunConfig (ValueError with a plain message when out of range)."""
+    data = dict(zip(HYPER, values, strict=True))
+    for name, value in data.items():
+        if value is None or value == "":
+            raise ValueError(f"{label(name)} is empty.")
+        default = getattr(DEFAULTS, name)
+        data[name] = type(default)(value) if isinstance(default, int | float) else value
+    dataset = dataset or {}
+    return RunConfig(
+        model=model or DEFAULTS.model,
+        trust_remote_code=bool(trust),
+        backend=backend or DEFAULTS.backend,
+        method=method,
+        data=dataset.get("path") or "",
+        format=dataset.get("format") or None,
+        column_mapping=dict(dataset.get("mapping") or {}),
+        validation_file=dataset.get("validation_file") or None,
+        **data,
+    )
+
+
+def report_stats(dataset: dict | None) -> dict | None:
+    """The Data tab's report figures (counted at its max length) for the estimate."""
+    d = dataset or {}
+    summary = d.get("stats") or d.get("report_summary")
+    return {"max_length": d.get("max_length"), **summary} if summary else None
+
+
+def config_text(cfg: RunConfig) -> tuple[str, str]:
+    """(YAML, shell command) reproducing this run from the command line."""
+    yaml_text = cfg.to_yaml()
+    setup = (
+        f"{SETUP}   # once: AutoTrain lives in its own venv\n" if cfg.backend == "autotrain" else ""
+    )
+    shell = (
+        f"{setup}cat > config.yaml <<'EOF'\n{yaml_text}EOF\npython -m training train config.yaml\n"
+    )
+    return yaml_text, shell
+
+
+def preflight_markdown(pf: Preflight) -> str:
+    lines = [f"- {line}" for line in pf.lines]
+    if pf.memory_gb:
+        parts = ", ".join(f"{k} {v:.2f} GB" for k, v in pf.memory_gb.items())
+        lines.append(f"- Memory estimate by part: {parts}.")
+    icon = {True: "✅", False: "⛔", None: "ℹ️"}[pf.fits]
+    return f"**Pre-flight estimate** {icon}\n\n" + "\n".join(lines)
+
+
+# --- the AutoTrain backend's availability ---------------------------------------------
+
+
+def backend_choices(autotrain_ok: bool) -> list[tuple[str, str]]:
+    """The backend radio. Gradio cannot grey out one choice, so an unusable AutoTrain keeps
+    its place with the reason in its label, and the tab refuses to select it."""
+    name = "AutoTrain Advanced" if autotrain_ok else "AutoTrain Advanced (not installed)"
+    return [("LoRA (TRL + PEFT)", "lora"), (name, "autotrain")]
+
+
+def autotrain_note(ok: bool, reason: str, can_install: bool) -> str:
+    """What AutoTrain is here: ready (and what differs), or why not and how to enable it."""
+    if ok:
+        return (
+            f"✅ {reason}. AutoTrain trains whole epochs (max steps are rounded to epochs) "
+            "and prepares for 10–30 s before its first step."
+        )
+    text = f"⛔ **AutoTrain is unavailable.** {reason}"
+    if SETUP not in reason:
+        text += f" Enable it with `{SETUP}`."
+    if can_install:
+        text += " Or press **Install AutoTrain** (about 2 minutes; the output shows below)."
+    return text
+
+
+def install_verdict(returncode: int, ok: bool, reason: str) -> str:
+    if returncode == 0 and ok:
+        return "AutoTrain is installed: choose it as the backend."
+    if returncode != 0:
+        return f"The install failed (exit code {returncode}); the lines above say why."
+    return f"The install finished but AutoTrain is still unavailable: {reason}"
+
+
+def export_note(path: str) -> str:
+    return (
+        f"Saved `{Path(path).name}`. On your own machine, next to a `data/` folder holding "
+        f"`train.jsonl`, run: `{RUN_EXPORT}`"
+    )
+
+
+# --- runs: list, status line, chart, log, the "what the model learns" view ------------
+
+
+def duration(seconds) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0, int(seconds))
+    return (
+        f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else f"{seconds // 60}m {seconds % 60:02d}s"
+    )
+
+
+def status_text(job: Job) -> str:
+    if job.status == "queued" and job.position:
+        return f"queued (#{job.position} in line)"
+    return job.status
+
+
+def jobs_table(jobs: list[Job]) -> pd.DataFrame:
+    rows = []
+    for job in jobs:
+        p = job.progress
+        step = f"{p['step']}/{p.get('total_steps', '?')}" if "step" in p else ""
+        loss = " / ".join(f"{p[k]:.4f}" for k in ("loss", "eval_loss") if p.get(k) is not None)
+        rows.append(
+            [
+                job.id,
+                Path(job.model).name,
+                status_text(job),
+                step,
+                loss,
+                duration(p.get("eta")) if job.status == "running" else "",
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created)),
+            ]  # fmt: skip
+        )
+    columns = ["Run", "Model", "Status", "Step", "Loss (train / eval)", "ETA", "Created"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def job_markdown(job: Job | None, phase: str | None = None) -> str:
+    """The selected run's status line and what to do next. phase: status.json's milestone
+    ("loading the model"...), shown while running: AutoTrain logs no step for 10-30 s."""
+    if job is None:
+        return "No runs yet: check a dataset, pick the settings, then press **Start**."
+    p = job.progress
+    state = status_text(job)
+    if phase and job.status == "running":
+        state += f" ({phase})"
+    facts = [f"**Run {job.id}**", state]
+    if "step" in p:
+        facts.append(f"step {p['step']}/{p.get('total_steps', '?')}")
+    facts += [
+        f"{k.replace('_', ' ')} {p[k]:.4f}" for k in ("loss", "eval_loss") if p.get(k) is not None
+    ]
+    if job.status == "running" and p.get("eta") is not None:
+        facts.append(f"ETA {duration(p['eta'])}")
+    text = " · ".join(facts)
+    if job.reason:
+        text += f"\n\n{job.reason}"
+    if job.advice:
+        text += f"\n\n**What to try:** {job.advice}"
+    if job.status == "completed":
+        text += f"\n\nThe adapter is in `{job.run_dir}/adapter`: try it in the Playground."
+    elif job.status in ("cancelled", "interrupted", "failed"):
+        text += "\n\n**Resume** continues from the last checkpoint with the same settings."
+    return text
+
+
+def loss_frame(run_dir: str | None) -> pd.DataFrame:
+    """Long format for gr.LinePlot: step, loss, series (train / eval)."""
+    rows = [
+        (r["step"], r[key], series)
+        for r in (rundir.read_progress(run_dir) if run_dir else [])
+        for key, series in (("loss", "train"), ("eval_loss", "eval"))
+        if r.get(key) is not None and r.get("step") is not None
+    ]
+    # gradio 6's plot fixes its axis types and colours from the first data it draws: a
+    # run without points yet would leave it blank for good. One empty (NaN) point per
+    # series, typed columns, keep both lines drawable from the start.
+    first = rows[0][0] if rows else 1
+    rows = [(first, math.nan, "train"), (first, math.nan, "eval"), *rows]
+    frame = pd.DataFrame(rows, columns=["step", "loss", "series"])
+    return frame.astype({"step": "int64", "loss": "float64"})
+
+
+def log_text(run_dir: str, last: int = LOG_LINES) -> str:
+    """The log's last lines, each progress bar (tqdm's \\r updates) at its latest state."""
+    lines = []
+    for line in rundir.tail_log(run_dir, 20_000).rstrip().split("\n"):
+        parts = [part for part in line.split("\r") if part.strip()]
+        lines.append(parts[-1] if parts else line)
+    return "\n".join(lines[-last:])
+
+
+def learned_html(pairs: list[tuple[str, bool]]) -> str:
+    """Token by token, the ones that receive loss highlighted."""
+    trained = sum(1 for _, t in pairs if t)
+    spans = "".join(
+        f'<span style="{TRAINED_STYLE if t else CONTEXT_STYLE}" title="{"trained" if t else "context"}">'
+        f"{esc(text)}</span>"
+        for text, t in pairs
+    )
+    head = (
+        f"{trained:,} of {len(pairs):,} tokens receive loss (green): what the model learns to "
+        "write. Grey tokens are context it reads but is not trained on."
+    )
+    return f'<div class="ts-caption">{esc(head)}</div><pre class="ts-rendered">{spans}</pre>'

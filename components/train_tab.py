@@ -1,0 +1,401 @@
+"""The Train tab: settings, pre-flight estimate, Start / Cancel / Resume, live progress.
+
+Widgets take their initial values and help text from RunConfig; "Show config" prints the
+exact YAML the worker receives. Training runs in a worker process owned by the app's
+JobRunner (training/jobs.py); this tab only submits and polls (gr.Timer), so closing the
+tab loses nothing. The visitor's identity is a random token kept in the browser's
+localStorage (gr.BrowserState): reopening the page shows their runs again.
+
+Two backends train (RunConfig.backend): LoRA with TRL + PEFT, or AutoTrain Advanced in its
+own venv. AutoTrain cannot be chosen until scripts/setup_autotrain.sh has built it; where
+the app may install software (a Space, or TUNESMITH_ALLOW_INSTALL=1) a button builds it.
+Pure helpers and formatters live in components/train_format.py.
+"""
+
+import copy
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import tempfile
+from functools import partial
+from pathlib import Path
+
+import gradio as gr
+
+from components import train_format as tf
+from components.format import message_html
+from training import rundir
+from training.backends import autotrain_config as autotrain
+from training.config import SCHEDULERS, RunConfig, help_text
+from training.jobs import Job, JobRunner, default_device, get_runner
+from training.paths import REPO_ROOT, home
+from training.preflight import estimate
+
+log = logging.getLogger(__name__)
+PRESETS_DIR = REPO_ROOT / "configs"
+POLL_S = 2.0
+OUR_FAULT = "Something went wrong on our side; the details are in the server log."
+SLIDERS = {  # name: (minimum, maximum, step)
+    "batch_size": (1, 64, 1), "grad_accum": (1, 64, 1), "max_length": (16, 8192, 16),
+    "lora_r": (1, 256, 1), "lora_alpha": (1, 512, 1), "lora_dropout": (0.0, 0.5, 0.01),
+    "warmup_ratio": (0.0, 0.5, 0.01), "validation_split": (0.0, 0.45, 0.01),
+}  # fmt: skip
+
+
+def widget(name: str):
+    """A numeric widget (or dropdown / textbox) for one RunConfig field."""
+    value = getattr(tf.DEFAULTS, name)
+    kw = {"value": value, "label": tf.label(name), "info": help_text(name)}
+    if name == "lr_scheduler":
+        return gr.Dropdown(list(SCHEDULERS), **kw)
+    if isinstance(value, str):
+        return gr.Textbox(**kw)
+    precision = 0 if isinstance(value, int) else None
+    if name in SLIDERS:
+        lo, hi, step = SLIDERS[name]
+        return gr.Slider(lo, hi, step=step, precision=precision, **kw)
+    return gr.Number(precision=precision, **kw)
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def preset_choices() -> list[tuple[str, str]]:
+    return [(p.stem, str(p)) for p in sorted(PRESETS_DIR.glob("*.yaml"))]
+
+
+def browser_secret() -> str:
+    """Fixed across restarts, so the browser's stored token still decrypts after one."""
+    if env := os.environ.get("TUNESMITH_BROWSER_SECRET"):
+        return env
+    path = home() / "browser_secret"
+    if not path.is_file():
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def install_allowed() -> bool:
+    """Inside a Space (SPACE_ID) the app owns its machine; elsewhere only when told so."""
+    return bool(os.environ.get("SPACE_ID")) or os.environ.get("TUNESMITH_ALLOW_INSTALL") == "1"
+
+
+# --- event handlers: unpack widget values, call training, format --------------------
+
+
+def ensure_owner(owner: str | None) -> str:
+    return owner or secrets.token_urlsafe(18)
+
+
+def on_estimate(*config) -> str:
+    """config: model, trust, dataset, backend, method, then the HYPER values."""
+    try:
+        return tf.preflight_markdown(estimate(tf.build_config(*config), tf.report_stats(config[2])))
+    except ValueError as e:
+        return f"⚠️ {e}"
+    except Exception:
+        log.exception("pre-flight estimate failed")
+        return f"⚠️ {OUR_FAULT}"
+
+
+def on_show_config(*config):
+    try:
+        return tf.config_text(tf.build_config(*config))
+    except ValueError as e:
+        return f"# {e}", ""
+
+
+def on_export(*config):
+    """autotrain.yml for `autotrain --config` elsewhere (portable paths, never a token)."""
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="tunesmith-export-"))
+        path = autotrain.export_autotrain_config(tf.build_config(*config), folder / "autotrain.yml")
+    except ValueError as e:
+        return None, f"⚠️ {e}"
+    return str(path), tf.export_note(str(path))
+
+
+def on_backend(backend):
+    """The backend radio, its note and the install box, from AutoTrain's availability now.
+    An AutoTrain that is not installed cannot be chosen: the radio falls back to LoRA."""
+    ok, reason = autotrain.available()
+    note = tf.autotrain_note(ok, reason, install_allowed())
+    refused = backend == "autotrain" and not ok
+    if refused:
+        gr.Warning("AutoTrain is not installed here: the note under the choice says how.")
+    radio = gr.update(choices=tf.backend_choices(ok), **({"value": "lora"} if refused else {}))
+    return radio, note, gr.update(visible=not ok and install_allowed())
+
+
+def on_install():
+    """Run the setup script, streaming its output; then re-check AutoTrain and select it.
+    Yields (install log, backend radio, note, install button). The event runs one at a
+    time (concurrency_limit=1) and the script is a quick no-op once built."""
+    keep = (gr.skip(),) * 3
+    if not install_allowed():
+        yield f"Installing software is not allowed here: run `{tf.SETUP}` on the server.", *keep
+        return
+    lines, code = [], None
+    env = {k: v for k, v in os.environ.items() if not autotrain.SECRET.search(k)}  # pip: no token
+    cmd = autotrain.setup_command(gpu=default_device().startswith("cuda"))
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, text=True, errors="replace",
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # fmt: skip
+    try:
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            yield "\n".join(lines), *keep
+        code = proc.wait()
+    finally:
+        if proc.poll() is None:  # the page went away mid-install: stop (a rerun resumes)
+            os.killpg(proc.pid, signal.SIGTERM)
+    ok, reason = autotrain.available()
+    lines.append(tf.install_verdict(code, ok, reason))
+    radio = gr.update(choices=tf.backend_choices(ok), **({"value": "autotrain"} if ok else {}))
+    yield "\n".join(lines), radio, tf.autotrain_note(ok, reason, True), gr.update(visible=not ok)
+
+
+def on_preset(path: str | None):
+    """Preset YAML -> model, method and every hyperparameter widget (data stays as is)."""
+    if not path:
+        return [gr.skip()] * (2 + len(tf.HYPER))
+    try:
+        cfg = RunConfig.from_yaml(Path(path))
+    except (OSError, ValueError) as e:
+        gr.Warning(f"Preset {Path(path).stem} could not be read: {e}")
+        return [gr.skip()] * (2 + len(tf.HYPER))
+    return [cfg.model, cfg.method, *(getattr(cfg, name) for name in tf.HYPER)]
+
+
+def on_start(runner: JobRunner, owner, *config):
+    """Queue a run; returns (message, selected run id)."""
+    if not owner:
+        return "⚠️ The page is still loading; press Start again.", gr.skip()
+    if not (config[2] or {}).get("ok"):
+        return "⚠️ Check a dataset on the Data tab first (it must pass without errors).", gr.skip()
+    try:
+        cfg = tf.build_config(*config)
+        ok, reason = autotrain.available() if cfg.backend == "autotrain" else (True, "")
+        if not ok:
+            return f"⚠️ {reason}", gr.skip()
+        job = runner.submit(cfg, owner)
+    except ValueError as e:
+        return f"⚠️ {e}", gr.skip()
+    except Exception:
+        log.exception("submitting a run failed")
+        return f"⚠️ {OUR_FAULT}", gr.skip()
+    where = "starting now" if job.position in (None, 1) else f"#{job.position} in line"
+    return f"Run **{job.id}** queued ({where}). You can close this page: it keeps going.", job.id
+
+
+def on_job_action(runner: JobRunner, action: str, owner, selected, dataset=None) -> str:
+    """Cancel, Resume or Continue the selected run, with a plain message either way."""
+    if not selected:
+        return "⚠️ Select one of your runs in the list first."
+    try:
+        if action == "cancel":
+            job = runner.cancel(selected, owner)
+            return f"Stopping run {job.id}: it saves the adapter it has, then stops."
+        if action == "resume":
+            return f"Run {runner.resume(selected, owner).id} is queued to resume."
+        d = dataset or {}
+        if not d.get("ok"):
+            return "⚠️ Check the new data on the Data tab first."
+        overrides = {"data": d["path"], "format": d.get("format") or None,
+                     "column_mapping": dict(d.get("mapping") or {}),
+                     "validation_file": d.get("validation_file") or None}  # fmt: skip
+        job = runner.continue_from(selected, owner, overrides)
+        return f"Run **{job.id}** queued: continues from {selected}'s adapter on the current data."
+    except (PermissionError, ValueError, LookupError) as e:
+        return f"⚠️ {e}"
+    except Exception:
+        log.exception("%s of run %s failed", action, selected)
+        return f"⚠️ {OUR_FAULT}"
+
+
+def poll(runner: JobRunner, owner, selected, shown):
+    """Timer tick: the visitor's runs, and the selected one's status, chart and log.
+    Chart and log are only re-sent when the run changed (no flicker, zoom kept)."""
+    try:
+        jobs = runner.jobs_for(owner)
+    except Exception:  # e.g. a locked database: keep what the page shows, try next tick
+        log.exception("reading the job list failed")
+        return (gr.skip(),) * 6
+    job = next((j for j in jobs if j.id == selected), jobs[0] if jobs else None)
+    if job is None:
+        return tf.jobs_table([]), None, tf.job_markdown(None), gr.skip(), "", shown
+    # AutoTrain's milestones (status.json "phase"): it logs no step for its first 10-30 s.
+    phase = rundir.read_status(job.run_dir).get("phase") if job.status == "running" else None
+    head = (tf.jobs_table(jobs), job.id, tf.job_markdown(job, phase))
+    key = _fingerprint(job)
+    if key == shown:
+        return *head, gr.skip(), gr.skip(), shown
+    return *head, tf.loss_frame(job.run_dir), tf.log_text(job.run_dir), key
+
+
+def _fingerprint(job: Job) -> str:
+    stamps = []
+    for name in (rundir.PROGRESS, rundir.LOG):
+        try:
+            stamps.append(os.stat(Path(job.run_dir, name)).st_mtime_ns)
+        except OSError:
+            stamps.append(0)
+    return f"{job.id}:{job.status}:{stamps}"
+
+
+def pick_job(evt: gr.SelectData) -> str:
+    return evt.row_value[0]
+
+
+def on_learn(model, trust, dataset, max_length, number) -> str:
+    """One example rendered with the chat template, trained tokens highlighted."""
+    d = dataset or {}
+    if not d.get("path"):
+        return message_html("Check a dataset on the Data tab first.", "info")
+    try:
+        from training.data import load_examples
+        from training.models import load_tokenizer
+        from training.tokenize import ensure_chat_template, explain_example
+
+        examples = load_examples(d["path"], fmt=d.get("format"), mapping=d.get("mapping") or None)
+        if not examples:
+            return message_html("The dataset holds no usable examples.", "warning")
+        example = examples[min(max(int(number or 1), 1), len(examples)) - 1]
+        tok = load_tokenizer(model, bool(trust))
+        if not tok.chat_template or tok.pad_token is None:
+            # The cached tokenizer is shared: patch a copy, as the worker does.
+            tok = copy.deepcopy(tok)
+            ensure_chat_template(tok)
+        return tf.learned_html(explain_example(tok, example, int(max_length)))
+    except (ValueError, OSError) as e:
+        return message_html(str(e), "error")
+    except Exception:
+        log.exception("example view failed")
+        return message_html(OUR_FAULT, "error")
+
+
+# --- layout and wiring ---------------------------------------------------------------
+
+
+def build_train_tab(model, dataset_state, trust_remote_code=None, runner=None) -> None:
+    """The Train tab. model: the shared base-model dropdown; dataset_state: the Data tab's
+    gr.State ({"path", "format", "mapping", "validation_file", "max_length", "ok",
+    "report_summary"}); trust_remote_code: the picker's checkbox; runner: defaults to the
+    app's JobRunner."""
+    runner = runner or get_runner()
+    trust = trust_remote_code if trust_remote_code is not None else gr.State(False)
+    ok, reason = autotrain.available()
+    with gr.Tab("Train"):
+        owner = gr.BrowserState("", storage_key="tunesmith-owner", secret=browser_secret())
+        selected, shown = gr.State(None), gr.State("")
+        with gr.Row():
+            backend = gr.Radio(
+                tf.backend_choices(ok), value=tf.DEFAULTS.backend, label="Backend",
+                info=help_text("backend"),
+            )  # fmt: skip
+            method = gr.Radio(
+                [("LoRA", "lora"), ("QLoRA (4-bit base, GPU only)", "qlora")],
+                value=tf.DEFAULTS.method, label="Method (either backend)",
+                info=help_text("method"),
+            )  # fmt: skip
+            preset = gr.Dropdown(
+                preset_choices(), value=None, label="Preset",
+                info="Load tested settings for a machine size (configs/*.yaml).",
+            )  # fmt: skip
+        backend_md = gr.Markdown(tf.autotrain_note(ok, reason, install_allowed()))
+        with gr.Column(visible=not ok and install_allowed()) as install_box:
+            install_btn = gr.Button("Install AutoTrain", size="sm")
+            install_log = gr.Textbox(label="Install output", lines=4, max_lines=20, autoscroll=True)
+        widgets = {}
+        with gr.Group():
+            with gr.Row():
+                widgets.update({n: widget(n) for n in tf.MAIN[:3]})
+            with gr.Row():
+                widgets.update({n: widget(n) for n in tf.MAIN[3:]})
+            with gr.Row():
+                widgets.update({n: widget(n) for n in tf.ADAPTER})
+        with gr.Accordion("Advanced", open=False):
+            for i in range(0, len(tf.ADVANCED), 3):
+                with gr.Row():
+                    widgets.update({n: widget(n) for n in tf.ADVANCED[i : i + 3]})
+        values = [widgets[n] for n in tf.HYPER]
+        with gr.Row():
+            estimate_btn = gr.Button("Estimate")
+            config_btn = gr.Button("Show config")
+            export_btn = gr.Button("Export as AutoTrain config")
+            start_btn = gr.Button("Start training", variant="primary")
+        estimate_md = gr.Markdown()
+        with gr.Accordion("Config: the exact YAML and command", open=False) as config_box:
+            yaml_code = gr.Code(language="yaml", label="config.yaml")
+            shell_code = gr.Code(language="shell", label="Same run from the command line")
+            export_file = gr.File(label="autotrain.yml", interactive=False)
+            export_md = gr.Markdown()
+        with gr.Accordion("What the model learns", open=False):
+            with gr.Row():
+                example_no = gr.Number(1, precision=0, label="Example number", minimum=1)
+                learn_btn = gr.Button("Show this example")
+            learn_html = gr.HTML()
+        notice = gr.Markdown()
+        gr.Markdown("### Your runs")
+        jobs = gr.Dataframe(tf.jobs_table([]), interactive=False, label="Click a run to follow it")
+        status_md = gr.Markdown()
+        with gr.Row():
+            cancel_btn = gr.Button("Cancel run", variant="stop")
+            resume_btn = gr.Button("Resume run")
+            continue_btn = gr.Button("Continue training on the current data")
+        chart = gr.LinePlot(
+            tf.loss_frame(None), x="step", y="loss", color="series", height=280,
+            title="Loss per step (blue: training, orange: validation)",
+            color_map={"train": "#4f46e5", "eval": "#f97316"},
+        )  # fmt: skip
+        log_box = gr.Textbox(
+            label="Log (last lines)", lines=10, max_lines=tf.LOG_LINES, autoscroll=True
+        )
+        timer = gr.Timer(POLL_S)
+
+    config_inputs = [model, trust, dataset_state, backend, method, *values]
+    quiet = {"show_progress": "hidden", "api_visibility": "private"}
+    gr.on([estimate_btn.click, backend.change, method.change, model.change, dataset_state.change]
+          + [w.change for w in values], on_estimate, config_inputs, estimate_md, **quiet)  # fmt: skip
+    open_config = {"fn": lambda: gr.Accordion(open=True), "outputs": config_box, **quiet}
+    config_btn.click(on_show_config, config_inputs, [yaml_code, shell_code], **quiet).then(
+        **open_config
+    )
+    export_btn.click(on_export, config_inputs, [export_file, export_md], **quiet).then(
+        **open_config
+    )
+    backend_io = ([backend], [backend, backend_md, install_box])
+    backend.input(on_backend, *backend_io, **quiet)
+    # One install at a time; a second click waits, then finds it built (a quick no-op).
+    install_btn.click(on_install, None, [install_log, backend, backend_md, install_btn],
+                      concurrency_limit=1, api_visibility="private")  # fmt: skip
+    preset.change(on_preset, preset, [model, method, *values], **quiet)
+    dataset_state.change(
+        lambda d: (d or {}).get("max_length") or gr.skip(), dataset_state, widgets["max_length"],
+        **quiet,
+    )  # fmt: skip
+    learn_btn.click(
+        on_learn, [model, trust, dataset_state, widgets["max_length"], example_no], learn_html,
+        api_visibility="private",
+    )  # fmt: skip
+    poll_io = ([owner, selected, shown], [jobs, selected, status_md, chart, log_box, shown])
+    ticking = {"concurrency_limit": None, **quiet}  # file reads only: never wait in line
+    start_btn.click(
+        partial(on_start, runner), [owner, *config_inputs], [notice, selected], **quiet
+    ).then(partial(poll, runner), *poll_io, **ticking)
+    for btn, action in ((cancel_btn, "cancel"), (resume_btn, "resume"), (continue_btn, "continue")):
+        btn.click(
+            partial(on_job_action, runner, action),
+            [owner, selected, dataset_state],
+            notice,
+            **quiet,
+        ).then(partial(poll, runner), *poll_io, **ticking)
+    jobs.select(pick_job, None, selected, **quiet).then(partial(poll, runner), *poll_io, **ticking)
+    timer.tick(partial(poll, runner), *poll_io, **ticking)
+    # On page load: a token for first-time visitors (kept in localStorage), their runs,
+    # AutoTrain's availability now (another page may have installed it) and the estimate.
+    gr.on(None, ensure_owner, owner, owner, **quiet).then(
+        partial(poll, runner), *poll_io, **ticking
+    ).then(on_backend, *backend_io, **quiet).then(on_estimate, config_inputs, estimate_md, **quiet)

@@ -1,0 +1,178 @@
+"""Playground tab: both columns stream through gradio_client against a launched Blocks,
+model output is shown as text (never HTML), regenerate / history helpers."""
+
+import socket
+
+import gradio as gr
+import pytest
+
+from components import playground_tab as pg
+from tests.training.test_chat import make_run
+from training import chat
+from training.paths import runs_dir
+
+EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_display_escapes_html_from_models_and_data():
+    shown = pg.display(
+        [{"role": "user", "content": EVIL}, {"role": "assistant", "content": "a & b"}]
+    )
+    assert "<script" not in shown[0]["content"] and "<img" not in shown[0]["content"]
+    assert shown[0]["content"].startswith("&lt;script&gt;") and shown[1]["content"] == "a &amp; b"
+
+
+class FakeEngine:
+    """Streams a fixed reply per row, so the tab's wiring is tested without a model."""
+
+    def __init__(self, replies):
+        self.replies, self.calls = replies, []
+
+    def stream(self, base_model, rows, settings, tokenizer_dir=None):
+        self.calls.append((base_model, rows, settings))
+        for i, text in enumerate(self.replies[: len(rows)]):
+            for piece in (text[: len(text) // 2], text[len(text) // 2 :]):
+                yield chat.Event(i, piece)
+            yield chat.Event(i, "", True, chat.ReplyStats(5, 7, 0.5))
+
+
+def test_respond_escapes_model_output_in_chat_boxes(monkeypatch, tiny_model_dir):
+    monkeypatch.setattr(chat, "get_engine", lambda: FakeEngine([EVIL, EVIL]))
+    run = make_run(runs_dir() / "evil", tiny_model_dir)
+    updates = list(pg.respond(EVIL, {}, str(run), "final", "", False, 3, 0.7, 0.9, 64, 0, ""))
+    history, _, base_box, tuned_box, few_box, base_stats, *_ = updates[-1]
+    assert history["base"][-1] == {"role": "assistant", "content": EVIL}  # raw kept for the model
+    for box in (base_box, tuned_box):
+        assert all("<img" not in m["content"] and "<script" not in m["content"] for m in box)
+    assert few_box == [] and "prompt 5 tokens" in base_stats
+    # What gradio sends to the page for that box: still escaped text.
+    sent = gr.Chatbot(sanitize_html=True, render_markdown=False).postprocess(tuned_box)
+    assert "<img" not in str(sent) and "&lt;img" in str(sent)
+
+
+def test_take_last_turn_drops_replies_and_bumps_seed():
+    history = {
+        "base": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                 {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}],
+        "tuned": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "x"},
+                  {"role": "user", "content": "c"}, {"role": "assistant", "content": "y"}],
+    }  # fmt: skip
+    trimmed, prompt, seed = pg.take_last_turn(history, 4, 0.7)
+    assert prompt == "c" and seed == 5 and trimmed["tuned"] == history["tuned"][:2]
+    assert pg.take_last_turn(history, 4, 0.0)[2] == 4  # greedy: same seed, same reply
+
+
+def test_multi_turn_history_is_per_column(monkeypatch, tiny_model_dir):
+    fake = FakeEngine(["base says", "tuned says"])
+    monkeypatch.setattr(chat, "get_engine", lambda: fake)
+    run = str(make_run(runs_dir() / "r", tiny_model_dir))
+    history = list(pg.respond("one", {}, run, "final", "", False, 3, 0.7, 0.9, 64, 0, "sys"))[-1][0]
+    list(pg.respond("two", history, run, "final", "", False, 3, 0.7, 0.9, 64, 0, "sys"))
+    _, rows, settings = fake.calls[-1]
+    assert [m["content"] for m in rows[0].messages] == ["one", "base says", "two"]
+    assert [m["content"] for m in rows[1].messages] == ["one", "tuned says", "two"]
+    assert rows[1].adapter == chat.adapter_path(run) and settings.system_prompt == "sys"
+
+
+@pytest.fixture
+def launched(tiny_model_dir):
+    make_run(runs_dir() / "run1", tiny_model_dir)
+    with gr.Blocks() as demo:
+        model = gr.Dropdown([str(tiny_model_dir)], value=str(tiny_model_dir), label="Base model")
+        pg.build_playground_tab(model)
+    demo.queue()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def test_both_columns_stream_through_gradio_client(launched, tiny_model_dir):
+    from gradio_client import Client
+
+    run = str(runs_dir() / "run1")
+    client = Client(launched, verbose=False)
+    job = client.submit(
+        "Describe: capital of France", run, "final", str(tiny_model_dir), False, 3,
+        0.8, 0.95, 48, 3, "", api_name="/playground_send",
+    )  # fmt: skip
+    updates = list(job)
+    assert job.status().success, job.status()
+    # gradio 6 sends message content as a list of blocks
+    final_base = chat.message_text(updates[-1][1][-1]["content"])
+    final_tuned = chat.message_text(updates[-1][2][-1]["content"])
+    assert final_base and final_tuned and final_base != final_tuned
+
+    def partial(update, column, final):
+        box = update[column]
+        text = (
+            chat.message_text(box[-1]["content"]) if box and box[-1]["role"] == "assistant" else ""
+        )
+        return 0 < len(text) < len(final)
+
+    base_partials = [i for i, u in enumerate(updates) if partial(u, 1, final_base)]
+    tuned_partials = [i for i, u in enumerate(updates) if partial(u, 2, final_tuned)]
+    assert len(base_partials) >= 3 and len(tuned_partials) >= 3
+    # interleaved: the tuned column grows before the base column has finished, and vice versa
+    assert tuned_partials[0] < base_partials[-1] and base_partials[0] < tuned_partials[-1]
+    assert "generated" in updates[-1][4] and "generated" in updates[-1][5]
+
+
+def test_evaluate_view_escapes_rows_and_reports(tiny_model_dir):
+    from components import evaluate_tab as et
+
+    row = {
+        "index": 0, "prompt": EVIL, "reference": EVIL, "winner": "tuned",
+        "outputs": {"base": EVIL, "tuned": "ok", "few_shot": EVIL},
+        "scores": {s: {"rouge_l": 0.5} for s in ("base", "tuned", "few_shot")},
+    }  # fmt: skip
+    table = et.rows_html([row])
+    assert "<script" not in table and "<img" not in table and "&lt;img src=x" in table
+    metrics = {
+        "exact_match": 0.5,
+        "rouge_l": 0.25,
+        "loss": 1.0,
+        "perplexity": 2.7,
+        "prompt_tokens": 20,
+    }
+    report = {"rows": 2, "verdict": EVIL, "base": metrics, "tuned": metrics, "few_shot": None,
+              "tuned_vs_base": {"wins": 1, "ties": 1, "losses": 0}, "data": EVIL}  # fmt: skip
+    html_text = et.report_html(report)
+    assert (
+        "<script" not in html_text and "ROUGE-L" in html_text and "Base + few-shot" not in html_text
+    )
+    assert "No evaluation yet" in et.report_html(None)
+
+
+def test_few_shot_column_gets_training_examples_as_prior_turns(monkeypatch, tiny_model_dir):
+    fake = FakeEngine(["b", "t", "f"])
+    monkeypatch.setattr(chat, "get_engine", lambda: fake)
+    run = str(make_run(runs_dir() / "r", tiny_model_dir))
+    last = list(pg.respond("hello", {}, run, "checkpoint-2", "", True, 2, 0.7, 0.9, 64, 0, ""))[-1]
+    assert [m["content"] for m in last[4]] == ["hello", "f"]  # the few-shot chat box
+    _, rows, _ = fake.calls[-1]
+    train, val = chat.run_examples(run)
+    assert len(train) == 9 and len(val) == 3  # 12 rows, validation_split 0.25
+    shots = rows[2].messages[:-1]
+    assert len(shots) == 4 and [m["role"] for m in shots] == ["user", "assistant"] * 2
+    train_users = {e["messages"][0]["content"] for e in train}
+    assert {shots[0]["content"], shots[2]["content"]} <= train_users  # never validation rows
+    assert rows[1].adapter == chat.adapter_path(run, "checkpoint-2") and rows[2].adapter is None
+    prompts = pg.example_prompts(run)
+    assert sorted(prompts) == sorted(e["messages"][0]["content"] for e in val)
+
+
+def test_runs_outside_the_runs_folder_are_refused(tmp_path, tiny_model_dir):
+    outside = make_run(tmp_path / "elsewhere", tiny_model_dir)
+    with pytest.raises(ValueError):
+        pg.checked_run(str(outside), "final")
+    inside = make_run(runs_dir() / "ok", tiny_model_dir)
+    with pytest.raises(ValueError):
+        pg.checked_run(str(inside), "../../etc")
+    assert pg.checked_run(str(inside), "final") == inside.resolve()

@@ -1,0 +1,425 @@
+"""Train tab handlers, called directly: config from widgets, show-config round trip,
+pre-flight text, job list privacy, actions with plain messages, presets."""
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import gradio as gr
+import pytest
+import yaml
+
+from components import train_format as tf
+from components import train_tab as tt
+from training import rundir
+from training.backends import autotrain_config
+from training.config import RunConfig, help_text
+from training.hardware import Hardware
+from training.jobs import JobRunner
+from training.preflight import SMOLLM2_135M, estimate
+
+DATASET = {"path": "/data/chats.jsonl", "format": "messages", "mapping": {}, "ok": True}
+
+
+def defaults() -> list:
+    return [getattr(tf.DEFAULTS, name) for name in tf.HYPER]
+
+
+def values_with(**changes) -> list:
+    return [changes.get(name, getattr(tf.DEFAULTS, name)) for name in tf.HYPER]
+
+
+@pytest.fixture
+def runner():
+    r = JobRunner(device="cpu", worker_cmd=["/bin/true"])  # never started: jobs stay queued
+    yield r
+    r.shutdown()
+
+
+def test_widgets_take_value_and_help_from_runconfig():
+    with gr.Blocks():
+        for name in tf.HYPER:
+            w = tt.widget(name)
+            assert w.value == getattr(tf.DEFAULTS, name), name
+            assert w.info == help_text(name)
+            if isinstance(getattr(tf.DEFAULTS, name), int | float):
+                assert isinstance(w, gr.Number | gr.Slider), f"{name} must be numeric"
+
+
+def test_build_config_from_widget_values_coerces_types():
+    # Sliders hand back floats; int fields must arrive as ints, and the data tab's state
+    # fills the data fields.
+    values = values_with(batch_size=8.0, lora_r=32.0, learning_rate=1e-4, max_steps=30.0)
+    cfg = tf.build_config("some/model", True, DATASET, "lora", "qlora", *values)
+    assert cfg == RunConfig(
+        model="some/model", trust_remote_code=True, method="qlora", data="/data/chats.jsonl",
+        format="messages", batch_size=8, lora_r=32, learning_rate=1e-4, max_steps=30,
+    )  # fmt: skip
+    assert type(cfg.batch_size) is int and type(cfg.max_steps) is int
+    with pytest.raises(ValueError, match="LoRA rank is empty"):
+        tf.build_config("m", False, DATASET, "lora", "lora", *values_with(lora_r=None))
+    with pytest.raises(ValueError, match="learning_rate must be above 0"):
+        tf.build_config("m", False, DATASET, "lora", "lora", *values_with(learning_rate=0))
+
+
+def test_show_config_yaml_and_command_reproduce_the_same_config():
+    values = values_with(epochs=2.0, lora_dropout=0.1, target_modules="q_proj,v_proj")
+    cfg = tf.build_config("bundled/SmolLM2-135M-Instruct", False, DATASET, "lora", "lora", *values)
+    yaml_text, shell = tt.on_show_config(
+        "bundled/SmolLM2-135M-Instruct", False, DATASET, "lora", "lora", *values
+    )
+    assert RunConfig.from_yaml(yaml_text) == cfg
+    heredoc = re.search(r"<<'EOF'\n(.*)EOF\n", shell, re.S).group(1)
+    assert RunConfig.from_yaml(heredoc) == cfg
+    assert shell.strip().endswith("python -m training train config.yaml")
+    assert tt.on_show_config("m", False, DATASET, "lora", "lora", *values_with(seed=None))[
+        0
+    ].startswith("# Seed is empty")
+
+
+def test_preflight_markdown_lists_the_verdict_and_memory_parts():
+    hw = Hardware("cuda", "NVIDIA L4", 22.0, "bf16")
+    stats = {"examples": 200, "tokens_per_example": {"mean": 300.0, "max": 900}}
+    pf = estimate(RunConfig(), stats, hardware=hw, model_config=SMOLLM2_135M)
+    text = tf.preflight_markdown(pf)
+    assert text.startswith("**Pre-flight estimate** ✅")
+    assert "- Fits in this 22 GB NVIDIA L4: est." in text
+    assert "- Estimated time:" in text and "weights 0.25 GB" in text
+    too_big = estimate(RunConfig(batch_size=64, max_length=8192), None, hw, SMOLLM2_135M)
+    assert tf.preflight_markdown(too_big).startswith("**Pre-flight estimate** ⛔")
+    assert tt.on_estimate(
+        "m", False, DATASET, "lora", "lora", *values_with(epochs=None)
+    ).startswith("⚠️")
+
+
+def test_start_needs_owner_and_checked_data_then_queues(runner):
+    assert (
+        "still loading"
+        in tt.on_start(runner, "", "m", False, DATASET, "lora", "lora", *defaults())[0]
+    )
+    bad = dict(DATASET, ok=False)
+    assert (
+        "Data tab" in tt.on_start(runner, "alice", "m", False, bad, "lora", "lora", *defaults())[0]
+    )
+    assert runner.jobs_for("alice") == []
+    message, job_id = tt.on_start(runner, "alice", "m", False, DATASET, "lora", "lora", *defaults())
+    assert job_id in message and "keeps going" in message
+    [job] = runner.jobs_for("alice")
+    assert job.id == job_id and job.status == "queued"
+    assert RunConfig.from_yaml(Path(job.run_dir, "config.yaml")).data == DATASET["path"]
+
+
+def test_job_list_and_poll_only_show_the_callers_runs(runner):
+    cfg = RunConfig(data="x.jsonl")
+    mine = [runner.submit(cfg, "alice").id for _ in range(2)]
+    theirs = runner.submit(cfg, "bob")
+    rundir.append_progress(theirs.run_dir, {"step": 1, "loss": 9.0})
+    table, selected, status, chart, log_text, shown = tt.poll(runner, "alice", None, "")
+    assert sorted(table["Run"]) == sorted(mine) and theirs.id not in set(table["Run"])
+    assert selected in mine and "queued (#" in table["Status"].iloc[0]
+    # Asking for someone else's run falls back to one's own: nothing of theirs leaks.
+    table, selected, status, chart, log_text, shown = tt.poll(runner, "alice", theirs.id, "")
+    assert selected in mine and theirs.id not in status and "9.0" not in chart.to_csv()
+    assert tt.poll(runner, "", None, "")[0].empty
+    # Unchanged run: chart and log are not re-sent.
+    again = tt.poll(runner, "alice", selected, shown)
+    assert again[3] == gr.skip() and again[4] == gr.skip()
+
+
+def test_cancel_resume_continue_give_plain_messages(runner):
+    job = runner.submit(RunConfig(data="x.jsonl"), "alice")
+    act = tt.on_job_action
+    assert "Select one of your runs" in act(runner, "cancel", "alice", None)
+    assert act(runner, "cancel", "bob", job.id).startswith("⚠️ Only the person who started")
+    assert "Stopping run" in act(runner, "cancel", "alice", job.id)
+    assert runner.get(job.id).status == "cancelled"
+    assert "already cancelled" in act(runner, "cancel", "alice", job.id)
+    assert "queued to resume" in act(runner, "resume", "alice", job.id)
+    assert "no saved adapter" in act(runner, "continue", "alice", job.id, DATASET)
+    assert "There is no run" in act(runner, "resume", "alice", "nope")
+
+
+def test_presets_load_into_widgets_and_back_into_the_same_config():
+    choices = tt.preset_choices()
+    assert {name for name, _ in choices} >= {"cpu-demo", "t4-l4", "a10g-a100"}
+    for name, path in choices:
+        model, method, *values = tt.on_preset(path)
+        preset = RunConfig.from_yaml(Path(path))
+        rebuilt = tf.build_config(model, False, {"path": preset.data}, "lora", method, *values)
+        assert rebuilt == preset, name
+    assert tt.on_preset(None) == [gr.skip()] * (2 + len(tf.HYPER))
+
+
+def test_loss_frame_and_job_text_from_the_run_directory(tmp_path, runner):
+    job = runner.submit(RunConfig(data="x.jsonl"), "alice")
+    for step, loss in ((5, 2.0), (10, 1.5)):
+        rundir.append_progress(job.run_dir, {"step": step, "loss": loss, "eta": 125})
+    rundir.append_progress(job.run_dir, {"step": 10, "eval_loss": 1.7})
+    empty = tf.loss_frame(str(tmp_path))  # no progress yet: numeric axes, both series
+    assert empty["loss"].isna().all() and set(empty["series"]) == {"train", "eval"}
+    assert gr.LinePlot(x="step", y="loss").postprocess(empty).datatypes == {
+        "step": "quantitative", "loss": "quantitative", "series": "nominal"}  # fmt: skip
+    frame = tf.loss_frame(job.run_dir)
+    assert frame.dropna().values.tolist() == [
+        [5, 2.0, "train"], [10, 1.5, "train"], [10, 1.7, "eval"]]  # fmt: skip
+    rundir.write_status(job.run_dir, "failed", "Out of memory while training.", "Lower max_length.")
+    shown = runner.jobs_for("alice")[0]
+    shown.status = "failed"
+    text = tf.job_markdown(shown)
+    assert "step 10/?" in text and "eval loss 1.7000" in text
+    assert "Out of memory" in text and "**What to try:** Lower max_length." in text
+    assert "Resume" in text
+    assert tf.duration(125) == "2m 05s" and tf.duration(7300) == "2h 01m"
+
+
+def test_learned_view_highlights_trained_tokens_and_escapes(tiny_tokenizer):
+    from training.tokenize import explain_example
+
+    example = {"messages": [
+        {"role": "user", "content": "<b>hi</b>"}, {"role": "assistant", "content": "Paris."},
+    ]}  # fmt: skip
+    pairs = explain_example(tiny_tokenizer, example, 64)
+    html = tf.learned_html(pairs)
+    trained = "".join(text for text, t in pairs if t)
+    assert trained == "Paris.<|im_end|>"  # the answer and its end-of-turn token, nothing else
+    assert "<b>" not in html and "&lt;" in html
+    assert f"{sum(t for _, t in pairs)} of {len(pairs)} tokens receive loss" in html
+    assert html.count('title="trained"') == sum(t for _, t in pairs)
+    assert "Data tab" in tt.on_learn("m", False, {}, 64, 1)
+
+
+def test_owner_token_and_browser_secret_are_stable():
+    token = tt.ensure_owner(None)
+    assert len(token) >= 20 and tt.ensure_owner(token) == token and tt.ensure_owner("") != token
+    assert tt.browser_secret() == tt.browser_secret()  # survives an app restart (a file)
+
+
+def test_tab_builds_with_its_events(runner):
+    with gr.Blocks() as demo:
+        model = gr.Dropdown(["m"], value="m", allow_custom_value=True)
+        tt.build_train_tab(model, gr.State(dict(DATASET)), runner=runner)
+    config = demo.get_config_file()
+    kinds = {c["type"] for c in config["components"]}
+    assert {"browserstate", "timer", "nativeplot", "dataframe"} <= kinds
+    state = next(c for c in config["components"] if c["type"] == "browserstate")
+    assert state["props"]["storage_key"] == "tunesmith-owner"
+    states = [c["props"].get("value") for c in config["components"] if c["type"] == "state"]
+    assert all(v is None or isinstance(v, str | dict) for v in states)  # plain data only
+
+
+def test_estimate_reads_the_data_tabs_report_summary(monkeypatch):
+    monkeypatch.setattr(tt, "estimate", lambda cfg, stats: estimate(
+        cfg, stats, Hardware("cpu", "CPU", 16.0, "fp32"), SMOLLM2_135M))  # fmt: skip
+    dataset = dict(DATASET, max_length=1024,
+                   report_summary={"examples": 20, "total_training_tokens": 2000})  # fmt: skip
+    assert tf.report_stats(dataset) == {
+        "max_length": 1024,
+        "examples": 20,
+        "total_training_tokens": 2000,
+    }
+    text = tt.on_estimate("m", False, dataset, "lora", "lora", *defaults())
+    assert "- 18 training examples, 1.8 K tokens per epoch" in text
+    assert "Check a dataset" in tt.on_estimate("m", False, {}, "lora", "lora", *defaults())
+
+
+def test_learn_view_renders_a_dataset_row_with_the_models_template(tiny_model_dir, tmp_path):
+    data = tmp_path / "chats.jsonl"
+    rows = [[{"role": "user", "content": f"Q{i}"}, {"role": "assistant", "content": f"A{i}"}]
+            for i in range(3)]  # fmt: skip
+    data.write_text("".join(json.dumps({"messages": r}) + "\n" for r in rows))
+    dataset = {"path": str(data), "format": None, "mapping": {}, "ok": True}
+    html = tt.on_learn(str(tiny_model_dir), False, dataset, 64, 2)
+    trained = re.findall(r'title="trained">([^<]*)</span>', html)
+    assert "".join(trained) == "A1&lt;|im_end|&gt;"  # row 2's answer and its end token
+    assert "tokens receive loss" in html
+    missing = tt.on_learn(str(tiny_model_dir), False, {"path": str(tmp_path / "no.jsonl")}, 64, 1)
+    assert "ts-error" in missing and "Traceback" not in missing
+
+
+def test_a_broken_runner_gives_plain_messages_not_tracebacks(runner, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(runner, "submit", boom)
+    monkeypatch.setattr(runner, "jobs_for", boom)
+    message, _ = tt.on_start(runner, "alice", "m", False, DATASET, "lora", "lora", *defaults())
+    assert message == f"⚠️ {tt.OUR_FAULT}" and "disk" not in message
+    assert tt.poll(runner, "alice", None, "") == (gr.skip(),) * 6
+
+
+def test_log_text_keeps_the_last_lines_and_the_latest_progress_bar(runner):
+    job = runner.submit(RunConfig(data="x.jsonl"), "alice")
+    lines = [f"line {i}" for i in range(100)] + ["bar  10%\rbar  50%\rbar 100%", "done"]
+    Path(job.run_dir, "train.log").write_text("\n".join(lines) + "\n")
+    text = tf.log_text(job.run_dir, last=5)
+    assert text.split("\n") == ["line 97", "line 98", "line 99", "bar 100%", "done"]
+
+
+# --- the AutoTrain backend: availability, install, config, export -----------------------
+
+
+@pytest.fixture
+def no_autotrain(tmp_path, monkeypatch):
+    """AutoTrain's venv points at an empty folder (the real available() says no); installing
+    software is not allowed unless a test says so."""
+    venv = tmp_path / "venv-autotrain"
+    monkeypatch.setenv("TUNESMITH_AUTOTRAIN_VENV", str(venv))
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("TUNESMITH_ALLOW_INSTALL", raising=False)
+    return venv
+
+
+def fake_install_script(venv: Path, code: int = 0) -> str:
+    """What setup_autotrain.sh does, in miniature: lines with pauses, then the files that
+    make available() true (only when it succeeds)."""
+    return (
+        "import os, pathlib, sys, time\n"
+        "print('[1/2] creating the venv', flush=True); time.sleep(0.6)\n"
+        "print('token:', 'present' if 'HF_TOKEN' in os.environ else 'absent', flush=True)\n"
+        "print('[2/2] installing', flush=True)\n"
+        f"venv = pathlib.Path({str(venv)!r}); (venv / 'bin').mkdir(parents=True)\n"
+        f"if {code} == 0:\n"
+        "    (venv / 'bin' / 'autotrain').write_text('')\n"
+        "    (venv / '.tunesmith-installed').write_text('abc-cpu')\n"
+        f"sys.exit({code})\n"
+    )
+
+
+def test_autotrain_cannot_be_chosen_while_not_installed(no_autotrain, runner):
+    assert autotrain_config.available()[0] is False
+    with pytest.warns(UserWarning, match="not installed"):
+        radio, note, install_box = tt.on_backend("autotrain")
+    assert radio["value"] == "lora"  # the choice is refused: back to LoRA
+    assert dict(radio["choices"])["AutoTrain Advanced (not installed)"] == "autotrain"
+    assert "AutoTrain is unavailable" in note and "`bash scripts/setup_autotrain.sh`" in note
+    assert install_box["visible"] is False and "Install AutoTrain" not in note
+    # Picking LoRA is untouched; Start refuses AutoTrain even if the page still offered it.
+    assert "value" not in tt.on_backend("lora")[0]
+    message, job = tt.on_start(runner, "alice", "m", False, DATASET, "autotrain", "lora",
+                               *defaults())  # fmt: skip
+    assert message.startswith("⚠️ AutoTrain Advanced is not installed") and job == gr.skip()
+    assert runner.jobs_for("alice") == []
+    with gr.Blocks() as demo:
+        tt.build_train_tab(gr.Dropdown(["m"], value="m"), gr.State(dict(DATASET)), runner=runner)
+    [radio] = [c for c in demo.get_config_file()["components"]
+               if c["type"] == "radio" and c["props"]["label"] == "Backend"]  # fmt: skip
+    assert ("AutoTrain Advanced (not installed)", "autotrain") in radio["props"]["choices"]
+
+
+def test_autotrain_is_a_backend_once_installed(no_autotrain, runner):
+    (no_autotrain / "bin").mkdir(parents=True)
+    (no_autotrain / "bin" / "autotrain").write_text("")
+    (no_autotrain / ".tunesmith-installed").write_text("abc-cpu")
+    radio, note, install_box = tt.on_backend("autotrain")
+    assert "value" not in radio and ("AutoTrain Advanced", "autotrain") in radio["choices"]
+    assert note.startswith("✅ AutoTrain Advanced 0.8.36 (cpu build)")
+    assert install_box["visible"] is False
+    message, job_id = tt.on_start(runner, "alice", "m", False, DATASET, "autotrain", "qlora",
+                                  *defaults())  # fmt: skip
+    [job] = runner.jobs_for("alice")
+    assert job.id == job_id
+    cfg = RunConfig.from_yaml(Path(job.run_dir, "config.yaml"))
+    assert (cfg.backend, cfg.method) == ("autotrain", "qlora")
+
+
+def test_autotrain_config_round_trips_through_the_shown_yaml():
+    values = values_with(epochs=2.0, lora_r=8.0, max_steps=40.0)
+    cfg = tf.build_config("some/model", False, DATASET, "autotrain", "qlora", *values)
+    assert (cfg.backend, cfg.method, cfg.lora_r) == ("autotrain", "qlora", 8)
+    yaml_text, shell = tt.on_show_config("some/model", False, DATASET, "autotrain", "qlora",
+                                         *values)  # fmt: skip
+    assert "backend: autotrain" in yaml_text.splitlines()
+    assert RunConfig.from_yaml(yaml_text) == cfg
+    heredoc = re.search(r"<<'EOF'\n(.*)EOF\n", shell, re.S).group(1)
+    assert RunConfig.from_yaml(heredoc) == cfg
+    assert shell.startswith("bash scripts/setup_autotrain.sh")  # its venv, before the run
+    lora_shell = tt.on_show_config("m", False, DATASET, "lora", "lora", *defaults())[1]
+    assert lora_shell.startswith("cat > config.yaml") and "backend: lora" in lora_shell
+
+
+def test_export_writes_a_runnable_autotrain_yaml_without_any_token(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_NeverWriteMe123")
+    monkeypatch.setenv("HUGGING_FACE_HUB_TOKEN", "hf_NorMe456")
+    values = values_with(lora_r=8.0, batch_size=2.0, learning_rate=3e-4, epochs=2.0)
+    path, note = tt.on_export("some/model", False, DATASET, "autotrain", "lora", *values)
+    text = Path(path).read_text()
+    assert Path(path).name == "autotrain.yml"
+    assert "hf_NeverWriteMe123" not in text and "hf_NorMe456" not in text
+    exported = yaml.safe_load(text)
+    assert exported["task"] == "llm-sft" and exported["base_model"] == "some/model"
+    params = exported["params"]
+    assert (params["lora_r"], params["batch_size"], params["lr"], params["epochs"]) == (
+        8,
+        2,
+        3e-4,
+        2,
+    )
+    assert params["quantization"] is None  # plain LoRA: no 4-bit, runs on a CPU too
+    assert exported["data"]["column_mapping"] == {"text_column": "messages"}
+    assert "pip install autotrain-advanced==0.8.36 && autotrain --config autotrain.yml" in note
+    assert tt.on_export("m", False, DATASET, "lora", "lora", *values_with(seed=None)) == (
+        None, "⚠️ Seed is empty.")  # fmt: skip
+
+
+def test_install_streams_the_setup_output_then_enables_autotrain(no_autotrain, monkeypatch):
+    monkeypatch.setenv("TUNESMITH_ALLOW_INSTALL", "1")
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    script = fake_install_script(no_autotrain)
+    monkeypatch.setattr(
+        autotrain_config, "setup_command", lambda gpu: [sys.executable, "-c", script]
+    )
+    assert tt.on_backend("lora")[2]["visible"] is True  # allowed here: the button shows
+    seen = []
+    for update in tt.on_install():
+        seen.append((time.monotonic(), update))
+    streamed = [u for _, u in seen[:-1]]
+    assert streamed[0] == ("[1/2] creating the venv", gr.skip(), gr.skip(), gr.skip())
+    assert seen[-1][0] - seen[0][0] > 0.4  # line 1 reached the page before the script ended
+    log, radio, note, button = seen[-1][1]
+    assert log.split("\n") == ["[1/2] creating the venv", "token: absent", "[2/2] installing",
+                               "AutoTrain is installed: choose it as the backend."]  # fmt: skip
+    assert radio["value"] == "autotrain" and ("AutoTrain Advanced", "autotrain") in radio["choices"]
+    assert note.startswith("✅") and button["visible"] is False
+    assert autotrain_config.available()[0] is True
+
+
+def test_a_failed_install_says_so_and_keeps_autotrain_off(no_autotrain, monkeypatch):
+    monkeypatch.setenv("SPACE_ID", "me/space")  # inside a Space installing is allowed
+    script = fake_install_script(no_autotrain, code=3)
+    monkeypatch.setattr(
+        autotrain_config, "setup_command", lambda gpu: [sys.executable, "-c", script]
+    )
+    *_, (log, radio, note, button) = tt.on_install()
+    assert log.endswith("The install failed (exit code 3); the lines above say why.")
+    assert (
+        "value" not in radio
+        and ("AutoTrain Advanced (not installed)", "autotrain") in radio["choices"]
+    )
+    assert "press **Install AutoTrain**" in note and button["visible"] is True
+
+
+def test_install_is_only_offered_where_the_app_may_install(no_autotrain, monkeypatch):
+    def never(gpu):
+        raise AssertionError("the setup script must not run here")
+
+    monkeypatch.setattr(autotrain_config, "setup_command", never)
+    assert tt.install_allowed() is False
+    assert tt.on_backend("lora")[2]["visible"] is False
+    [(message, *rest)] = list(tt.on_install())  # called anyway (e.g. through the API): refused
+    assert "not allowed here" in message and "bash scripts/setup_autotrain.sh" in message
+    assert rest == [gr.skip()] * 3
+    monkeypatch.setenv("TUNESMITH_ALLOW_INSTALL", "1")
+    assert tt.install_allowed() is True and tt.on_backend("lora")[2]["visible"] is True
+
+
+def test_status_line_shows_autotrains_phase_while_it_prepares(runner, monkeypatch):
+    job = runner.submit(RunConfig(data="x.jsonl", backend="autotrain"), "alice")
+    rundir.write_status(job.run_dir, "running", pid=1, phase="loading the model")
+    job.status = "running"
+    monkeypatch.setattr(runner, "jobs_for", lambda owner: [job])
+    status = tt.poll(runner, "alice", job.id, "")[2]
+    assert status.startswith(f"**Run {job.id}** · running (loading the model)")
+    job.status = "completed"  # a phase is only news while running
+    assert "loading the model" not in tf.job_markdown(job, "loading the model")

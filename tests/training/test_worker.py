@@ -1,0 +1,330 @@
+"""The training worker end to end on the tiny model: real subprocesses, real signals.
+
+Each run takes a few seconds (mostly imports); the tiny model trains at ~0.02 s/step."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from training import rundir
+from training.config import RunConfig
+from training.paths import REPO_ROOT
+
+
+def write_chats(path: Path, n: int = 48, long_every: int = 0) -> Path:
+    rows = []
+    for i in range(n):
+        answer = f"The answer is {i * 7 % 13}."
+        if long_every and i % long_every == 0:
+            answer = " ".join([answer] * 12)
+        rows.append(
+            {
+                "messages": [
+                    {"role": "user", "content": f"Tell me fact {i}."},
+                    {"role": "assistant", "content": answer},
+                ]
+            }
+        )
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def make_config(tmp_path: Path, model: Path, data: Path, **changes) -> Path:
+    settings = dict(model=str(model), data=str(data), max_steps=8, batch_size=4, grad_accum=1,
+                    max_length=64, learning_rate=5e-3, eval_steps=4, save_steps=4,
+                    logging_steps=1, validation_split=0.2)  # fmt: skip
+    path = tmp_path / "config.yaml"
+    RunConfig(**{**settings, **changes}).to_yaml(path)
+    return path
+
+
+def worker(*args, **popen):
+    cmd = [sys.executable, "-m", "training", "train", *map(str, args)]
+    return subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True, **popen)  # fmt: skip
+
+
+def finish(proc, timeout=180) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, out
+
+
+def load_tuned(model_dir: Path, adapter: Path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(model_dir)
+    return PeftModel.from_pretrained(base, adapter).eval()
+
+
+def logits_change(model_dir: Path, adapter: Path) -> float:
+    tuned = load_tuned(model_dir, adapter)
+    ids = torch.tensor([[1, 20, 30, 40, 50, 2]])
+    with torch.no_grad():
+        out = tuned(input_ids=ids).logits
+        with tuned.disable_adapter():
+            base = tuned(input_ids=ids).logits
+    return (out - base).abs().max().item()
+
+
+def wait_for(predicate, proc, timeout=120.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"worker exited ({proc.returncode}) before {what}: {proc.stdout.read()}"
+            )
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_end_to_end_then_continue_from_adapter(tmp_path, tiny_model_dir):
+    data = write_chats(tmp_path / "chats.jsonl")
+    cfg_path = make_config(tmp_path, tiny_model_dir, data, max_steps=50)
+    run = tmp_path / "run"
+    code, out = finish(worker(cfg_path, "--max-steps", 12, "--run-dir", run))
+    assert code == 0, out
+    status = rundir.read_status(run)
+    assert status["status"] == "completed" and status["pid"] > 0
+    assert RunConfig.from_yaml(run / "config.yaml").max_steps == 12  # flag beat the file
+    progress = rundir.read_progress(run)
+    train_lines = [r for r in progress if "loss" in r]
+    assert [r["step"] for r in train_lines] == list(range(1, 13))
+    for key in ("total_steps", "epoch", "learning_rate", "tokens_per_second", "elapsed", "eta"):
+        assert key in train_lines[-1], key
+    assert train_lines[-1]["tokens_per_second"] > 0 and train_lines[-1]["total_steps"] == 12
+    assert [r["step"] for r in progress if "eval_loss" in r] == [4, 8, 12]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["steps"] == 12 and metrics["eval_loss"] > 0 and metrics["padding_waste"] >= 1
+    assert rundir.adapter_complete(run) and not (run / ".adapter.tmp").exists()
+    for name in ("adapter_config.json", "config.yaml", "metrics.json", "chat_template.jinja"):
+        assert (run / "adapter" / name).is_file(), name
+    assert logits_change(tiny_model_dir, run / "adapter") > 1e-4
+    assert train_lines[-1]["loss"] < train_lines[0]["loss"]
+
+    # A new run that starts from the finished run's adapter begins where that one ended.
+    second = tmp_path / "second"  # init_adapter may name the run folder or its adapter/
+    cfg2 = make_config(tmp_path, tiny_model_dir, data, max_steps=2, init_adapter=str(run))
+    code, out = finish(worker(cfg2, "--run-dir", second))
+    assert code == 0, out
+    first_loss = next(r["loss"] for r in rundir.read_progress(second) if "loss" in r)
+    assert first_loss < train_lines[0]["loss"] - 0.05
+
+
+def test_without_run_dir_creates_one_and_prints_it(tmp_path, tiny_model_dir):
+    data = write_chats(tmp_path / "chats.jsonl")
+    code, out = finish(worker("--model", tiny_model_dir, "--data", data, "--max-steps", 1))
+    assert code == 0, out
+    line = next(x for x in out.splitlines() if x.startswith("Run directory: "))
+    run = Path(line.removeprefix("Run directory: "))
+    assert run.parent == Path(os.environ["TUNESMITH_HOME"]) / "runs"
+    assert "tiny-chatml" in run.name and "chats" in run.name
+    assert rundir.read_status(run)["status"] == "completed"
+
+
+def test_a_closed_log_pipe_does_not_stop_training(tmp_path, tiny_model_dir):
+    """The reader of the worker's output going away must not lose the run."""
+    data = write_chats(tmp_path / "chats.jsonl")
+    run = tmp_path / "run"
+    proc = worker("--model", tiny_model_dir, "--data", data, "--max-steps", 3, "--run-dir", run)
+    proc.stdout.close()
+    assert proc.wait(timeout=180) == 0
+    assert rundir.read_status(run)["status"] == "completed" and rundir.adapter_complete(run)
+
+
+def test_invalid_data_blocks_training_with_a_reason(tmp_path, tiny_model_dir):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\nnot json\n')
+    run = tmp_path / "run"
+    code, out = finish(worker("--model", tiny_model_dir, "--data", bad, "--run-dir", run))
+    status = rundir.read_status(run)
+    assert code == 1 and status["status"] == "failed", out
+    assert "bad.jsonl" in status["reason"] and "row" in status["reason"]
+    assert not (run / "adapter").exists()
+
+
+def test_qlora_is_refused_on_cpu(tmp_path, tiny_model_dir):
+    cfg = make_config(tmp_path, tiny_model_dir, write_chats(tmp_path / "c.jsonl"), method="qlora")
+    run = tmp_path / "run"
+    code, out = finish(worker(cfg, "--run-dir", run))
+    status = rundir.read_status(run)
+    assert code == 1 and status["status"] == "failed", out
+    assert "CUDA" in status["reason"] and "'lora'" in status["reason"]
+    assert "Traceback" in out  # the traceback is in the log, the reason in status.json
+
+
+def test_sigterm_stops_at_a_step_and_keeps_the_adapter(tmp_path, tiny_model_dir):
+    cfg = make_config(tmp_path, tiny_model_dir, write_chats(tmp_path / "c.jsonl"),
+                      max_steps=100_000, save_steps=1000, eval_steps=1000)  # fmt: skip
+    run = tmp_path / "run"
+    proc = worker(cfg, "--run-dir", run)
+    wait_for(lambda: len(rundir.read_progress(run)) >= 3, proc, what="progress lines")
+    assert rundir.read_status(run)["status"] == "running"
+    os.killpg(proc.pid, signal.SIGTERM)
+    time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)  # repeated, as accelerate's launcher forwards it
+    code, out = finish(proc, timeout=60)
+    assert code == 143, out
+    status = rundir.read_status(run)
+    assert status["status"] == "cancelled"
+    assert rundir.adapter_complete(run)
+    assert logits_change(tiny_model_dir, run / "adapter") > 0
+    checkpoint = rundir.last_checkpoint(run)  # resumable from the step it stopped at
+    assert (
+        checkpoint is not None and int(checkpoint.name.split("-")[1]) == status["metrics"]["steps"]
+    )
+
+
+def test_sigkill_then_resume_continues_the_step_count(tmp_path, tiny_model_dir):
+    cfg = make_config(tmp_path, tiny_model_dir, write_chats(tmp_path / "c.jsonl"),
+                      max_steps=40, save_steps=3, eval_steps=20)  # fmt: skip
+    run = tmp_path / "run"
+    proc = worker(cfg, "--run-dir", run)
+    wait_for(lambda: rundir.last_checkpoint(run) is not None, proc, what="a checkpoint")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    killed_at = int(rundir.last_checkpoint(run).name.split("-")[1])
+    assert rundir.read_status(run)["status"] == "running"  # the job runner marks it interrupted
+    assert killed_at < 40, "the run finished before it could be killed"
+
+    code, out = finish(worker(run / "config.yaml", "--run-dir", run, "--resume"))
+    assert code == 0, out
+    assert f"resuming from checkpoint-{killed_at}" in out
+    steps = [r["step"] for r in rundir.read_progress(run) if "loss" in r]
+    assert steps == sorted(steps) and len(steps) == len(set(steps))  # no restart, no duplicates
+    assert steps[-1] == 40 and steps[0] == 1  # the lines up to the checkpoint are kept
+    assert (
+        sum(1 for line in out.splitlines() if line.startswith("[progress]") and " loss=" in line)
+        == 40 - killed_at
+    )
+    assert rundir.read_status(run)["status"] == "completed"
+    state = json.loads((rundir.last_checkpoint(run) / "trainer_state.json").read_text())
+    assert state["global_step"] == 40
+
+
+def test_early_stopping_ends_the_run_before_max_steps(tmp_path, tiny_model_dir):
+    # A validation file unlike the training data: learning the training answers makes its
+    # loss worse from the first evaluations, so patience 1 stops the run within a few steps.
+    val = tmp_path / "val.jsonl"
+    rows = [{"messages": [{"role": "user", "content": "Write a haiku."},
+                          {"role": "assistant", "content": "Autumn leaves falling softly to the ground."}]}] * 12  # fmt: skip
+    val.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = make_config(tmp_path, tiny_model_dir, write_chats(tmp_path / "c.jsonl"), max_steps=60,
+                      validation_file=str(val), eval_steps=2, save_steps=2, early_stopping_patience=1)  # fmt: skip
+    run = tmp_path / "run"
+    code, out = finish(worker(cfg, "--run-dir", run))
+    assert code == 0, out
+    metrics = json.loads((run / "metrics.json").read_text())
+    evals = [r["eval_loss"] for r in rundir.read_progress(run) if "eval_loss" in r]
+    assert metrics["steps"] < 60 and rundir.read_status(run)["status"] == "completed"
+    assert metrics["validation_examples"] == 12 and metrics["train_examples"] == 48
+    # the best checkpoint was restored and re-measured: the final eval is the best one
+    assert metrics["eval_loss"] == min(evals)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_accelerate_launch(tmp_path, tiny_model_dir):
+    cfg = make_config(tmp_path, tiny_model_dir, write_chats(tmp_path / "c.jsonl"), max_steps=6)
+    run = tmp_path / "run"
+    # accelerate 1.15: `--cpu` would start a single process; --multi_gpu runs torchrun and the
+    # worker turns the ranks into CPU/gloo data parallel (no GPU here).
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(free_port()),
+           "-m", "training", "train", str(cfg), "--run-dir", str(run)]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "world_size=2" in proc.stdout + proc.stderr
+    assert rundir.read_status(run)["status"] == "completed"
+    progress = rundir.read_progress(run)
+    steps = [r["step"] for r in progress if "loss" in r]
+    assert steps == list(range(1, 7))  # rank 0 alone writes progress
+    # each rank sees half of the 38 training rows per epoch: 5 steps of 4 per epoch, not 10
+    assert progress[-1]["epoch"] > 1.0
+    assert logits_change(tiny_model_dir, run / "adapter") > 0
+
+
+def test_failures_become_plain_status_with_advice(tmp_path, monkeypatch, capsys):
+    """Out of memory anywhere in training -> status failed, advice, exit 1, traceback in log."""
+    import training.backends
+    from training import worker as worker_module
+
+    class Exploding:
+        @staticmethod
+        def train(*a, **k):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(training.backends, "get_backend", lambda name: Exploding)
+    data = write_chats(tmp_path / "c.jsonl")
+    run = tmp_path / "run"
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        code = worker_module.main(
+            ["--model", "/nonexistent/model", "--data", str(data), "--run-dir", str(run)]
+        )
+        status = rundir.read_status(run)
+        assert code == 1 and status["status"] == "failed"
+        assert "neither a model folder" in status["reason"]
+        # the OOM path needs the tokenizer to load: use a real model folder
+        from tests.assets import build_tiny_model
+
+        model = build_tiny_model(tmp_path / "m")
+        code = worker_module.main(
+            ["--model", str(model), "--data", str(data), "--run-dir", str(run)]
+        )
+    finally:
+        signal.signal(signal.SIGTERM, handlers[0])
+        signal.signal(signal.SIGINT, handlers[1])
+    status = rundir.read_status(run)
+    assert code == 1 and status["status"] == "failed"
+    assert status["reason"] == "Out of memory while training."
+    for word in ("max_length", "batch_size", "grad_accum", "qlora", "smaller model"):
+        assert word in status["advice"]
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "FAILED: Out of memory" in err
+
+
+@pytest.mark.parametrize(
+    "exc", [MemoryError(), RuntimeError("CUDA error: out of memory"), torch.OutOfMemoryError("x")]
+)
+def test_every_kind_of_oom_gets_advice(exc):
+    from training.worker import explain_failure
+
+    reason, advice = explain_failure(exc)
+    assert reason.startswith("Out of memory") and "max_length" in advice
+
+
+@pytest.mark.slow
+def test_cpu_demo_preset_halves_the_loss_on_smollm2(tmp_path):
+    """The shipped CPU preset as is (bundled SmolLM2-135M on the JSON-answers sample, 24
+    steps, ~2-4 min on 2 idle cores): the training loss must fall by at least half."""
+    from training.models import prepare_bundled
+
+    prepare_bundled()  # convert the bundled GGUF into this test's home once (~30 s)
+    run = tmp_path / "run"
+    started = time.monotonic()
+    preset = REPO_ROOT / "configs" / "cpu-demo.yaml"
+    code, out = finish(worker(preset, "--run-dir", run), timeout=1800)
+    assert code == 0, out[-3000:]
+    losses = [r["loss"] for r in rundir.read_progress(run) if "loss" in r]
+    evals = [r["eval_loss"] for r in rundir.read_progress(run) if "eval_loss" in r]
+    print(f"\nSmolLM2 cpu-demo: loss {losses[0]:.3f} -> {losses[-1]:.3f}; eval {evals}; "
+          f"{time.monotonic() - started:.0f} s")  # fmt: skip
+    assert losses[-1] <= losses[0] / 2
+    assert evals[-1] < evals[0]
+    assert logits_change(prepare_bundled(), run / "adapter") > 1e-3

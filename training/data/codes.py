@@ -1,0 +1,169 @@
+"""Every finding the validator can report: its stable code, level, message and fix hint.
+
+Codes are a contract (scripts and the UI group by them), so never rename one; add new ones.
+Messages are written for someone who has never seen a stack trace; `{...}` fields are
+filled from the details of each finding. The row number is not part of the message: the
+report carries it separately and the UI and CLI show it next to the message.
+"""
+
+from .report import Finding, ValidationReport
+
+ERROR, WARNING = "error", "warning"
+
+# fmt: off
+CATALOGUE: dict[str, tuple[str, str, str]] = {  # code: (level, message, hint)
+    # -- the file as a whole ------------------------------------------------------------
+    "file_not_found": (ERROR, "The file {path} does not exist.",
+        "Check the path and try again."),
+    "unreadable_file": (ERROR, "The file could not be read: {detail}.",
+        "Save it again as UTF-8 JSONL, JSON, CSV, TSV, Parquet or TXT."),
+    "binary_file": (ERROR, "This does not look like a text or Parquet file (it contains binary data).",
+        "Upload a JSONL, JSON, CSV, TSV, Parquet or TXT file."),
+    "empty_file": (ERROR, "The file contains no examples.",
+        "Add at least one example (50 or more is better)."),
+    "file_too_large": (ERROR, "The file is {size} MB; the limit here is {limit} MB.",
+        "Upload a smaller file, or split it and keep the most useful examples."),
+    "invalid_json": (ERROR, "The JSON document is broken after {good} complete examples: {detail}.",
+        "Fix the JSON syntax at that point (a missing comma or bracket is the usual cause), or save one example per line as JSONL."),
+    "hub_offline": (ERROR, "“{path}” is not a local file, and Hugging Face Hub datasets cannot be downloaded here because this machine is offline.",
+        "Download the dataset elsewhere and upload it as a file."),
+    "hub_unavailable": (ERROR, "The Hugging Face Hub dataset “{path}” could not be loaded: {detail}.",
+        "Check the dataset name (owner/name) and that it is public, or upload the data as a file."),
+    "unknown_format": (ERROR, "Could not tell what kind of data this is. Columns found: {columns}.",
+        "Use one of the supported layouts (messages, conversations, instruction/input/output, prompt/completion, text) or map your columns by hand."),
+    "missing_column": (ERROR, "No column holds the {field} (format {format}). Columns found: {columns}.",
+        "Map the right column by hand, e.g. --map {example}, or rename it in the file."),
+    "nothing_to_train": (ERROR, "No example has anything left for the model to learn (every assistant reply is missing, weighted 0 or cut off by the length limit).",
+        "Raise the max length, shorten the prompts, or check the assistant replies."),
+    # -- rows that cannot be read -------------------------------------------------------
+    "unparseable_line": (ERROR, "This line is not valid JSON: {detail}.",
+        "Fix the syntax (quotes, commas, brackets); each line must be one complete JSON object."),
+    "unparseable_row": (ERROR, "This row could not be read: {detail}.",
+        "Check the quotes in this row: text containing the separator or line breaks must be inside double quotes."),
+    "bad_csv_row": (ERROR, "This row has {found} fields but the header has {expected}.",
+        "Put text containing commas or line breaks inside double quotes, and double any quote inside a quoted field."),
+    "invalid_utf8": (WARNING, "This row contains bytes that are not UTF-8 text; they were replaced with “�”.",
+        "Save the file with UTF-8 encoding (in most editors: Save As, Encoding: UTF-8)."),
+    # -- OpenAI's format checks ---------------------------------------------------------
+    "not_an_object": (ERROR, 'This entry is {kind}, not an object with named fields.',
+        'Write each example as an object, e.g. {{"messages": [...]}}.'),
+    "missing_messages": (ERROR, "The “{field}” list is missing or empty.",
+        "Give each example a non-empty list of messages with a role and content."),
+    "message_not_object": (ERROR, 'Message {index} is {kind}, not an object with a role and content.',
+        'Write each message as {{"role": "user", "content": "..."}}.'),
+    "message_missing_key": (ERROR, "Message {index} has no “{key}”.",
+        "Give every message a role and a content."),
+    "unknown_message_keys": (ERROR, "Message {index} has fields the trainer does not understand: {keys}.",
+        "Keep only role, content, name and weight in each message."),
+    "unknown_role": (ERROR, "Message {index} has the role “{role}”, which is not one of {known}.",
+        "Rename it to system, user or assistant (ShareGPT: system, human or gpt)."),
+    "content_not_text": (ERROR, "The {what} is {kind}, not text.",
+        "Write the content as a string in quotes."),
+    "invalid_weight": (ERROR, "Message {index} has weight {weight}; a weight must be 0 or 1.",
+        "Use weight 1 to train on a reply, 0 to keep it as context only."),
+    "no_assistant_message": (ERROR, "There is no assistant reply, so there is nothing for the model to learn.",
+        "Add the answer you want the model to give as an assistant message."),
+    "missing_field": (ERROR, "The {field} (column “{column}”) is missing.",
+        "Fill in this value or delete the row."),
+    "empty_content": (ERROR, "The {what} is empty.",
+        "Write the text, or delete the row or turn."),
+    "template_error": (ERROR, "The model's chat template cannot format this conversation: {detail}.",
+        "Reorder the turns (many templates need user and assistant to alternate), or pick another model."),
+    "no_system_message": (WARNING, "There is no system message.",
+        "Optional: a short system message describing the assistant helps keep behaviour consistent."),
+    "no_user_message": (WARNING, "There is no user message.",
+        "Add the question or request the assistant is answering."),
+    # -- conversation shape -------------------------------------------------------------
+    "consecutive_user_turns": (WARNING, "Two user messages follow each other (messages {index} and {next}).",
+        "Merge them into one user message, or add the assistant reply between them."),
+    "consecutive_assistant_turns": (WARNING, "Two assistant messages follow each other (messages {index} and {next}).",
+        "Merge them into one reply, or add the user message between them."),
+    "system_not_first": (WARNING, "The system message is message {index}, not the first one.",
+        "Move the system message to the start of the conversation."),
+    "last_turn_not_assistant": (WARNING, "The conversation ends with a {role} message, which the model will not learn from.",
+        "End each example with the assistant reply you want to teach, or drop the trailing message."),
+    # -- tokens and lengths -------------------------------------------------------------
+    "over_max_length": (WARNING, "This example has {tokens} tokens; only the first {limit} will be used.",
+        "Shorten it, split it into several examples, or raise the max length."),
+    "assistant_truncated": (WARNING, "The assistant reply starts after token {limit}, so the length limit cuts it off completely and the example teaches nothing.",
+        "Shorten the prompt or raise the max length; otherwise this row is skipped in training."),
+    "zero_trained_tokens": (WARNING, "Nothing in this example would be trained (no assistant text with weight 1).",
+        "Give at least one assistant reply weight 1 and some text; otherwise this row is skipped."),
+    "duplicate_row": (WARNING, "This example is an exact copy of row {original}.",
+        "Delete the copy: duplicates make the model memorise those examples."),
+    # -- the data set as a whole --------------------------------------------------------
+    "few_examples": (WARNING, "Usable examples: {count}; at least 50 are recommended.",
+        "Add more examples; quality matters more than quantity, but a few dozen are the minimum."),
+    "small_validation_split": (WARNING, "{detail}",
+        "Use more examples, a larger validation fraction, or upload a validation file."),
+    "ambiguous_format": (WARNING, "{detail}",
+        "If this is wrong, choose the format or map the columns by hand."),
+    "no_chat_template": (WARNING, "The model has no chat template; a standard ChatML layout was assumed for token counts.",
+        "Choose an instruct/chat model, or expect the trainer to add ChatML."),
+    "model_unavailable": (WARNING, "The model {model} could not be loaded ({detail}); token counts are estimates.",
+        "Check the model name or folder, or prepare the model first."),
+}
+# fmt: on
+
+# A file-level error with one of these codes means the file could not be read at all.
+UNREADABLE = {
+    "file_not_found",
+    "unreadable_file",
+    "binary_file",
+    "file_too_large",
+    "hub_offline",
+    "hub_unavailable",
+}
+
+
+def make_finding(code: str, row: int | None, **details) -> Finding:
+    level, message, hint = CATALOGUE[code]
+    try:
+        message = message.format(**details)
+        hint = hint.format(**details)
+    except (KeyError, IndexError, ValueError):
+        pass  # a missing detail must never break the report; the template still reads
+    return Finding(level=level, row=row, code=code, message=message, hint=hint)
+
+
+class Findings:
+    """Collects findings, storing at most `cap` per code but counting every one."""
+
+    def __init__(self, cap: int = 1000, source: str | None = None):
+        self.cap = cap
+        self.source = source  # "validation" for findings in an uploaded validation file
+        self.counts: dict[str, int] = {}
+        self.errors: list[Finding] = []
+        self.warnings: list[Finding] = []
+
+    def add(self, code: str, row: int | None = None, **details) -> None:
+        n = self.counts.get(code, 0)
+        self.counts[code] = n + 1
+        if n >= self.cap:
+            return
+        finding = make_finding(code, row, **details)
+        if self.source:
+            finding.file = self.source
+            finding.message = f"In the {self.source} file: {finding.message}"
+        (self.errors if finding.level == ERROR else self.warnings).append(finding)
+
+    def merge(self, other: "Findings") -> None:
+        for code, n in other.counts.items():
+            self.counts[code] = self.counts.get(code, 0) + n
+        self.errors += other.errors
+        self.warnings += other.warnings
+
+    def errors_at_rows(self) -> bool:
+        return any(f.row is not None for f in self.errors)
+
+    def into(self, report: ValidationReport) -> ValidationReport:
+        report.errors, report.warnings, report.counts = self.errors, self.warnings, self.counts
+        return report
+
+
+class DataError(ValueError):
+    """The file cannot be read (or used) at all; `code` is a catalogue code."""
+
+    def __init__(self, code: str, **details):
+        self.code, self.details = code, details
+        super().__init__(make_finding(code, None, **details).message)

@@ -1,0 +1,85 @@
+"""What this machine can train with: device, memory and numeric precision.
+
+Shared by the worker (which precision and whether to checkpoint activations) and by the
+Train tab's pre-flight estimate (does the model fit). Precision follows the hardware, never
+TRL's defaults (SFTConfig turns bf16 on everywhere): bf16 where the GPU supports it
+(Ampere and newer: A10G, L4, A100, H100), fp16 on older GPUs (T4, V100), fp32 on CPU, where
+mixed precision brings no speed and bf16 autocast costs accuracy.
+"""
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Hardware:
+    device: str  # "cuda", "mps" or "cpu"
+    name: str  # e.g. "NVIDIA L4", or "CPU (2 cores)"
+    memory_gb: float  # device memory (GPU) or total RAM (CPU); 0 when unknown
+    precision: str  # "bf16", "fp16" or "fp32"
+    count: int = 1  # GPUs visible (1 for CPU)
+
+    @property
+    def cuda(self) -> bool:
+        return self.device == "cuda"
+
+    @property
+    def activation_checkpointing(self) -> bool:
+        """Recompute activations in the backward pass to save memory: worth it on a GPU,
+        where memory is the limit; on CPU RAM is plentiful and the ~20 % slow-down is not."""
+        return self.cuda
+
+    @property
+    def supports_4bit(self) -> bool:
+        """bitsandbytes 4-bit (QLoRA) kernels exist for CUDA only."""
+        return self.cuda
+
+    def describe(self) -> str:
+        memory = f", {self.memory_gb:.0f} GB" if self.memory_gb else ""
+        return f"{self.name}{memory}, {self.precision}"
+
+
+def _ram_gb() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        return 0.0
+
+
+def detect() -> Hardware:
+    """The device training will use. Honours accelerate's `--cpu` (ACCELERATE_USE_CPU)."""
+    import torch
+
+    force_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    if torch.cuda.is_available() and not force_cpu:
+        props = torch.cuda.get_device_properties(0)
+        # T4 / V100 (compute capability < 8) lack bf16 tensor cores: fp16 with loss scaling.
+        precision = "bf16" if torch.cuda.is_bf16_supported() and props.major >= 8 else "fp16"
+        return Hardware(
+            "cuda", props.name, props.total_memory / 2**30, precision, torch.cuda.device_count()
+        )
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() and not force_cpu:
+        return Hardware("mps", "Apple GPU (MPS)", _ram_gb(), "fp32")
+    return Hardware("cpu", f"CPU ({os.cpu_count()} cores)", _ram_gb(), "fp32")
+
+
+def torch_dtype(precision: str):
+    """The dtype to load base weights in for a given precision."""
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def use_cpu_when_distributed_without_gpu() -> None:
+    """Data parallel on CPU. accelerate 1.15's `launch --cpu` starts one process unless MPI
+    is set up; `launch --multi_gpu --num_processes N` (torchrun) starts N, but the Trainer
+    only runs them as CPU DDP (gloo) when ACCELERATE_USE_CPU is set. Call before the
+    Trainer's arguments or accelerate's state exist."""
+    import torch
+
+    if world_size() > 1 and not torch.cuda.is_available():
+        os.environ.setdefault("ACCELERATE_USE_CPU", "true")

@@ -1,0 +1,275 @@
+"""The training worker: one fine-tune, in its own process, driven by a run directory.
+
+    python -m training train configs/cpu-demo.yaml
+    python -m training train --data chats.jsonl --max-steps 30          # default model
+    python -m training train RUN_DIR/config.yaml --run-dir RUN_DIR --resume
+    accelerate launch --multi_gpu --num_processes 2 -m training train cfg.yaml --run-dir RUN_DIR
+
+Flags override the config file. Without --run-dir a new run directory is created under the
+app's runs folder and its path printed. The worker writes config.yaml (resolved) and
+status.json (running, with pid, then completed / failed / cancelled) into it; the backend
+writes progress.jsonl, checkpoints/ and adapter/ (training/rundir.py has the protocol).
+
+Exit codes: 0 completed; 1 failed (status.json says why, in plain words, with advice for
+out-of-memory; the traceback goes to the log); 2 bad command line or config; 143 / 130
+cancelled by SIGTERM / SIGINT (the worker stops at the next step boundary and saves the
+adapter it has). Under `accelerate launch` only rank 0 writes to the run directory; without
+a GPU the processes train data parallel on CPU (gloo). accelerate 1.15's `--cpu` flag starts
+one process only (it needs MPI for more), hence `--multi_gpu`, which works on CPU here.
+"""
+
+import argparse
+import contextlib
+import os
+import re
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from training import rundir
+from training.config import BACKENDS, RunConfig
+from training.hardware import use_cpu_when_distributed_without_gpu, world_size
+from training.paths import REPO_ROOT, runs_dir
+
+OOM_ADVICE = (
+    "Lower max_length (long examples cost the most memory), halve batch_size and double "
+    "grad_accum (same effective batch), use method 'qlora' (4-bit, GPU only), or pick a "
+    "smaller model."
+)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="python -m training train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "config", nargs="?", help="RunConfig YAML (configs/*.yaml or a run's config.yaml)"
+    )
+    p.add_argument("--model", help="catalogue key, model folder or Hub id")
+    p.add_argument("--data", help="training data file")
+    p.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
+    p.add_argument("--run-dir", type=Path, help="run directory (created if missing)")
+    p.add_argument("--backend", choices=BACKENDS)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    return p.parse_args(argv)
+
+
+def resolve_config(args) -> RunConfig:
+    source = args.config
+    if source is None and args.resume and args.run_dir and (args.run_dir / rundir.CONFIG).is_file():
+        source = args.run_dir / rundir.CONFIG  # resume: the run's own config
+    data = RunConfig.from_yaml(Path(source)).to_dict() if source else {}
+    overrides = {
+        "model": args.model,
+        "data": args.data,
+        "max_steps": args.max_steps,
+        "backend": args.backend,
+    }
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    for key in ("data", "validation_file", "init_adapter"):
+        if data.get(key):
+            data[key] = _find(data[key])
+    return RunConfig.from_dict(data)
+
+
+def _find(path: str) -> str:
+    """Relative paths: the current folder first, then the Tunesmith folder (so presets naming
+    samples/... work from anywhere). Stored absolute, so a resume finds them again."""
+    for base in (Path.cwd(), REPO_ROOT):
+        if (base / path).exists():
+            return str((base / path).resolve())
+    return path  # validation reports the missing file
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def new_run_dir(cfg: RunConfig) -> Path:
+    """runs/<timestamp>-<model>-<data>, agreed on by all ranks under accelerate."""
+    parts = [Path(cfg.model.rstrip("/")).name, Path(cfg.data).stem if cfg.data else "run"]
+    slug = re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")[:40]
+    path = runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+    if world_size() > 1:
+        from accelerate import PartialState
+        from accelerate.utils import broadcast_object_list
+
+        PartialState()  # joins the process group the Trainer will use
+        path = broadcast_object_list([path])[0]
+    return path
+
+
+def explain_failure(exc: BaseException) -> tuple[str, str | None]:
+    """A plain-language reason and, where we know one, advice."""
+    text = str(exc).strip() or type(exc).__name__
+    oom = type(exc).__name__ == "OutOfMemoryError" or isinstance(exc, MemoryError)
+    if oom or "out of memory" in text.lower():
+        return "Out of memory while training.", OOM_ADVICE
+    if isinstance(exc, FileNotFoundError):
+        return f"File not found: {exc.filename or text}", "Check the path of the data or model."
+    if isinstance(exc, ValueError):  # our own checks and the loaders raise readable ValueErrors
+        return text[:1000], None
+    return f"{type(exc).__name__}: {text.splitlines()[0][:500]}", None
+
+
+def load_data(cfg: RunConfig):
+    """Validate, then load and split. Returns (Splits, None) or (None, reason)."""
+    from training.backends import Splits
+    from training.data import load_examples, split_examples, validate_file
+    from training.models import load_tokenizer
+
+    if not cfg.data:
+        return None, "No training data: pass --data FILE or set `data:` in the config."
+    # The model's own tokenizer: template errors and answers cut off by max_length are errors.
+    report = validate_file(
+        cfg.data,
+        tokenizer=load_tokenizer(cfg.model, cfg.trust_remote_code),
+        max_length=cfg.max_length,
+        fmt=cfg.format,
+        mapping=cfg.column_mapping or None,
+        validation_file=cfg.validation_file,
+        validation_split=cfg.validation_split,
+        seed=cfg.seed,
+    )
+    if not report.ok:
+        first = report.errors[0]
+        where = f" (row {first.row})" if first.row else ""
+        more = f", and {len(report.errors) - 1} more" if len(report.errors) > 1 else ""
+        name = Path(cfg.validation_file if first.file == "validation" else cfg.data).name
+        reason = f"The data in {name} has errors: {first.message}{where}{more}"
+        return None, f"{reason.rstrip('.')}. {first.hint}".strip()
+    examples = load_examples(cfg.data, fmt=cfg.format, mapping=cfg.column_mapping or None)
+    if cfg.validation_file:
+        val = load_examples(cfg.validation_file, fmt=cfg.format, mapping=cfg.column_mapping or None)
+        return Splits(examples, val), None
+    train, val = split_examples(examples, cfg.validation_split, cfg.seed)
+    return Splits(train, val), None
+
+
+class _LogStream:
+    """stdout/stderr that never raise: if whoever reads the log goes away (a closed pipe),
+    training must go on and still reach status.json."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        try:
+            return self.stream.write(text)
+        except (OSError, ValueError):
+            return len(text)
+
+    def flush(self):
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def main(argv: list[str]) -> int:
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _LogStream(sys.stdout), _LogStream(sys.stderr)
+    try:
+        return run(parse_args(argv))
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def run(args) -> int:
+    main_rank = _rank() == 0
+    try:
+        cfg = resolve_config(args)
+    except (ValueError, OSError) as exc:
+        print(f"Config error: {exc}", file=sys.stderr)
+        if args.run_dir and main_rank:
+            args.run_dir.mkdir(parents=True, exist_ok=True)
+            rundir.write_status(args.run_dir, "failed", reason=f"Config error: {exc}")
+        return 2
+    use_cpu_when_distributed_without_gpu()
+    run_dir = args.run_dir or new_run_dir(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pid, started = os.getpid(), time.time()
+
+    def status(state, **extra):
+        if main_rank:
+            rundir.write_status(
+                run_dir, state, pid=pid, started=started, backend=cfg.backend, **extra
+            )
+
+    if main_rank:
+        cfg.to_yaml(run_dir / rundir.CONFIG)
+        print(f"Run directory: {run_dir}", flush=True)
+    status("running", resume=args.resume)
+
+    received = []  # signals seen; the backend polls this between steps
+
+    def on_signal(signum, frame):  # fmt: skip
+        # A second Ctrl-C means "now", without saving. A repeated SIGTERM does not: under
+        # accelerate the launcher forwards the job runner's SIGTERM to ranks that had it already.
+        if received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if received:
+            return
+        received.append(signum)
+        print(f"Received {signal.Signals(signum).name}: stopping at the next step.", flush=True)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def cancel_code() -> int:  # 143 for SIGTERM, 130 for Ctrl-C, as shells report them
+        return 128 + (received[0] if received else signal.SIGTERM)
+
+    try:
+        data, problem = load_data(cfg)
+        if problem:
+            print(f"FAILED: {problem}", file=sys.stderr, flush=True)
+            status("failed", reason=problem, advice="Fix the data, then start again.")
+            return 1
+        print(f"Data: {len(data.train)} training / {len(data.val)} validation examples", flush=True)
+        if received:
+            status("cancelled", reason="Cancelled before training started.")
+            return cancel_code()
+        from training.backends import get_backend
+
+        result = get_backend(cfg.backend).train(
+            cfg, run_dir, data, resume=args.resume, should_stop=lambda: bool(received)
+        )
+    except KeyboardInterrupt:
+        status("cancelled", reason="Stopped immediately (second signal); no adapter saved.")
+        return cancel_code()
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach status.json
+        reason, advice = explain_failure(exc)
+        status("failed", reason=reason, advice=advice)
+        traceback.print_exc()
+        print(f"FAILED: {reason}" + (f" {advice}" if advice else ""), file=sys.stderr, flush=True)
+        return 1
+    finally:
+        _leave_process_group()
+    metrics = result.get("metrics", {})
+    if main_rank:
+        rundir.write_json_atomic(run_dir / rundir.METRICS, metrics)
+    if result["status"] == "cancelled":
+        status(
+            "cancelled",
+            reason=result.get("reason") or "Cancelled; the adapter so far is saved.",
+            metrics=metrics,
+        )
+        print("Cancelled.", flush=True)
+        return cancel_code()
+    status("completed", metrics=metrics)
+    if main_rank:
+        print(f"Completed: adapter in {run_dir / rundir.ADAPTER}", flush=True)
+    return 0
+
+
+def _leave_process_group() -> None:
+    if "torch.distributed" in sys.modules:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
