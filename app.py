@@ -20,8 +20,10 @@ import logging  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from components.data_tab import build_data_tab, max_bytes  # noqa: E402
+from components.evaluate_tab import build_evaluate_tab  # noqa: E402
 from components.format import CSS  # noqa: E402
 from components.model_picker import build_model_picker  # noqa: E402
+from components.playground_tab import build_playground_tab  # noqa: E402
 from components.train_tab import build_train_tab  # noqa: E402
 
 
@@ -37,6 +39,8 @@ def build_app() -> gr.Blocks:
             # One line per tab; each build_*_tab() opens its own gr.Tab.
             dataset = build_data_tab(picker.model, picker.trust_remote_code)
             build_train_tab(picker.model, dataset, picker.trust_remote_code)
+            build_playground_tab(picker.model)
+            build_evaluate_tab()
     # Validation and training prep are CPU-bound: a few at once keeps a 2-vCPU Space
     # responsive; the rest wait in the queue and see their position.
     demo.queue(default_concurrency_limit=int(os.environ.get("TUNESMITH_CONCURRENCY", "2")))

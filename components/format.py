@@ -355,6 +355,7 @@ def cell_text_full(value) -> str:
 # --- styles for the classes above (passed to launch(css=...)) ------------------------
 
 CSS = """
+.ts-chat-base .md, .ts-chat-tuned .md, .ts-chat-few_shot .md { white-space: pre-wrap; }
 .ts-panel { padding: 10px 14px; border-radius: 8px; margin: 4px 0 10px; font-weight: 600;
   border: 1px solid var(--border-color-primary); }
 .ts-ok { background: #e8f7ee; color: #14532d; border-color: #86efac; }

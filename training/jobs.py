@@ -470,6 +470,14 @@ _runner: JobRunner | None = None
 _runner_lock = threading.Lock()
 
 
+def _free_chat_models() -> None:
+    # The playground's models must leave the device before a worker claims it; if the chat
+    # engine was never imported there is nothing loaded to free.
+    chat = sys.modules.get("training.chat")
+    if chat is not None:
+        chat.free()
+
+
 def get_runner() -> JobRunner:
     """The app's one runner, recovered and started on first use. A new one replaces it when
     TUNESMITH_HOME changed (tests give each test its own home)."""
@@ -479,6 +487,7 @@ def get_runner() -> JobRunner:
             if _runner is not None:
                 _runner.shutdown()
             _runner = JobRunner()
+            _runner.before_start.append(_free_chat_models)
             _runner.recover()
             _runner.start()
         return _runner
