@@ -38,7 +38,7 @@ class RunConfig:
     data: str = _help("Training data file (JSONL, JSON, CSV, TSV, Parquet, TXT).", default="")
     format: str | None = _help("Data format; empty = detect automatically.", default=None)
     column_mapping: dict[str, str] = _help(
-        "Your column -> role, e.g. {question: prompt}.", default_factory=dict
+        "Role -> your column, e.g. {prompt: question, completion: answer}.", default_factory=dict
     )
     validation_file: str | None = _help(
         "Separate validation file; empty = split the data.", default=None

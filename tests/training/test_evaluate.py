@@ -127,7 +127,7 @@ def test_eval_without_adapter_fails_cleanly(tiny_model_dir, tmp_path):
 
 @pytest.mark.slow
 def test_tuned_beats_base_after_real_training(tmp_path):
-    """SmolLM2-135M, ~30 LoRA steps with the real worker on the rigid-JSON sample, then the
+    """SmolLM2-135M, 30 LoRA steps (the CPU demo preset) with the real worker on the rigid-JSON sample, then the
     evaluation's own per-row metric must favour the tuned model on held-out rows."""
     from training.paths import models_dir
 
@@ -136,8 +136,8 @@ def test_tuned_beats_base_after_real_training(tmp_path):
         (models_dir() / real.name).symlink_to(real)
     run = tmp_path / "run"
     train = subprocess.run(
-        [sys.executable, "-m", "training", "train", "--data", "samples/json_answers.jsonl",
-         "--max-steps", "30", "--run-dir", str(run)],
+        [sys.executable, "-m", "training", "train", "configs/cpu-demo.yaml",
+         "--data", "samples/json_answers.jsonl", "--max-steps", "30", "--run-dir", str(run)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=3000, env=os.environ.copy(),
     )  # fmt: skip
     assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
