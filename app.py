@@ -24,7 +24,7 @@ from components.evaluate_tab import build_evaluate_tab  # noqa: E402
 from components.format import CSS  # noqa: E402
 from components.model_picker import build_model_picker  # noqa: E402
 from components.playground_tab import build_playground_tab  # noqa: E402
-from components.train_tab import build_train_tab  # noqa: E402
+from components.train_tab import build_train_tab, owner_state  # noqa: E402
 
 
 def build_app() -> gr.Blocks:
@@ -35,12 +35,13 @@ def build_app() -> gr.Blocks:
             elem_classes=["ts-header"],
         )
         picker = build_model_picker()
+        owner = owner_state()  # one visitor id for every tab: runs are their owner's alone
         with gr.Tabs():
             # One line per tab; each build_*_tab() opens its own gr.Tab.
             dataset = build_data_tab(picker.model, picker.trust_remote_code)
-            build_train_tab(picker.model, dataset, picker.trust_remote_code)
-            build_playground_tab(picker.model)
-            build_evaluate_tab()
+            build_train_tab(picker.model, dataset, picker.trust_remote_code, owner=owner)
+            build_playground_tab(picker.model, owner)
+            build_evaluate_tab(owner)
     # Validation and training prep are CPU-bound: a few at once keeps a 2-vCPU Space
     # responsive; the rest wait in the queue and see their position.
     demo.queue(default_concurrency_limit=int(os.environ.get("TUNESMITH_CONCURRENCY", "2")))

@@ -10,7 +10,7 @@ import logging
 import gradio as gr
 
 from components.format import esc, message_html
-from components.playground_tab import checked_run, run_choices
+from components.playground_tab import checked_run, owned_run, run_choices
 from training import chat, evaluate
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,8 @@ def rows_html(rows: list[dict]) -> str:
     )
 
 
-def show_saved(run: str):
+def show_saved(run: str, owner: str = ""):
+    run = owned_run(run, owner)
     checkpoints = chat.checkpoints(run) if run else []
     report, rows = evaluate.read_report(run) if run else (None, [])
     pick = gr.update(choices=checkpoints, value=checkpoints[0] if checkpoints else None)
@@ -94,9 +95,9 @@ def show_saved(run: str):
     return pick, report_html(report), rows_html(rows)
 
 
-def run_evaluation(run, checkpoint, limit, k, data_file, progress=gr.Progress()):  # noqa: B008
+def run_evaluation(run, checkpoint, limit, k, data_file, owner="", progress=gr.Progress()):  # noqa: B008
     try:
-        path = checked_run(run, checkpoint)
+        path = checked_run(run, checkpoint, owner)
         report = evaluate.evaluate_run(
             path, data=data_file or None, limit=int(limit), checkpoint=checkpoint, few_shot_k=int(k),
             engine=chat.get_engine(), progress=lambda fraction, message: progress(fraction, desc=message),
@@ -107,16 +108,16 @@ def run_evaluation(run, checkpoint, limit, k, data_file, progress=gr.Progress())
     return report_html(report), rows_html(evaluate.read_report(path)[1])
 
 
-def build_evaluate_tab() -> None:
+def build_evaluate_tab(owner=None) -> None:
+    """owner: the visitor's id (the app's gr.BrowserState); without one only CLI runs show."""
+    owner = owner if owner is not None else gr.State("")
     with gr.Tab("Evaluate") as tab:
         gr.Markdown(
             "Did fine-tuning help, and was it worth it? Base, tuned and base + few-shot answer the "
             "rows the run held out (or your own file); the report compares them with the references."
         )
         with gr.Row(equal_height=True):
-            run = gr.Dropdown(
-                run_choices()[1:], value=None, label="Run", scale=3, allow_custom_value=True
-            )
+            run = gr.Dropdown([], value=None, label="Run", scale=3, allow_custom_value=True)
             checkpoint = gr.Dropdown([], label="Checkpoint", scale=2, allow_custom_value=True)
             refresh = gr.Button("Refresh runs", size="sm", scale=1)
         with gr.Row():
@@ -129,10 +130,12 @@ def build_evaluate_tab() -> None:
         start = gr.Button("Evaluate", variant="primary")
         report = gr.HTML(message_html("Pick a run to evaluate.", "info"))
         table = gr.HTML()
-    run.change(show_saved, run, [checkpoint, report, table], api_visibility="private")
-    refresh.click(lambda: gr.update(choices=run_choices()[1:]), None, run, api_visibility="private")
-    tab.select(lambda: gr.update(choices=run_choices()[1:]), None, run, api_visibility="private")
+    run.change(show_saved, [run, owner], [checkpoint, report, table], api_visibility="private")
+    for trigger in (refresh.click, tab.select):  # the visitor's runs, as they finish
+        trigger(
+            lambda o: gr.update(choices=run_choices(o)[1:]), owner, run, api_visibility="private"
+        )
     start.click(
-        run_evaluation, [run, checkpoint, limit, k, data_file], [report, table],
+        run_evaluation, [run, checkpoint, limit, k, data_file, owner], [report, table],
         api_name="evaluate", concurrency_id="chat-engine", concurrency_limit=1,
     )  # fmt: skip

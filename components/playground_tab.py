@@ -15,6 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from training import chat
+from training.jobs import may_see
 from training.paths import runs_dir
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,10 @@ def stats_text(stats: chat.ReplyStats | None) -> str:
     )
 
 
-def run_choices() -> list[tuple[str, str]]:
-    return [("(none: base model only)", NO_RUN)] + [(p.name, str(p)) for p in chat.list_runs()]
+def run_choices(owner: str = "") -> list[tuple[str, str]]:
+    """The visitor's own runs (and CLI runs); other visitors' runs are never listed."""
+    runs = [(p.name, str(p)) for p in chat.list_runs() if may_see(p, owner)]
+    return [("(none: base model only)", NO_RUN), *runs]
 
 
 def example_prompts(run: str) -> list[str]:
@@ -60,7 +63,15 @@ def example_prompts(run: str) -> list[str]:
     return list(dict.fromkeys(prompts))[:50]
 
 
-def on_run_change(run: str):
+def owned_run(run: str, owner: str) -> str:
+    """The run if the visitor may use it, else "" (a typed-in path or another visitor's run)."""
+    if run and Path(run).resolve().parent == runs_dir().resolve() and may_see(run, owner):
+        return run
+    return ""
+
+
+def on_run_change(run: str, owner: str = ""):
+    run = owned_run(run, owner)
     checkpoints = chat.checkpoints(run) if run else []
     prompts = example_prompts(run)
     if run:
@@ -75,19 +86,24 @@ def on_run_change(run: str):
     )
 
 
-def checked_run(run: str, checkpoint: str | None = "final") -> Path:
-    """Only runs under the runs folder and their own checkpoints: API callers pick values freely."""
+def checked_run(run: str, checkpoint: str | None = "final", owner: str = "") -> Path:
+    """Only the visitor's runs under the runs folder and their own checkpoints: API callers
+    pick values freely, so the lists alone guard nothing."""
     path = Path(run).resolve()
     if path.parent != runs_dir().resolve() or checkpoint not in chat.checkpoints(path):
+        raise ValueError("Pick a run and one of its checkpoints from the lists.")
+    if not may_see(path, owner):
         raise ValueError("Pick a run and one of its checkpoints from the lists.")
     return path
 
 
-def plan(run: str, checkpoint: str, model: str, few_shot: bool, k: int) -> tuple[str, dict, str]:
+def plan(
+    run: str, checkpoint: str, model: str, few_shot: bool, k: int, owner: str = ""
+) -> tuple[str, dict, str]:
     """(base model, {side: (adapter, few-shot turns)}, tokenizer folder) for the columns."""
     if not run:
         return model or "", {"base": (None, [])}, ""
-    run = checked_run(run, checkpoint)
+    run = checked_run(run, checkpoint, owner)
     cfg = chat.run_config(run)
     adapter = chat.adapter_path(run, checkpoint)
     sides = {"base": (None, []), "tuned": (adapter, [])}
@@ -99,7 +115,19 @@ def plan(run: str, checkpoint: str, model: str, few_shot: bool, k: int) -> tuple
 
 
 def respond(
-    prompt, history, run, checkpoint, model, few_shot, k, temperature, top_p, max_new, seed, system
+    prompt,
+    history,
+    run,
+    checkpoint,
+    model,
+    few_shot,
+    k,
+    temperature,
+    top_p,
+    max_new,
+    seed,
+    system,
+    owner="",
 ):
     """Stream every column's reply to `prompt`; yields (history, prompt box, 3 chats, 3 stats, note)."""
     history = {s: list(history.get(s, [])) for s in SIDES}
@@ -113,7 +141,7 @@ def respond(
         yield update()
         return
     try:
-        base_model, sides, tokenizer = plan(run, checkpoint, model, few_shot, k)
+        base_model, sides, tokenizer = plan(run, checkpoint, model, few_shot, k, owner)
     except Exception as exc:
         yield update(f"⚠️ {shown(str(exc))}")
         return
@@ -159,15 +187,21 @@ def take_last_turn(history: dict, seed: float, temperature: float):
     return trimmed, prompt, (int(seed) + 1 if temperature > 0 else seed)
 
 
-def build_playground_tab(model_dropdown: gr.Dropdown | None = None) -> None:
+def build_playground_tab(model_dropdown: gr.Dropdown | None = None, owner=None) -> None:
+    """owner: the visitor's id (the app's gr.BrowserState); without one only CLI runs show."""
     model_box = model_dropdown if model_dropdown is not None else gr.State("")
+    owner = owner if owner is not None else gr.State("")
     with gr.Tab("Playground") as tab:
         gr.Markdown("Ask once, compare side by side: the base model, your tuned model and the "
                     "base model prompted with examples from your data.")  # fmt: skip
         with gr.Row(equal_height=True):
             # Custom values allowed: choices change per session; checked_run() guards them.
             run = gr.Dropdown(
-                run_choices(), value=NO_RUN, label="Run", scale=3, allow_custom_value=True
+                [("(none: base model only)", NO_RUN)],
+                value=NO_RUN,
+                label="Run",
+                scale=3,
+                allow_custom_value=True,
             )
             checkpoint = gr.Dropdown(
                 [],
@@ -212,7 +246,8 @@ def build_playground_tab(model_dropdown: gr.Dropdown | None = None) -> None:
             clear = gr.Button("Clear")
         history = gr.State({s: [] for s in SIDES})
 
-    settings = [run, checkpoint, model_box, few_shot, k, temperature, top_p, max_new, seed, system]
+    settings = [run, checkpoint, model_box, few_shot, k, temperature, top_p, max_new, seed, system,
+                owner]  # fmt: skip
     outputs = [history, prompt, *boxes, *stat_boxes, note]
     # One engine, one model: generations queue behind each other (position shown) instead of
     # piling onto the lock; evaluation shares the same concurrency id.
@@ -230,9 +265,9 @@ def build_playground_tab(model_dropdown: gr.Dropdown | None = None) -> None:
     stop.click(None, cancels=[sent, entered, regen], api_visibility="private")
     clear.click(lambda: ({s: [] for s in SIDES}, *[[] for _ in SIDES], *["" for _ in SIDES]), None,
                 [history, *boxes, *stat_boxes], api_visibility="private", cancels=[sent, entered, regen])  # fmt: skip
-    run.change(on_run_change, run, [checkpoint, examples, note], api_visibility="private")
+    run.change(on_run_change, [run, owner], [checkpoint, examples, note], api_visibility="private")
     for trigger in (refresh.click, tab.select):  # runs finish while the page is open
-        trigger(lambda: gr.update(choices=run_choices()), None, run, api_visibility="private")
+        trigger(lambda o: gr.update(choices=run_choices(o)), owner, run, api_visibility="private")
     examples.change(lambda p: p or gr.skip(), examples, prompt, api_visibility="private")
     few_shot.change(
         lambda on: gr.update(visible=on), few_shot, columns[2], api_visibility="private"

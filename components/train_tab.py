@@ -279,7 +279,13 @@ def on_learn(model, trust, dataset, max_length, number) -> str:
 # --- layout and wiring ---------------------------------------------------------------
 
 
-def build_train_tab(model, dataset_state, trust_remote_code=None, runner=None) -> None:
+def owner_state() -> gr.BrowserState:
+    """The visitor's id: a random token kept in localStorage (set on first page load by the
+    Train tab), shared by every tab that shows or acts on the visitor's runs."""
+    return gr.BrowserState("", storage_key="tunesmith-owner", secret=browser_secret())
+
+
+def build_train_tab(model, dataset_state, trust_remote_code=None, runner=None, owner=None) -> None:
     """The Train tab. model: the shared base-model dropdown; dataset_state: the Data tab's
     gr.State ({"path", "format", "mapping", "validation_file", "max_length", "ok",
     "report_summary"}); trust_remote_code: the picker's checkbox; runner: defaults to the
@@ -288,7 +294,7 @@ def build_train_tab(model, dataset_state, trust_remote_code=None, runner=None) -
     trust = trust_remote_code if trust_remote_code is not None else gr.State(False)
     ok, reason = autotrain.available()
     with gr.Tab("Train"):
-        owner = gr.BrowserState("", storage_key="tunesmith-owner", secret=browser_secret())
+        owner = owner if owner is not None else owner_state()
         selected, shown = gr.State(None), gr.State("")
         with gr.Row():
             backend = gr.Radio(

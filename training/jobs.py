@@ -470,6 +470,25 @@ _runner: JobRunner | None = None
 _runner_lock = threading.Lock()
 
 
+def may_see(run_dir, owner: str) -> bool:
+    """A run submitted through the app is its owner's alone (playground, evaluation). Runs
+    made with the CLI are not in the job store: they belong to whoever runs this machine
+    and every visitor may use them."""
+    db = home() / DB_NAME
+    if not db.is_file():
+        return True
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        rows = con.execute("SELECT run_dir, owner FROM jobs").fetchall()
+    except sqlite3.OperationalError:  # no jobs table yet: nothing was submitted
+        return True
+    finally:
+        con.close()
+    target = Path(run_dir).resolve()
+    owners = {o for d, o in rows if Path(d).resolve() == target}
+    return not owners or owner in owners
+
+
 def _free_chat_models() -> None:
     # The playground's models must leave the device before a worker claims it; if the chat
     # engine was never imported there is nothing loaded to free.

@@ -176,3 +176,38 @@ def test_runs_outside_the_runs_folder_are_refused(tmp_path, tiny_model_dir):
     with pytest.raises(ValueError):
         pg.checked_run(str(inside), "../../etc")
     assert pg.checked_run(str(inside), "final") == inside.resolve()
+
+
+def test_visitors_see_and_use_only_their_own_runs(monkeypatch, tiny_model_dir):
+    """One visitor's run never appears in, or answers through, another visitor's playground
+    or evaluation; runs made with the CLI (not in the job store) stay usable by all."""
+    from components import evaluate_tab
+    from training.config import RunConfig
+    from training.jobs import JobRunner
+
+    runner = JobRunner()  # never started: the job only needs to be recorded with its owner
+    job = runner.submit(
+        RunConfig(model=str(tiny_model_dir), data="samples/json_answers.jsonl"), "alice"
+    )
+    alice_run = make_run(runs_dir() / job.run_dir.rsplit("/", 1)[-1], tiny_model_dir)
+    cli_run = make_run(runs_dir() / "from-the-cli", tiny_model_dir)
+
+    def listed(owner):
+        return {value for _, value in pg.run_choices(owner)}
+
+    assert str(alice_run) in listed("alice") and str(cli_run) in listed("alice")
+    assert str(alice_run) not in listed("bob") and str(cli_run) in listed("bob")
+    assert pg.checked_run(str(alice_run), "final", "alice") == alice_run.resolve()
+    with pytest.raises(ValueError):
+        pg.checked_run(str(alice_run), "final", "bob")
+    # Typing the path into the dropdown (custom values are allowed) reveals nothing either.
+    checkpoints, examples, note = pg.on_run_change(str(alice_run), "bob")
+    assert checkpoints["choices"] == [] and examples["choices"] == [] and "No run" in note
+    monkeypatch.setattr(chat, "get_engine", lambda: FakeEngine(["x", "y"]))
+    *_, warning = list(
+        pg.respond("hi", {}, str(alice_run), "final", "", False, 3, 0.7, 0.9, 8, 0, "", "bob")
+    )[-1]
+    assert "Pick a run" in warning
+    html, _ = evaluate_tab.run_evaluation(str(alice_run), "final", 4, 0, None, "bob")
+    assert "Evaluation failed" in html and "Pick a run" in html
+    runner.shutdown()
