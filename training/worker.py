@@ -216,6 +216,10 @@ def run(args) -> int:
         if received:
             return
         received.append(signum)
+        # From now on SIGTERM is ignored at the OS level: Python restores the default action
+        # for its own handlers while the interpreter shuts down, so a repeated SIGTERM landing
+        # after "Cancelled." would otherwise kill the process and lose the exit code 143.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print(f"Received {signal.Signals(signum).name}: stopping at the next step.", flush=True)
 
     signal.signal(signal.SIGTERM, on_signal)
