@@ -12,7 +12,6 @@ period); `recover` after a restart marks runs whose worker is gone as interrupte
     runner.jobs_for("browser-token")          # live state merged from status/progress files
 """
 
-import json
 import logging
 import os
 import secrets
@@ -420,25 +419,9 @@ def _last_error(run_dir: str) -> str:
 def progress_summary(run_dir: str) -> dict:
     """The last logged step and the latest train and eval loss, from the file's tail."""
     summary: dict = {}
-    for record in _tail_progress(Path(run_dir) / rundir.PROGRESS):
+    for record in rundir.read_progress(run_dir, max_bytes=16_000):
         summary.update({k: record[k] for k in SUMMARY_KEYS if record.get(k) is not None})
     return summary
-
-
-def _tail_progress(path: Path, max_bytes: int = 16_000) -> list[dict]:
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - max_bytes))
-            lines = f.read().decode("utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-    records = []
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except ValueError:  # the cut first line, or a line being written
-            continue
-    return [r for r in records if isinstance(r, dict)]
 
 
 def _signal_group(pgid: int, sig: int) -> None:

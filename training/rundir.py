@@ -60,10 +60,14 @@ def append_progress(run_dir: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def read_progress(run_dir: Path) -> list[dict]:
-    """All complete progress lines; a half-written last line (worker mid-write) is skipped."""
+def read_progress(run_dir: Path, max_bytes: int | None = None) -> list[dict]:
+    """All complete progress lines, or those in the last max_bytes (a cheap poll of a long
+    run); a half-written last line (worker mid-write) or a cut first line is skipped."""
     try:
-        lines = (Path(run_dir) / PROGRESS).read_text(encoding="utf-8").splitlines()
+        with open(Path(run_dir) / PROGRESS, "rb") as f:
+            if max_bytes is not None:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - max_bytes))
+            lines = f.read().decode("utf-8", errors="replace").splitlines()
     except OSError:
         return []
     records = []
@@ -72,7 +76,7 @@ def read_progress(run_dir: Path) -> list[dict]:
             records.append(json.loads(line))
         except ValueError:
             continue
-    return records
+    return [r for r in records if isinstance(r, dict)]
 
 
 def tail_log(run_dir: Path, max_bytes: int = 8000) -> str:
