@@ -1,6 +1,7 @@
 """Tiny test assets built in seconds: a byte-level BPE tokenizer with a ChatML template
 and a ~0.2 M-parameter Llama model. It learns nothing useful; it exercises the pipeline."""
 
+import time
 from pathlib import Path
 
 CHATML = (
@@ -94,3 +95,13 @@ def build_tiny_model(out_dir: Path, template: str = "chatml") -> Path:
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(out_dir)
     return out_dir
+
+
+def wait_for(predicate, timeout: float = 20.0, what: str = "condition", interval: float = 0.05):
+    """Poll predicate until it returns something truthy; return that, or fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

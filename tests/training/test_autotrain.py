@@ -17,6 +17,7 @@ import psutil
 import pytest
 import yaml
 
+from tests.assets import wait_for
 from training import rundir
 from training.autotrain_log import AutoTrainLog
 from training.backends import autotrain_config as atc
@@ -66,15 +67,6 @@ def worker(cfg: RunConfig, run_dir: Path, env: dict, *extra: str) -> subprocess.
         return subprocess.Popen([*cmd, "--run-dir", str(run_dir), *extra], cwd=REPO_ROOT,
                                 stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)  # fmt: skip
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def gone(pid: int) -> bool:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.assets import wait_for
 from training import rundir
+from training.backends.autotrain import group_members
 from training.config import RunConfig
 from training.jobs import DB_NAME, JobRunner, _alive
 
@@ -63,15 +65,6 @@ rundir.write_status(run_dir, "completed")
 '''
 
 
-def wait_for(predicate, timeout=20.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def make_runner(tmp_path):
     fake = tmp_path / "fake_worker.py"
@@ -95,19 +88,6 @@ def cfg(steps: int = 5, **kw) -> RunConfig:
 
 def status_of(runner, job_id):
     return runner.get(job_id).status
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in a process group, read from /proc."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            pids.append(int(stat.parent.name))
-    return pids
 
 
 def test_job_goes_queued_running_completed_and_progress_grows(make_runner):
