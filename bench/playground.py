@@ -13,8 +13,9 @@ max_new_tokens so every reply has exactly N tokens; single = the base model alon
 side = base and tuned rows in one mixed batch (PEFT adapter_names), median of `--repeats`,
 interleaved. Also shown: a single tuned reply (the LoRA layers cost extra while unmerged),
 sequential base-then-tuned replies (what two separate generations would cost), and a
-batch of two base rows without any adapter: the floor any batched side-by-side can reach on
-this hardware (on a GPU a second row is nearly free; on a CPU core it is not).
+batch of two base rows without any adapter. On CPU every figure is measured twice in the
+same run, on the engine's path (training/cpu_decode.py: W·xᵀ products, under which a second
+row is nearly free, as on a GPU) and on stock F.linear (where two rows cost ~1.6x one).
 The ratio is printed last: `playground_latency: <x>x`.
 """
 
@@ -31,6 +32,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def rss_mb() -> float:
+    """Resident set after returning the allocator's free lists to the OS (glibc keeps freed
+    activations mapped, which would make the figure depend on what ran last)."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError):  # not glibc: measure as is
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     with open("/proc/self/status") as f:
         line = next(x for x in f if x.startswith("VmRSS:"))
     return int(line.split()[1]) / 1024
@@ -85,14 +95,12 @@ def main() -> int:
         # batch of 2 can cost 10x a batch of 1; one thread per process measures the model.
         torch.set_num_threads(args.threads)
 
+    from training import cpu_decode
     from training.chat import ChatEngine, Row, Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-playground-"))
     model_dir, note = pick_model(args.tiny, tmp)
     adapter = make_adapter(model_dir, tmp / "adapter")
-    import gc
-
-    gc.collect()
     runtime = rss_mb()
     engine = ChatEngine()
     msgs = [
@@ -118,14 +126,20 @@ def main() -> int:
     timed([Row(msgs), Row(msgs, adapter)])  # attach the adapter, warm the mixed path
     both_rss = rss_mb()
 
-    single, tuned, side, pair = [], [], [], []
+    with engine.lock:
+        model, _ = engine.model(name, [adapter])
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    paths = ("stock", "decode") if on_cpu else ("decode",)
+    times = {(p, k): [] for p in paths for k in ("single", "side", "tuned", "pair")}
     for _ in range(args.repeats):  # interleaved, so load from other processes hits all alike
-        single.append(timed([Row(msgs)]))
-        side.append(timed([Row(msgs), Row(msgs, adapter)]))
-        tuned.append(timed([Row(msgs, adapter)]))
-        pair.append(timed([Row(msgs), Row(msgs)]))
-    single_s, tuned_s, side_s, pair_s = (statistics.median(x) for x in (single, tuned, side, pair))
-    seq_s = single_s + tuned_s
+        for path in paths:
+            (cpu_decode.disable if path == "stock" else cpu_decode.enable)(model)
+            times[path, "single"].append(timed([Row(msgs)]))
+            times[path, "side"].append(timed([Row(msgs), Row(msgs, adapter)]))
+            times[path, "tuned"].append(timed([Row(msgs, adapter)]))
+            times[path, "pair"].append(timed([Row(msgs), Row(msgs)]))
+    cpu_decode.enable(model)
+    t = {key: statistics.median(v) for key, v in times.items()}
 
     print(f"model: {note} ({model_dir})")
     print(
@@ -137,14 +151,29 @@ def main() -> int:
     print(
         f"playground_memory (model growth over runtime): {(both_rss - runtime) / (base_rss - runtime):.3f}x"
     )
-    print(f"single reply, base: {single_s:.2f} s; tuned (unmerged LoRA): {tuned_s:.2f} s")
-    print(
-        f"side by side, one mixed batch: {side_s:.2f} s; sequential base then tuned: {seq_s:.2f} s"
-    )
-    print(f"side by side / single tuned reply: {side_s / tuned_s:.2f}x")
-    print(f"batch of two base rows, no adapter (the hardware's floor): {pair_s / single_s:.2f}x")
-    print(f"sequential / single base reply: {seq_s / single_s:.2f}x")
-    print(f"playground_latency: {side_s / single_s:.2f}x")
+    for path in paths:
+        single_s, side_s, tuned_s, pair_s = (
+            t[path, k] for k in ("single", "side", "tuned", "pair")
+        )
+        label = {"stock": "stock F.linear", "decode": "engine (cpu_decode)"}[path]
+        if not on_cpu:
+            label = "engine"
+        print(f"--- {label}")
+        print(f"single reply, base: {single_s:.2f} s; tuned (unmerged LoRA): {tuned_s:.2f} s")
+        print(
+            f"side by side, one mixed batch: {side_s:.2f} s; "
+            f"sequential base then tuned: {single_s + tuned_s:.2f} s"
+        )
+        print(f"batch of two base rows, no adapter: {pair_s / single_s:.2f}x a single reply")
+        print(f"side by side / single reply: {side_s / single_s:.2f}x")
+    if on_cpu:
+        print(
+            "cpu_decode speed-up: single reply "
+            f"{t['stock', 'single'] / t['decode', 'single']:.2f}x, side by side "
+            f"{t['stock', 'side'] / t['decode', 'side']:.2f}x; side by side vs stock single "
+            f"reply: {t['decode', 'side'] / t['stock', 'single']:.2f}x"
+        )
+    print(f"playground_latency: {t['decode', 'side'] / t['decode', 'single']:.2f}x")
     return 0
 
 

@@ -17,6 +17,7 @@ GPU or 2 vCPUs would only split the same compute. `free()` cancels the running g
 drops the cache and returns the device memory before a training job starts.
 """
 
+import contextlib
 import gc
 import queue
 import re
@@ -122,6 +123,7 @@ class ChatEngine:
                 name, dtype=dtype, device=device, trust_remote_code=trust_remote_code
             )
             self._loaded = _Loaded(name, model)
+            self._cpu_decode(model)
         return self._loaded
 
     def _adapter(self, held: _Loaded, path: Path) -> str:
@@ -152,6 +154,13 @@ class ChatEngine:
             _, oldest = held.adapters.popitem(last=False)
             held.model.delete_adapter(oldest)
         return name
+
+    @staticmethod
+    def _cpu_decode(model) -> None:
+        if next(model.parameters()).device.type == "cpu":
+            from training import cpu_decode
+
+            cpu_decode.enable(model)
 
     def tokenizer(
         self, base_model: str, tokenizer_dir: Path | None = None, trust_remote_code: bool = False
@@ -300,8 +309,7 @@ class ChatEngine:
         if settings.temperature > 0:
             processors.append(_RowSampler(len(rows), settings, device))
         row_names = [by_path[r.adapter] if r.adapter else "__base__" for r in rows]
-        kwargs = {}
-        with adapter_mode(model, row_names, kwargs), torch.inference_mode():
+        with adapter_mode(model, row_names) as kwargs, torch.inference_mode():
             model.generate(
                 **batch,
                 generation_config=config,
@@ -312,21 +320,27 @@ class ChatEngine:
             )
 
 
-def adapter_mode(model, row_names: list[str], kwargs: dict):
-    """All rows base: adapters disabled. All one adapter: that one active. Mixed: PEFT routes
-    each row by `adapter_names` (fills kwargs). Returns a context manager."""
-    import contextlib
-
-    if not hasattr(model, "peft_config"):
-        return contextlib.nullcontext()
+@contextlib.contextmanager
+def adapter_mode(model, row_names: list[str]):
+    """Route each row to its adapter; yields extra generate() kwargs. All rows base: adapters
+    disabled. All one adapter: that one active. Mixed on CPU: training/cpu_decode's row-masked
+    LoRA. Mixed otherwise: PEFT routes each row by `adapter_names`."""
     unique = set(row_names)
-    if unique == {"__base__"}:
-        return model.disable_adapter()
-    if len(unique) == 1:
+    if not hasattr(model, "peft_config"):
+        yield {}
+    elif unique == {"__base__"}:
+        with model.disable_adapter():
+            yield {}
+    elif len(unique) == 1:
         model.set_adapter(row_names[0], inference_mode=True)
-        return contextlib.nullcontext()
-    kwargs["adapter_names"] = row_names
-    return contextlib.nullcontext()
+        yield {}
+    elif next(model.parameters()).device.type == "cpu":
+        from training import cpu_decode
+
+        with cpu_decode.row_adapters(model, row_names) as patched:
+            yield {} if patched else {"adapter_names": row_names}
+    else:
+        yield {"adapter_names": row_names}
 
 
 class _RowStreamer:

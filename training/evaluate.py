@@ -143,8 +143,8 @@ def token_losses(engine: ChatEngine, base_model: str, tok, encoded: list[dict], 
         ).long()
         with engine.lock:
             model, names = engine.model(base_model, [adapter] if adapter else [])
-            device, kwargs = next(model.parameters()).device, {}
-            with adapter_mode(model, names or ["__base__"], kwargs), torch.inference_mode():
+            device = next(model.parameters()).device
+            with adapter_mode(model, names or ["__base__"]) as kwargs, torch.inference_mode():
                 logits = model(
                     input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs
                 ).logits
