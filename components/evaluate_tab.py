@@ -11,7 +11,7 @@ import gradio as gr
 
 from components.format import esc, message_html
 from components.playground_tab import checked_run, owned_run, run_choices
-from training import chat, evaluate
+from training import chat, evaluate, runs
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def rows_html(rows: list[dict]) -> str:
 
 def show_saved(run: str, owner: str = ""):
     run = owned_run(run, owner)
-    checkpoints = chat.checkpoints(run) if run else []
+    checkpoints = runs.checkpoints(run) if run else []
     report, rows = evaluate.read_report(run) if run else (None, [])
     pick = gr.update(choices=checkpoints, value=checkpoints[0] if checkpoints else None)
     if not run:

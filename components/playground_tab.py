@@ -14,7 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from training import chat
+from training import chat, runs
 from training.jobs import may_see
 from training.paths import runs_dir
 
@@ -46,8 +46,8 @@ def stats_text(stats: chat.ReplyStats | None) -> str:
 
 def run_choices(owner: str = "") -> list[tuple[str, str]]:
     """The visitor's own runs (and CLI runs); other visitors' runs are never listed."""
-    runs = [(p.name, str(p)) for p in chat.list_runs() if may_see(p, owner)]
-    return [("(none: base model only)", NO_RUN), *runs]
+    mine = [(p.name, str(p)) for p in runs.list_runs() if may_see(p, owner)]
+    return [("(none: base model only)", NO_RUN), *mine]
 
 
 def example_prompts(run: str) -> list[str]:
@@ -55,11 +55,11 @@ def example_prompts(run: str) -> list[str]:
     if not run:
         return []
     try:
-        _, val = chat.run_examples(run)
+        _, val = runs.run_examples(run)
     except Exception:  # a moved data file only costs the examples, not the tab
         log.info("no validation examples for %s", run, exc_info=True)
         return []
-    prompts = [p[0][-1]["content"] for e in val if (p := chat.prompt_and_reference(e))]
+    prompts = [p[0][-1]["content"] for e in val if (p := runs.prompt_and_reference(e))]
     return list(dict.fromkeys(prompts))[:50]
 
 
@@ -72,10 +72,10 @@ def owned_run(run: str, owner: str) -> str:
 
 def on_run_change(run: str, owner: str = ""):
     run = owned_run(run, owner)
-    checkpoints = chat.checkpoints(run) if run else []
+    checkpoints = runs.checkpoints(run) if run else []
     prompts = example_prompts(run)
     if run:
-        cfg = chat.run_config(run)
+        cfg = runs.run_config(run)
         note = f"Base model of this run: `{shown(cfg.model)}`. Tuned = its adapter."
     else:
         note = "No run picked: only the base model (the picker above) answers."
@@ -90,7 +90,7 @@ def checked_run(run: str, checkpoint: str | None = "final", owner: str = "") -> 
     """Only the visitor's runs under the runs folder and their own checkpoints: API callers
     pick values freely, so the lists alone guard nothing."""
     path = Path(run).resolve()
-    if path.parent != runs_dir().resolve() or checkpoint not in chat.checkpoints(path):
+    if path.parent != runs_dir().resolve() or checkpoint not in runs.checkpoints(path):
         raise ValueError("Pick a run and one of its checkpoints from the lists.")
     if not may_see(path, owner):
         raise ValueError("Pick a run and one of its checkpoints from the lists.")
@@ -104,13 +104,13 @@ def plan(
     if not run:
         return model or "", {"base": (None, [])}, ""
     run = checked_run(run, checkpoint, owner)
-    cfg = chat.run_config(run)
-    adapter = chat.adapter_path(run, checkpoint)
+    cfg = runs.run_config(run)
+    adapter = runs.adapter_path(run, checkpoint)
     sides = {"base": (None, []), "tuned": (adapter, [])}
     if few_shot and k:
-        train, _ = chat.run_examples(run)
-        sides["few_shot"] = (None, chat.few_shot_turns(train, int(k), cfg.seed))
-    tokenizer = adapter if (adapter / "tokenizer_config.json").is_file() else chat.adapter_path(run)
+        train, _ = runs.run_examples(run)
+        sides["few_shot"] = (None, runs.few_shot_turns(train, int(k), cfg.seed))
+    tokenizer = adapter if (adapter / "tokenizer_config.json").is_file() else runs.adapter_path(run)
     return cfg.model, sides, str(tokenizer)
 
 

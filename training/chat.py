@@ -4,7 +4,11 @@ The engine loads a base model once and attaches run adapters (final or checkpoin
 under distinct names. A call to `stream()` takes several rows (e.g. base, tuned, base +
 few-shot) and runs them as one batch: PEFT's `adapter_names=["__base__", "run_x", ...]`
 routes each row through its own adapter (or none) inside the same forward pass, so both
-columns stream at once for about the cost of one, and nothing is ever loaded twice.
+columns stream at once for about the cost of one, and nothing is ever loaded twice. On CPU,
+training/cpu_decode.py does that routing with a per-row mask and multiplies in a layout
+where the second row is nearly free (the GPU's property, which stock CPU kernels lack).
+The batch's pieces (prompts, stop tokens, sampler, streamer) are in training/generation.py;
+which runs and checkpoints exist is training/runs.py.
 
 Sampling is done per row with its own seeded torch.Generator (a logits processor that
 samples and leaves only the chosen token for greedy selection): a row's random draws do
@@ -17,7 +21,6 @@ GPU or 2 vCPUs would only split the same compute. `free()` cancels the running g
 drops the cache and returns the device memory before a training job starts.
 """
 
-import contextlib
 import gc
 import queue
 import re
@@ -28,9 +31,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training import rundir
-
-END_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
+from training.generation import (
+    Cancelled,
+    RowSampler,
+    RowStreamer,
+    adapter_mode,
+    encode_prompts,
+    stop_token_ids,
+    with_system,
+)
 
 
 @dataclass
@@ -301,147 +310,23 @@ class ChatEngine:
         config = GenerationConfig(
             max_new_tokens=settings.max_new_tokens,
             min_new_tokens=settings.min_new_tokens or None,
-            do_sample=False,  # sampling happens per row in _RowSampler, which leaves one token
+            do_sample=False,  # sampling happens per row in RowSampler, which leaves one token
             eos_token_id=sorted(stop_ids),
             pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else min(stop_ids),
         )
         processors = LogitsProcessorList()
         if settings.temperature > 0:
-            processors.append(_RowSampler(len(rows), settings, device))
+            processors.append(RowSampler(len(rows), settings, device))
         row_names = [by_path[r.adapter] if r.adapter else "__base__" for r in rows]
         with adapter_mode(model, row_names) as kwargs, torch.inference_mode():
             model.generate(
                 **batch,
                 generation_config=config,
                 logits_processor=processors,
-                stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]),
-                streamer=_RowStreamer(events),
+                stopping_criteria=StoppingCriteriaList([Cancelled(cancel)]),
+                streamer=RowStreamer(events),
                 **kwargs,
             )
-
-
-@contextlib.contextmanager
-def adapter_mode(model, row_names: list[str]):
-    """Route each row to its adapter; yields extra generate() kwargs. All rows base: adapters
-    disabled. All one adapter: that one active. Mixed on CPU: training/cpu_decode's row-masked
-    LoRA. Mixed otherwise: PEFT routes each row by `adapter_names`."""
-    unique = set(row_names)
-    if not hasattr(model, "peft_config"):
-        yield {}
-    elif unique == {"__base__"}:
-        with model.disable_adapter():
-            yield {}
-    elif len(unique) == 1:
-        model.set_adapter(row_names[0], inference_mode=True)
-        yield {}
-    elif next(model.parameters()).device.type == "cpu":
-        from training import cpu_decode
-
-        with cpu_decode.row_adapters(model, row_names) as patched:
-            yield {} if patched else {"adapter_names": row_names}
-    else:
-        yield {"adapter_names": row_names}
-
-
-class _RowStreamer:
-    """Receives each step's token per row from generate(); the first put is the prompt."""
-
-    def __init__(self, events: queue.Queue):
-        self.events, self.prompt_seen = events, False
-
-    def put(self, value):
-        if not self.prompt_seen:
-            self.prompt_seen = True
-            return
-        self.events.put(("tokens", (value.reshape(-1).tolist(), time.monotonic())))
-
-    def end(self):
-        self.events.put(("end", None))
-
-
-class _RowSampler:
-    """Temperature + top-p sampling with one seeded generator per row. Returns scores where
-    only the sampled token survives, so generate()'s greedy pick takes it."""
-
-    def __init__(self, n: int, settings: Settings, device):
-        import torch
-
-        self.temperature, self.top_p = settings.temperature, settings.top_p
-        self.generators = [
-            torch.Generator(device=device).manual_seed(settings.seed) for _ in range(n)
-        ]
-
-    def __call__(self, input_ids, scores):
-        import torch
-
-        scores = scores / self.temperature
-        if self.top_p < 1:
-            ordered, order = scores.sort(dim=-1, descending=True)
-            cum = ordered.softmax(-1).cumsum(-1)
-            drop = cum - ordered.softmax(-1) > self.top_p  # keep the smallest set reaching top_p
-            scores = scores.scatter(-1, order, ordered.masked_fill(drop, float("-inf")))
-        probs = scores.softmax(-1)
-        out = torch.full_like(scores, float("-inf"))
-        for i, gen in enumerate(self.generators):
-            out[i, torch.multinomial(probs[i], 1, generator=gen)] = 0.0
-        return out
-
-
-class _Cancelled:
-    def __init__(self, flag: threading.Event):
-        self.flag = flag
-
-    def __call__(self, input_ids, scores, **kwargs):
-        import torch
-
-        return torch.full(
-            (input_ids.shape[0],), self.flag.is_set(), dtype=torch.bool, device=input_ids.device
-        )
-
-
-def with_system(messages: list[dict], system_prompt: str) -> list[dict]:
-    plain = [{"role": m["role"], "content": message_text(m["content"])} for m in messages]
-    if system_prompt.strip() and not (plain and plain[0]["role"] == "system"):
-        plain.insert(0, {"role": "system", "content": system_prompt.strip()})
-    return plain
-
-
-def message_text(content) -> str:
-    """Plain text of a message: gradio 6 sends content as a list of blocks."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
-    if isinstance(content, dict):
-        return str(content.get("text", ""))
-    return "" if content is None else str(content)
-
-
-def encode_prompts(tok, conversations: list[list[dict]]) -> dict:
-    """Render each conversation with the generation prompt; left-pad into one batch."""
-    import torch
-
-    texts = [
-        tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-        for c in conversations
-    ]
-    ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
-    width = max(len(x) for x in ids)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids])
-    mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
-    return {"input_ids": input_ids, "attention_mask": mask}
-
-
-def stop_token_ids(tok, model) -> set[int]:
-    """EOS of tokenizer and model plus the known end-of-turn tokens the vocabulary has."""
-    ids = {tok.eos_token_id} if tok.eos_token_id is not None else set()
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids |= set(configured if isinstance(configured, list) else [configured])
-    vocab = tok.get_vocab()
-    ids |= {vocab[m] for m in END_MARKERS if m in vocab}
-    ids.discard(None)
-    return ids
 
 
 # --- the default engine shared by the app's tabs --------------------------------------
@@ -461,99 +346,3 @@ def free() -> None:
     """Empty the app's model cache (JobRunner.before_start calls this before training)."""
     if _ENGINE is not None:
         _ENGINE.free()
-
-
-# --- runs: what the engine talks to ---------------------------------------------------
-def adapter_ready(folder: Path) -> bool:
-    return (folder / "adapter_config.json").is_file() and any(folder.glob("adapter_model.*"))
-
-
-def checkpoints(run_dir: Path) -> list[str]:
-    """ "final" (the run's adapter) first when present, then checkpoints, newest first."""
-    run_dir = Path(run_dir)
-    found = [
-        p.name
-        for p in (run_dir / rundir.CHECKPOINTS).glob("checkpoint-*")
-        if p.name.split("-")[-1].isdigit() and adapter_ready(p)
-    ]
-    found.sort(key=lambda n: int(n.split("-")[-1]), reverse=True)
-    return (["final"] if adapter_ready(run_dir / rundir.ADAPTER) else []) + found
-
-
-def list_runs() -> list[Path]:
-    """Runs with something to chat with (an adapter or a checkpoint), newest first."""
-    from training.paths import runs_dir
-
-    runs = [p for p in runs_dir().iterdir() if p.is_dir() and checkpoints(p)]
-    return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
-
-
-def adapter_path(run_dir: Path, checkpoint: str | None = "final") -> Path:
-    run_dir = Path(run_dir)
-    if checkpoint in (None, "", "final"):
-        return run_dir / rundir.ADAPTER
-    return run_dir / rundir.CHECKPOINTS / checkpoint
-
-
-def run_config(run_dir: Path):
-    from training.config import RunConfig
-
-    return RunConfig.from_yaml(Path(run_dir) / rundir.CONFIG)
-
-
-def _data_file(name: str, run_dir: Path) -> str:
-    """config.yaml keeps the path as given to the worker: try it as is, then next to the run
-    and the repository."""
-    from training.paths import REPO_ROOT
-
-    for candidate in (Path(name), Path(run_dir) / name, REPO_ROOT / name):
-        if candidate.is_file():
-            return str(candidate)
-    raise ValueError(f"The run's data file {name} is no longer there; pass a data file instead.")
-
-
-_SPLITS: dict = {}
-
-
-def run_examples(run_dir: Path) -> tuple[list[dict], list[dict]]:
-    """(train, validation) exactly as the worker split them (same file, fraction and seed)."""
-    from training.data import load_examples, split_examples
-
-    cfg = run_config(run_dir)
-    key = (str(Path(run_dir).resolve()), cfg.to_yaml())
-    if key not in _SPLITS:
-        mapping = cfg.column_mapping or None
-        examples = load_examples(_data_file(cfg.data, run_dir), fmt=cfg.format, mapping=mapping)
-        if cfg.validation_file:
-            val = load_examples(
-                _data_file(cfg.validation_file, run_dir), fmt=cfg.format, mapping=mapping
-            )
-            _SPLITS[key] = (examples, val)
-        else:
-            _SPLITS[key] = split_examples(examples, cfg.validation_split, cfg.seed)
-    return _SPLITS[key]
-
-
-def prompt_and_reference(example: dict) -> tuple[list[dict], str] | None:
-    """The conversation up to its last assistant turn, and that turn's text (None: no turn)."""
-    messages = example.get("messages") or []
-    last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
-    if last is None or last == 0:
-        return None
-    prompt = [{"role": m["role"], "content": message_text(m["content"])} for m in messages[:last]]
-    return prompt, message_text(messages[last]["content"])
-
-
-def few_shot_turns(train: list[dict], k: int, seed: int = 0) -> list[dict]:
-    """k training conversations as prior user/assistant turns (system messages left out):
-    the prompt-engineering baseline. Deterministic for a given seed."""
-    import random
-
-    chats = [e["messages"] for e in train if prompt_and_reference(e)]
-    picked = random.Random(seed).sample(chats, min(k, len(chats)))
-    return [
-        {"role": m["role"], "content": message_text(m["content"])}
-        for chat in picked
-        for m in chat
-        if m["role"] in ("user", "assistant")
-    ]

@@ -22,13 +22,9 @@ import time
 from pathlib import Path
 
 from training import rundir
-from training.chat import (
-    ChatEngine,
-    Row,
-    Settings,
-    adapter_mode,
+from training.chat import ChatEngine, Row, Settings, adapter_mode
+from training.runs import (
     adapter_path,
-    adapter_ready,
     few_shot_turns,
     prompt_and_reference,
     run_config,
@@ -193,7 +189,7 @@ class _Eval:
     def __init__(self, run_dir: Path, checkpoint: str, engine: ChatEngine):
         self.run_dir, self.engine, self.cfg = run_dir, engine, run_config(run_dir)
         self.adapter = adapter_path(run_dir, checkpoint)
-        if not adapter_ready(self.adapter):
+        if not rundir.adapter_ready(self.adapter):
             raise ValueError(f"{run_dir.name} has no adapter for {checkpoint!r} yet.")
         has_tok = (self.adapter / "tokenizer_config.json").is_file()
         self.tok_dir = self.adapter if has_tok else run_dir / rundir.ADAPTER

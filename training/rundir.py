@@ -137,7 +137,11 @@ def keep_progress_until(run_dir: Path, step: int) -> None:
     os.replace(tmp, path)
 
 
+def adapter_ready(folder: Path) -> bool:
+    """An adapter folder (final or checkpoint) with its config and weights inside."""
+    return (folder / "adapter_config.json").is_file() and any(folder.glob("adapter_model.*"))
+
+
 def adapter_complete(run_dir: Path) -> bool:
     """An adapter counts only once its folder was renamed into place with weights inside."""
-    adapter = Path(run_dir) / ADAPTER
-    return (adapter / "adapter_config.json").is_file() and any(adapter.glob("adapter_model.*"))
+    return adapter_ready(Path(run_dir) / ADAPTER)

@@ -8,7 +8,8 @@ import pytest
 
 from components import playground_tab as pg
 from tests.training.test_chat import make_run
-from training import chat
+from training import chat, runs
+from training.generation import message_text
 from training.paths import runs_dir
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -77,7 +78,7 @@ def test_multi_turn_history_is_per_column(monkeypatch, tiny_model_dir):
     _, rows, settings = fake.calls[-1]
     assert [m["content"] for m in rows[0].messages] == ["one", "base says", "two"]
     assert [m["content"] for m in rows[1].messages] == ["one", "tuned says", "two"]
-    assert rows[1].adapter == chat.adapter_path(run) and settings.system_prompt == "sys"
+    assert rows[1].adapter == runs.adapter_path(run) and settings.system_prompt == "sys"
 
 
 @pytest.fixture
@@ -105,15 +106,13 @@ def test_both_columns_stream_through_gradio_client(launched, tiny_model_dir):
     updates = list(job)
     assert job.status().success, job.status()
     # gradio 6 sends message content as a list of blocks
-    final_base = chat.message_text(updates[-1][1][-1]["content"])
-    final_tuned = chat.message_text(updates[-1][2][-1]["content"])
+    final_base = message_text(updates[-1][1][-1]["content"])
+    final_tuned = message_text(updates[-1][2][-1]["content"])
     assert final_base and final_tuned and final_base != final_tuned
 
     def partial(update, column, final):
         box = update[column]
-        text = (
-            chat.message_text(box[-1]["content"]) if box and box[-1]["role"] == "assistant" else ""
-        )
+        text = message_text(box[-1]["content"]) if box and box[-1]["role"] == "assistant" else ""
         return 0 < len(text) < len(final)
 
     base_partials = [i for i, u in enumerate(updates) if partial(u, 1, final_base)]
@@ -157,13 +156,13 @@ def test_few_shot_column_gets_training_examples_as_prior_turns(monkeypatch, tiny
     last = list(pg.respond("hello", {}, run, "checkpoint-2", "", True, 2, 0.7, 0.9, 64, 0, ""))[-1]
     assert [m["content"] for m in last[4]] == ["hello", "f"]  # the few-shot chat box
     _, rows, _ = fake.calls[-1]
-    train, val = chat.run_examples(run)
+    train, val = runs.run_examples(run)
     assert len(train) == 9 and len(val) == 3  # 12 rows, validation_split 0.25
     shots = rows[2].messages[:-1]
     assert len(shots) == 4 and [m["role"] for m in shots] == ["user", "assistant"] * 2
     train_users = {e["messages"][0]["content"] for e in train}
     assert {shots[0]["content"], shots[2]["content"]} <= train_users  # never validation rows
-    assert rows[1].adapter == chat.adapter_path(run, "checkpoint-2") and rows[2].adapter is None
+    assert rows[1].adapter == runs.adapter_path(run, "checkpoint-2") and rows[2].adapter is None
     prompts = pg.example_prompts(run)
     assert sorted(prompts) == sorted(e["messages"][0]["content"] for e in val)
 

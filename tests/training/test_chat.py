@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from training.chat import (
-    ChatEngine,
-    Row,
-    Settings,
-    adapter_path,
-    checkpoints,
-    list_runs,
-    stop_token_ids,
-)
+from training.chat import ChatEngine, Row, Settings
+from training.generation import stop_token_ids
+from training.runs import adapter_path, checkpoints, list_runs
 
 QUESTIONS = ["capital of France", "haiku about autumn", "quick brown fox", "language model"]
 
@@ -241,7 +235,7 @@ def test_reply_stops_at_end_token(engine, tiny_model_dir, tiny_tokenizer, monkey
                 scores[:, end] = 0.0
             return scores
 
-    monkeypatch.setattr(chat, "_RowSampler", EndSoon)
+    monkeypatch.setattr(chat, "RowSampler", EndSoon)
     reply = engine.generate(
         str(tiny_model_dir), [Row(MSGS)], Settings(temperature=1, max_new_tokens=30)
     )[0]

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from training import cpu_decode
-from training.chat import ChatEngine, Row, Settings, adapter_path
+from training.chat import ChatEngine, Row, Settings
+from training.runs import adapter_path
 
 from .test_chat import MSGS, make_run
 
