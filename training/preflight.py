@@ -78,10 +78,10 @@ def count_params(config: dict, target_modules: str, r: int) -> tuple[int, int]:
 
 def load_model_config(name: str) -> dict:
     """The base model's config.json, without loading (or converting) any weights."""
-    from training import models
+    from training import bundled, models
 
     if (name or DEFAULT_MODEL) == DEFAULT_MODEL:
-        folder = models.bundled_dir()
+        folder = bundled.bundled_dir()
         if not (folder / "config.json").is_file():
             return SMOLLM2_135M
         return json.loads((folder / "config.json").read_text(encoding="utf-8"))

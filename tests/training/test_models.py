@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from training import models
+from training import bundled, models
 from training.config import DEFAULT_MODEL
 from training.paths import REPO_ROOT, models_dir
 
@@ -186,14 +186,14 @@ def test_load_model_defaults_to_cpu_float32(tiny_model_dir):
 
 def test_prepare_replaces_crashed_leftovers_and_runs_once(monkeypatch):
     calls = []
-    monkeypatch.setattr(models, "_convert", _fake_convert(calls))
-    stale = models_dir() / f".{models.BUNDLED_FOLDER}.tmp-999999"
+    monkeypatch.setattr(bundled, "_convert", _fake_convert(calls))
+    stale = models_dir() / f".{bundled.BUNDLED_FOLDER}.tmp-999999"
     stale.mkdir()
-    half = models.bundled_dir()
+    half = bundled.bundled_dir()
     half.mkdir()
     (half / "config.json").write_text("{}")  # no weights: an incomplete folder
-    assert models.prepare_bundled() == half
-    assert models.prepare_bundled() == half
+    assert bundled.prepare_bundled() == half
+    assert bundled.prepare_bundled() == half
     assert len(calls) == 1 and not stale.exists()
     assert (half / "model.safetensors").is_file()
     assert models.resolve_model(DEFAULT_MODEL) == half
@@ -206,18 +206,18 @@ def test_a_crash_during_conversion_leaves_nothing_that_looks_complete(monkeypatc
         (out / "config.json").write_text("{}")
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(models, "_convert", crash)
+    monkeypatch.setattr(bundled, "_convert", crash)
     with pytest.raises(RuntimeError):
-        models.prepare_bundled()
-    assert not models.bundled_dir().exists()
+        bundled.prepare_bundled()
+    assert not bundled.bundled_dir().exists()
     assert not list(models_dir().glob(".*.tmp-*"))
 
 
 def test_two_concurrent_prepares_convert_once(monkeypatch):
     calls, messages = [], []
-    monkeypatch.setattr(models, "_convert", _fake_convert(calls, delay=0.5))
+    monkeypatch.setattr(bundled, "_convert", _fake_convert(calls, delay=0.5))
     threads = [
-        threading.Thread(target=models.prepare_bundled, args=(messages.append,)) for _ in range(2)
+        threading.Thread(target=bundled.prepare_bundled, args=(messages.append,)) for _ in range(2)
     ]
     for t in threads:
         t.start()
@@ -257,11 +257,11 @@ def test_cli_json_lists_the_catalogue(tiny_model_dir):
 
 def test_cli_prepare_prints_where_the_model_lives_and_is_idempotent(monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr(models, "_convert", _fake_convert(calls))
+    monkeypatch.setattr(bundled, "_convert", _fake_convert(calls))
     for _ in range(2):
         assert models.main(["--prepare"]) == 0
         out = capsys.readouterr()
-        assert DEFAULT_MODEL in out.out and str(models.bundled_dir()) in out.out
+        assert DEFAULT_MODEL in out.out and str(bundled.bundled_dir()) in out.out
         assert "ready" in out.err
     assert len(calls) == 1
 
@@ -276,7 +276,7 @@ def test_bundled_smollm2_converts_into_a_plain_model_folder():
 
     messages = []
     start = time.monotonic()
-    folder = models.prepare_bundled(messages.append)
+    folder = bundled.prepare_bundled(messages.append)
     took = time.monotonic() - start
     print(f"conversion took {took:.1f} s")
     assert len(messages) >= 3  # the user sees progress, not a silent half minute
@@ -305,7 +305,7 @@ def test_bundled_smollm2_converts_into_a_plain_model_folder():
     reply = tok.decode(out[0, batch["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "Paris" in reply
 
-    gguf = models.bundled_gguf()
+    gguf = bundled.bundled_gguf()
     original = AutoModelForCausalLM.from_pretrained(
         gguf.parent, gguf_file=gguf.name, dtype=torch.float32
     )
@@ -313,6 +313,6 @@ def test_bundled_smollm2_converts_into_a_plain_model_folder():
         assert torch.allclose(original(**batch).logits, model(**batch).logits, atol=1e-4)
 
     start = time.monotonic()
-    assert models.prepare_bundled() == folder
+    assert bundled.prepare_bundled() == folder
     assert time.monotonic() - start < 5  # already done: no second conversion
     assert models.load_tokenizer(DEFAULT_MODEL).eos_token == "<|im_end|>"

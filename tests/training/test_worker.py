@@ -319,7 +319,7 @@ def test_every_kind_of_oom_gets_advice(exc):
 def test_cpu_demo_preset_halves_the_loss_on_smollm2(tmp_path):
     """The shipped CPU preset as is (bundled SmolLM2-135M on the JSON-answers sample, 24
     steps, ~2-4 min on 2 idle cores): the training loss must fall by at least half."""
-    from training.models import prepare_bundled
+    from training.bundled import prepare_bundled
 
     prepare_bundled()  # convert the bundled GGUF into this test's home once (~30 s)
     run = tmp_path / "run"
