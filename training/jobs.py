@@ -1,7 +1,7 @@
 """Job runner: a persistent queue of training runs, one worker process per device at a time.
 
-The SQLite file under paths.home() indexes runs (owner, device, status, times, pid, queue
-order); each run's directory (training/rundir.py) stays the unit of state, so the app can
+The SQLite file under paths.home() (training/jobstore.py) indexes runs (owner, device,
+status, times, pid, queue order); each run's directory (training/rundir.py) stays the unit of state, so the app can
 die and come back. One `JobRunner` per app process: `submit` queues, a daemon scheduler
 thread starts the oldest queued job when its device is free, watches its process and records
 how it ended; `cancel` stops a worker by process group (SIGTERM, SIGKILL after a grace
@@ -18,54 +18,25 @@ import secrets
 import shlex
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 
 from training import rundir
 from training.config import RunConfig
+from training.jobstore import DB_NAME, Job, JobStore
 from training.paths import REPO_ROOT, home, runs_dir
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "jobs.sqlite3"
 WORKER_CMD = [sys.executable, "-m", "training", "train"]  # + CONFIG --run-dir DIR [--resume]
 RESUMABLE = ("cancelled", "interrupted", "failed")
 SUMMARY_KEYS = ("step", "total_steps", "epoch", "loss", "eval_loss", "eta", "tokens_per_second")
-SCHEMA = """CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY, run_dir TEXT NOT NULL, owner TEXT NOT NULL, device TEXT NOT NULL,
-    model TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, seq INTEGER NOT NULL,
-    created REAL NOT NULL, started REAL, finished REAL, pid INTEGER,
-    resume INTEGER NOT NULL DEFAULT 0, cancel_at REAL)"""
-COLUMNS = ("id", "run_dir", "owner", "device", "model", "status", "seq", "created", "started",
-           "finished", "pid", "resume", "cancel_at")  # fmt: skip
-
-
-@dataclass
-class Job:
-    id: str
-    run_dir: str
-    owner: str
-    device: str
-    model: str
-    status: str  # one of rundir.STATUSES
-    seq: int  # queue order: lower starts first
-    created: float
-    started: float | None = None
-    finished: float | None = None
-    pid: int | None = None  # worker pid, also its process group id (new session)
-    resume: bool = False  # next start passes --resume
-    cancel_at: float | None = None  # when SIGTERM was sent
-    position: int | None = None  # queued only: 1 = starts next
-    reason: str | None = None  # from status.json: why it failed / stopped
-    advice: str | None = None  # from status.json: what to change
-    progress: dict = field(default_factory=dict)  # last logged step, loss, eta...
 
 
 def default_device() -> str:
@@ -100,46 +71,13 @@ class JobRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        try:  # WAL: readers never block the writer (the UI polls while the scheduler writes)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute(SCHEMA)
-        finally:
-            con.close()
-
-    # --- storage: a connection per call, so threads and processes never share one
-    @contextmanager
-    def _db(self):
-        con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        try:
-            con.execute("BEGIN IMMEDIATE")  # writers queue up instead of failing mid-way
-            yield con
-            con.execute("COMMIT")
-        except BaseException:
-            if con.in_transaction:
-                con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
-
-    def _rows(self, where: str = "1", args: tuple = ()) -> list[Job]:
-        con = sqlite3.connect(self.db_path, timeout=30)
-        try:
-            rows = con.execute(
-                f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE {where} ORDER BY seq", args
-            ).fetchall()
-        finally:
-            con.close()
-        return [Job(**dict(zip(COLUMNS, row, strict=True))) for row in rows]
+        self.store = JobStore(self.db_path)
 
     def get(self, job_id: str) -> Job:
-        jobs = self._rows("id = ?", (job_id,))
-        if not jobs:
-            raise LookupError(f"There is no run {job_id!r}.")
-        return jobs[0]
+        return self.store.get(job_id)
 
     def _owned(self, job_id: str, owner: str, verb: str) -> Job:
-        job = self.get(job_id)
+        job = self.store.get(job_id)
         if not owner or job.owner != owner:
             raise PermissionError(f"Only the person who started run {job_id} can {verb} it.")
         return job
@@ -155,7 +93,7 @@ class JobRunner:
         cfg = _keep_data(cfg, run_dir)
         cfg.to_yaml(run_dir / rundir.CONFIG)
         rundir.write_status(run_dir, "queued")
-        with self._db() as db:
+        with self.store.transaction() as db:
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
             db.execute(
                 "INSERT INTO jobs (id, run_dir, owner, device, model, status, seq, created) "
@@ -171,7 +109,7 @@ class JobRunner:
         job = self._owned(job_id, owner, "cancel")
         # Status files are written inside the transaction: whoever sees the new database
         # row also sees the matching status.json.
-        with self._db() as db:
+        with self.store.transaction() as db:
             status, pid = db.execute(
                 "SELECT status, pid FROM jobs WHERE id = ?", (job_id,)
             ).fetchone()
@@ -195,7 +133,7 @@ class JobRunner:
         job = self._owned(job_id, owner, "resume")
         if job.status not in RESUMABLE:
             raise ValueError(f"Run {job_id} is {job.status}; only a stopped run can be resumed.")
-        with self._db() as db:
+        with self.store.transaction() as db:
             db.execute(
                 "UPDATE jobs SET status = 'queued', resume = 1, started = NULL, finished = NULL, "
                 "pid = NULL, cancel_at = NULL, seq = (SELECT MAX(seq) + 1 FROM jobs) "
@@ -224,8 +162,8 @@ class JobRunner:
         """This owner's runs, newest first, with live status, queue place and progress."""
         if not owner:
             return []
-        queued = [j.id for j in self._rows("status = 'queued' AND device = ?", (self.device,))]
-        jobs = self._rows("owner = ?", (owner,))
+        queued = [j.id for j in self.store.rows("status = 'queued' AND device = ?", (self.device,))]
+        jobs = self.store.rows("owner = ?", (owner,))
         for job in jobs:
             live = rundir.read_status(job.run_dir)
             # The worker's own final word is news the scheduler may not have reaped yet.
@@ -241,7 +179,7 @@ class JobRunner:
         """On app start: runs marked running whose worker is gone become interrupted (or
         take the final status their worker wrote before the app noticed)."""
         ended = []
-        for job in self._rows("status = 'running'"):
+        for job in self.store.rows("status = 'running'"):
             if job.id not in self._procs and not _alive(job.pid, job.run_dir):
                 ended.append(
                     self._finish(job, None, "The app restarted while this run was training")
@@ -269,7 +207,7 @@ class JobRunner:
         """One pass: record ended workers, hard-kill ones past their grace, start the next."""
         with self._lock:
             now = time.time()
-            for job in self._rows("status = 'running' AND device = ?", (self.device,)):
+            for job in self.store.rows("status = 'running' AND device = ?", (self.device,)):
                 proc = self._procs.get(job.id)
                 ended = proc.poll() is not None if proc else not _alive(job.pid, job.run_dir)
                 if ended:
@@ -283,9 +221,9 @@ class JobRunner:
 
     def _start_next(self) -> None:
         device_busy = "device = ? AND status = 'running'"
-        if self._rows(device_busy, (self.device,)):
+        if self.store.rows(device_busy, (self.device,)):
             return
-        waiting = self._rows("device = ? AND status = 'queued'", (self.device,))
+        waiting = self.store.rows("device = ? AND status = 'queued'", (self.device,))
         if not waiting:
             return
         for hook in self.before_start:
@@ -293,7 +231,9 @@ class JobRunner:
                 hook()
             except Exception:
                 log.exception("before_start hook failed")
-        with self._db() as db:  # claim and spawn in one transaction: no half-started job
+        with (
+            self.store.transaction() as db
+        ):  # claim and spawn in one transaction: no half-started job
             if db.execute(f"SELECT 1 FROM jobs WHERE {device_busy}", (self.device,)).fetchone():
                 return
             job = waiting[0]
@@ -354,7 +294,7 @@ class JobRunner:
         status, reason, advice = live.get("status"), live.get("reason"), live.get("advice")
         if status not in rundir.FINAL:
             status, reason, advice = _ending_without_status(job, code, gone_reason)
-        with self._db() as db:
+        with self.store.transaction() as db:
             won = db.execute(
                 "UPDATE jobs SET status = ?, finished = ? WHERE id = ? AND status = 'running'",
                 (status, time.time(), job.id),
@@ -458,15 +398,9 @@ def may_see(run_dir, owner: str) -> bool:
     made with the CLI are not in the job store: they belong to whoever runs this machine
     and every visitor may use them."""
     db = home() / DB_NAME
-    if not db.is_file():
+    if not db.is_file():  # nothing was ever submitted on this machine
         return True
-    con = sqlite3.connect(db, timeout=30)
-    try:
-        rows = con.execute("SELECT run_dir, owner FROM jobs").fetchall()
-    except sqlite3.OperationalError:  # no jobs table yet: nothing was submitted
-        return True
-    finally:
-        con.close()
+    rows = JobStore(db).owners()
     target = Path(run_dir).resolve()
     owners = {o for d, o in rows if Path(d).resolve() == target}
     return not owners or owner in owners
