@@ -8,9 +8,8 @@ the reference is that turn. Three sides answer it with greedy decoding from the 
 base model: base, tuned (the run's adapter) and base + k training examples as prior turns
 (the prompt-engineering baseline). Metrics (training/metrics.py): validation loss /
 perplexity on assistant tokens only (the training masking, training/tokenize.py), exact
-match after whitespace
-normalisation, ROUGE-L F1 on word tokens, and JSON validity / same keys when the references
-are JSON. A row counts as a win when its ROUGE-L is strictly higher. The per-row table and
+match after whitespace normalisation, ROUGE-L F1 on word tokens, and JSON validity / same
+keys when the references are JSON. A row counts as a win when its ROUGE-L is strictly higher. The per-row table and
 the report go to RUN_DIR/eval/rows.jsonl and RUN_DIR/eval/report.json.
 """
 
