@@ -19,6 +19,7 @@ from typing import NamedTuple
 import gradio as gr
 
 from components import format as fmt_html
+from components import stats_format
 from training.config import RunConfig, help_text
 from training.data import SAMPLE_DESCRIPTIONS, SAMPLES, preview_file, render_example, validate_file
 from training.data.codes import make_finding
@@ -163,8 +164,8 @@ def load_and_check(sel: dict, model, trust, progress) -> Iterator[View]:
     stats = report.stats
     yield view._replace(
         verdict=fmt_html.verdict_html(report), report=fmt_html.report_html(report),
-        stats=fmt_html.stats_html(stats), conversation=show_row(sel, 1, model, trust),
-        histogram=fmt_html.histogram_svg(stats.get("histogram"), stats.get("max_length")),
+        stats=stats_format.stats_html(stats), conversation=show_row(sel, 1, model, trust),
+        histogram=stats_format.histogram_svg(stats.get("histogram"), stats.get("max_length")),
         dataset=dataset_state(sel, report, model),
     )  # fmt: skip
 

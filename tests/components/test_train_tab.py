@@ -11,6 +11,7 @@ import gradio as gr
 import pytest
 import yaml
 
+from components import autotrain_panel as ap
 from components import train_format as tf
 from components import train_tab as tt
 from training import rundir
@@ -290,13 +291,13 @@ def fake_install_script(venv: Path, code: int = 0) -> str:
 def test_autotrain_cannot_be_chosen_while_not_installed(no_autotrain, runner):
     assert autotrain_config.available()[0] is False
     with pytest.warns(UserWarning, match="not installed"):
-        radio, note, install_box = tt.on_backend("autotrain")
+        radio, note, install_box = ap.on_backend("autotrain")
     assert radio["value"] == "lora"  # the choice is refused: back to LoRA
     assert dict(radio["choices"])["AutoTrain Advanced (not installed)"] == "autotrain"
     assert "AutoTrain is unavailable" in note and "`bash scripts/setup_autotrain.sh`" in note
     assert install_box["visible"] is False and "Install AutoTrain" not in note
     # Picking LoRA is untouched; Start refuses AutoTrain even if the page still offered it.
-    assert "value" not in tt.on_backend("lora")[0]
+    assert "value" not in ap.on_backend("lora")[0]
     message, job = tt.on_start(runner, "alice", "m", False, DATASET, "autotrain", "lora",
                                *defaults())  # fmt: skip
     assert message.startswith("⚠️ AutoTrain Advanced is not installed") and job == gr.skip()
@@ -312,7 +313,7 @@ def test_autotrain_is_a_backend_once_installed(no_autotrain, runner):
     (no_autotrain / "bin").mkdir(parents=True)
     (no_autotrain / "bin" / "autotrain").write_text("")
     (no_autotrain / ".tunesmith-installed").write_text("abc-cpu")
-    radio, note, install_box = tt.on_backend("autotrain")
+    radio, note, install_box = ap.on_backend("autotrain")
     assert "value" not in radio and ("AutoTrain Advanced", "autotrain") in radio["choices"]
     assert note.startswith("✅ AutoTrain Advanced 0.8.36 (cpu build)")
     assert install_box["visible"] is False
@@ -343,7 +344,7 @@ def test_export_writes_a_runnable_autotrain_yaml_without_any_token(monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_NeverWriteMe123")
     monkeypatch.setenv("HUGGING_FACE_HUB_TOKEN", "hf_NorMe456")
     values = values_with(lora_r=8.0, batch_size=2.0, learning_rate=3e-4, epochs=2.0)
-    path, note = tt.on_export("some/model", False, DATASET, "autotrain", "lora", *values)
+    path, note = ap.on_export("some/model", False, DATASET, "autotrain", "lora", *values)
     text = Path(path).read_text()
     assert Path(path).name == "autotrain.yml"
     assert "hf_NeverWriteMe123" not in text and "hf_NorMe456" not in text
@@ -359,7 +360,7 @@ def test_export_writes_a_runnable_autotrain_yaml_without_any_token(monkeypatch):
     assert params["quantization"] is None  # plain LoRA: no 4-bit, runs on a CPU too
     assert exported["data"]["column_mapping"] == {"text_column": "messages"}
     assert "pip install autotrain-advanced==0.8.36 && autotrain --config autotrain.yml" in note
-    assert tt.on_export("m", False, DATASET, "lora", "lora", *values_with(seed=None)) == (
+    assert ap.on_export("m", False, DATASET, "lora", "lora", *values_with(seed=None)) == (
         None, "⚠️ Seed is empty.")  # fmt: skip
 
 
@@ -370,9 +371,9 @@ def test_install_streams_the_setup_output_then_enables_autotrain(no_autotrain, m
     monkeypatch.setattr(
         autotrain_config, "setup_command", lambda gpu: [sys.executable, "-c", script]
     )
-    assert tt.on_backend("lora")[2]["visible"] is True  # allowed here: the button shows
+    assert ap.on_backend("lora")[2]["visible"] is True  # allowed here: the button shows
     seen = []
-    for update in tt.on_install():
+    for update in ap.on_install():
         seen.append((time.monotonic(), update))
     streamed = [u for _, u in seen[:-1]]
     assert streamed[0] == ("[1/2] creating the venv", gr.skip(), gr.skip(), gr.skip())
@@ -391,7 +392,7 @@ def test_a_failed_install_says_so_and_keeps_autotrain_off(no_autotrain, monkeypa
     monkeypatch.setattr(
         autotrain_config, "setup_command", lambda gpu: [sys.executable, "-c", script]
     )
-    *_, (log, radio, note, button) = tt.on_install()
+    *_, (log, radio, note, button) = ap.on_install()
     assert log.endswith("The install failed (exit code 3); the lines above say why.")
     assert (
         "value" not in radio
@@ -405,13 +406,13 @@ def test_install_is_only_offered_where_the_app_may_install(no_autotrain, monkeyp
         raise AssertionError("the setup script must not run here")
 
     monkeypatch.setattr(autotrain_config, "setup_command", never)
-    assert tt.install_allowed() is False
-    assert tt.on_backend("lora")[2]["visible"] is False
-    [(message, *rest)] = list(tt.on_install())  # called anyway (e.g. through the API): refused
+    assert ap.install_allowed() is False
+    assert ap.on_backend("lora")[2]["visible"] is False
+    [(message, *rest)] = list(ap.on_install())  # called anyway (e.g. through the API): refused
     assert "not allowed here" in message and "bash scripts/setup_autotrain.sh" in message
     assert rest == [gr.skip()] * 3
     monkeypatch.setenv("TUNESMITH_ALLOW_INSTALL", "1")
-    assert tt.install_allowed() is True and tt.on_backend("lora")[2]["visible"] is True
+    assert ap.install_allowed() is True and ap.on_backend("lora")[2]["visible"] is True
 
 
 def test_status_line_shows_autotrains_phase_while_it_prepares(runner, monkeypatch):
