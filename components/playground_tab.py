@@ -202,6 +202,7 @@ def build_playground_tab(model_dropdown: gr.Dropdown | None = None, owner=None) 
                 label="Run",
                 scale=3,
                 allow_custom_value=True,
+                elem_id="ts-pg-run",
             )
             checkpoint = gr.Dropdown(
                 [],
@@ -238,9 +239,10 @@ def build_playground_tab(model_dropdown: gr.Dropdown | None = None, owner=None) 
                     stat_boxes.append(gr.Markdown(elem_classes=["ts-reply-stats"]))
                 columns.append(column)
         examples = gr.Dropdown([], label="Example prompts from the validation split", value=None)
-        prompt = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, lines=2)
+        prompt = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, lines=2,
+                            elem_id="ts-pg-prompt")  # fmt: skip
         with gr.Row():
-            send = gr.Button("Send", variant="primary")
+            send = gr.Button("Send", variant="primary", elem_id="ts-pg-send")
             regenerate = gr.Button("Regenerate")
             stop = gr.Button("Stop", variant="stop")
             clear = gr.Button("Clear")

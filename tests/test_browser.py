@@ -7,6 +7,7 @@ exists in the default state root (`.tunesmith/models/`), that one is used (read 
 otherwise the tiny test model. The screenshot lands in /tmp/tunesmith-data-tab.png.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -56,8 +57,9 @@ def model_for_test(tiny_model_dir: Path) -> str:
     return str(converted if (converted / "config.json").is_file() else tiny_model_dir)
 
 
-@pytest.fixture
-def app_url(tmp_path, tiny_model_dir):
+@contextlib.contextmanager
+def serve(tmp_path: Path, model: str):
+    """`python app.py` on a free port with its own state root; no traceback may be logged."""
     port = free_port()
     env = {
         **os.environ,
@@ -65,7 +67,7 @@ def app_url(tmp_path, tiny_model_dir):
         "GRADIO_SERVER_PORT": str(port),
         "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
         "TUNESMITH_HOME": str(tmp_path / "home"),
-        "TUNESMITH_DEFAULT_MODEL": model_for_test(tiny_model_dir),
+        "TUNESMITH_DEFAULT_MODEL": model,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -86,6 +88,19 @@ def app_url(tmp_path, tiny_model_dir):
     assert "Traceback" not in text, text
 
 
+@pytest.fixture
+def app_url(tmp_path, tiny_model_dir):
+    with serve(tmp_path, model_for_test(tiny_model_dir)) as url:
+        yield url
+
+
+def open_browser(pw, tmp_path: Path):
+    return pw.chromium.launch_persistent_context(
+        str(tmp_path / "chromium"), executable_path=shutil.which("chromium"),
+        headless=True, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900},
+    )  # fmt: skip
+
+
 def test_upload_shows_report_and_preview(app_url, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -99,10 +114,7 @@ def test_upload_shows_report_and_preview(app_url, tmp_path):
 
     dialogs = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium"), executable_path=shutil.which("chromium"),
-            headless=True, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900},
-        )  # fmt: skip
+        browser = open_browser(pw, tmp_path)
         page = browser.new_page()
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(app_url)
@@ -126,3 +138,39 @@ def test_upload_shows_report_and_preview(app_url, tmp_path):
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         browser.close()
     assert dialogs == []  # no script from the data ever ran
+
+
+def test_playground_streams_base_and_tuned_side_by_side(tmp_path, tiny_model_dir):
+    """A run made with the CLI (visible to every visitor), picked in the Playground: one
+    prompt, both columns answer, and the prompt's markup is shown as text, never run."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.training.test_chat import make_run
+
+    make_run(tmp_path / "home" / "runs" / "demo-run", tiny_model_dir)
+    dialogs = []
+    with serve(tmp_path, str(tiny_model_dir)) as url, sync_playwright() as pw:
+        browser = open_browser(pw, tmp_path)
+        page = browser.new_page()
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url)
+        page.get_by_role("tab", name="Playground").click()
+        page.locator("#ts-pg-run input").click()
+        page.get_by_role("option", name="demo-run").click()
+        expect(page.locator("#ts-pg-run input")).to_have_value("demo-run", timeout=30_000)
+        page.locator("#ts-pg-prompt textarea").fill(f"Describe: {SCRIPT}")
+        page.locator("#ts-pg-send").click()
+        for side in ("base", "tuned"):  # the user turn, literally, in both columns
+            expect(page.locator(f".ts-chat-{side}")).to_contain_text(SCRIPT, timeout=60_000)
+        stats = page.locator(".ts-reply-stats")
+        for i in range(2):  # each column's stats line appears when its reply is complete
+            expect(stats.nth(i)).to_contain_text("generated", timeout=120_000)
+        assert page.locator(".ts-chat-base script, .ts-chat-tuned script").count() == 0
+        replies = [
+            page.locator(f".ts-chat-{side} [data-testid=bot]").last.inner_text()
+            for side in ("base", "tuned")
+        ]
+        page.screenshot(path="/tmp/tunesmith-playground.png", full_page=True)
+        browser.close()
+    assert all(r.strip() for r in replies) and replies[0] != replies[1], replies
+    assert dialogs == []

@@ -43,6 +43,7 @@ def make_run(root: Path, model_dir: Path, rows: int = 12, seed: int = 0) -> Path
     )
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
+    torch.manual_seed(seed)  # lora_A starts random: the same seed, the same adapter
     peft_model = get_peft_model(model, lora)
     gen = torch.Generator().manual_seed(seed)
     for name, p in peft_model.named_parameters():
