@@ -6,7 +6,9 @@
 Start-up stays fast: torch and transformers are imported inside handlers, never here.
 Settings (environment): TUNESMITH_MAX_UPLOAD_MB (upload cap, default 200),
 TUNESMITH_CONCURRENCY (events run at once, default 2), TUNESMITH_DEFAULT_MODEL (the model
-selected at start, e.g. a local folder), TUNESMITH_HOME (state root, see training/paths.py).
+selected at start, e.g. a local folder), TUNESMITH_HOME (state root, see training/paths.py),
+TUNESMITH_PUSH_WITH_SPACE_TOKEN=1 (a blank token box pushes with the Space's HF_TOKEN secret;
+off by default, since on a public Space any visitor could then write to the owner's account).
 """
 
 import os
@@ -21,6 +23,7 @@ import gradio as gr  # noqa: E402
 
 from components.data_tab import build_data_tab, max_bytes  # noqa: E402
 from components.evaluate_tab import build_evaluate_tab  # noqa: E402
+from components.export_tab import build_export_tab  # noqa: E402
 from components.format import CSS  # noqa: E402
 from components.model_picker import build_model_picker  # noqa: E402
 from components.playground_tab import build_playground_tab  # noqa: E402
@@ -42,6 +45,7 @@ def build_app() -> gr.Blocks:
             build_train_tab(picker.model, dataset, picker.trust_remote_code, owner=owner)
             build_playground_tab(picker.model, owner)
             build_evaluate_tab(owner)
+            build_export_tab(owner)
     # Validation and training prep are CPU-bound: a few at once keeps a 2-vCPU Space
     # responsive; the rest wait in the queue and see their position.
     demo.queue(default_concurrency_limit=int(os.environ.get("TUNESMITH_CONCURRENCY", "2")))

@@ -4,6 +4,7 @@
     python -m training models                              # list the model catalogue
     python -m training train configs/cpu-demo.yaml         # run a fine-tune (a worker process)
     python -m training eval RUN_DIR --json                 # before/after evaluation
+    python -m training export RUN_DIR --merged --json      # adapter zip, merged model, Hub push
 
 Each command lives in its own module with a `main(argv) -> exit code`; this file only
 dispatches, so `python -m training validate` never imports torch.
@@ -23,6 +24,7 @@ COMMANDS = {
         "run one fine-tune in this process (the app starts it as a worker)",
     ),
     "eval": ("training.evaluate", "compare base, tuned and few-shot base on held-out rows"),
+    "export": ("training.export", "adapter zip, merged model, push to the Hub with a model card"),
 }
 
 

@@ -1,0 +1,153 @@
+"""Export tab: take a run away: its adapter as a .zip, a merged model, or a push to the
+Hugging Face Hub, each with the model card (training/export.py) previewed here first.
+
+Every handler re-checks that the run is the visitor's (API callers pick values freely).
+The token box is a password field whose value goes to the Hub client only: no handler
+returns it, and failures are logged with it scrubbed out (training/export.py).
+"""
+
+import logging
+import os
+import re
+import tempfile
+
+import gradio as gr
+
+from components.format import message_html
+from components.playground_tab import checked_run, owned_run, run_choices
+from training import export, runs
+
+log = logging.getLogger(__name__)
+
+KINDS = [("LoRA adapter (small; needs the base model)", "adapter"),
+         ("Merged model (standalone; as large as the base model)", "merged")]  # fmt: skip
+PICK = "Pick one of your runs with a finished adapter."
+
+
+def preview_markdown(card: str) -> str:
+    """The card for gr.Markdown: its front matter as a YAML block, then the body. The card
+    already escapes every user string (training/export._md)."""
+    match = re.match(r"---\n(.*?)\n---\n", card, re.DOTALL)
+    if not match:
+        return card
+    return f"```yaml\n{match.group(1)}\n```\n{card[match.end() :]}"
+
+
+def _failed(action: str, exc: Exception) -> str:
+    if isinstance(exc, export.ExportError | ValueError):  # already a plain message
+        log.info("%s refused: %s", action, exc)
+        return message_html(f"{action} failed: {exc}", "error")
+    log.exception("%s failed", action)  # the detail stays in the server log
+    return message_html(f"{action} failed; the server log has the details.", "error")
+
+
+def card_preview(run: str, checkpoint: str, kind: str = "adapter", owner: str = "") -> str:
+    try:
+        path = checked_run(run, checkpoint, owner)
+        return preview_markdown(export.model_card(path, checkpoint, kind or "adapter"))
+    except Exception:
+        log.info("no card preview for %s", run, exc_info=True)
+        return PICK
+
+
+def on_run(run: str, kind: str = "adapter", owner: str = ""):
+    run = owned_run(run, owner)
+    checkpoints = runs.checkpoints(run) if run else []
+    first = checkpoints[0] if checkpoints else None
+    return gr.update(choices=checkpoints, value=first), card_preview(run, first, kind, owner)
+
+
+def download_zip(run: str, checkpoint: str, owner: str = ""):
+    """(zip path for gr.File, status). The zip is copied to a temp folder: Gradio serves
+    files only from there, the working directory or allowed_paths."""
+    try:
+        path = checked_run(run, checkpoint, owner)
+        out = tempfile.mkdtemp(prefix="tunesmith-export-")
+        archive = export.adapter_zip(path, checkpoint, out_dir=out)
+    except Exception as exc:
+        return None, _failed("Export", exc)
+    return str(archive), message_html(f"Adapter zip ready: {archive.name}", "ok")
+
+
+def build_merged(run, checkpoint, trust_remote_code=False, owner="", progress=gr.Progress()):  # noqa: B008
+    try:
+        path = checked_run(run, checkpoint, owner)
+        folder = export.merge(
+            path, checkpoint, trust_remote_code=bool(trust_remote_code),
+            progress=lambda message: progress(None, desc=message),
+        )  # fmt: skip
+    except Exception as exc:
+        return _failed("Merging", exc)
+    return message_html(f"Merged model saved in {folder}", "ok")
+
+
+def space_token_allowed() -> bool:
+    """May a blank token box push with the Space's own HF_TOKEN secret? Only when its owner
+    says so: on a public Space every visitor could otherwise write to the owner's account."""
+    return os.environ.get("TUNESMITH_PUSH_WITH_SPACE_TOKEN", "") == "1"
+
+
+def push_to_hub(run, checkpoint, kind, repo_id, private, token, trust_remote_code=False,
+                owner="", progress=gr.Progress()):  # noqa: B008  # fmt: skip
+    """token: the visitor's (or, blank, the Space's secret if its owner allows). Never returned."""
+    try:
+        path = checked_run(run, checkpoint, owner)
+        url = export.publish(
+            path, checkpoint, kind or "adapter", repo_id, token or None, bool(private),
+            bool(trust_remote_code), progress=lambda message: progress(None, desc=message),
+            env_fallback=space_token_allowed(),
+        )  # fmt: skip
+    except Exception as exc:
+        return _failed("Push", exc)
+    return message_html(f"Pushed to {url}", "ok")
+
+
+def build_export_tab(owner=None) -> None:
+    """owner: the visitor's id (the app's gr.BrowserState); without one only CLI runs show."""
+    owner = owner if owner is not None else gr.State("")
+    with gr.Tab("Export") as tab:
+        gr.Markdown(
+            "Take a fine-tune away: download the LoRA adapter, merge it into the base model, "
+            "or push either to the Hugging Face Hub. Each comes with the model card below."
+        )
+        with gr.Row(equal_height=True):
+            run = gr.Dropdown([], value=None, label="Run", scale=3, allow_custom_value=True)
+            checkpoint = gr.Dropdown([], label="Checkpoint", scale=2, allow_custom_value=True)
+            refresh = gr.Button("Refresh runs", size="sm", scale=1)
+        kind = gr.Radio(KINDS, value="adapter", label="What to export or push")
+        with gr.Row():
+            with gr.Column():
+                zip_button = gr.Button("Download adapter (.zip)")
+                zip_file = gr.File(label="Adapter zip", interactive=False)
+            with gr.Column():
+                merge_button = gr.Button("Build merged model")
+                trust = gr.Checkbox(
+                    False, label="Trust remote code",
+                    info="Only for a base model that ships its own code, and only if you trust it.",
+                )  # fmt: skip
+        with gr.Group():
+            repo_id = gr.Textbox(label="Hub repository", placeholder="your-name/my-model")
+            private = gr.Checkbox(True, label="Private repository")
+            token = gr.Textbox(
+                label="Hugging Face token (write)", type="password",
+                info="Used for this push only: never stored, logged or shown."
+                + (" Blank: the Space's HF_TOKEN secret." if space_token_allowed() else ""),
+            )  # fmt: skip
+            push_button = gr.Button("Push to the Hub", variant="primary")
+        status = gr.HTML()
+        card = gr.Markdown(PICK, label="Model card (README.md)")
+    private_api = {"api_visibility": "private"}
+    run.change(on_run, [run, kind, owner], [checkpoint, card], **private_api)
+    for trigger in (checkpoint.change, kind.change):
+        trigger(card_preview, [run, checkpoint, kind, owner], card, **private_api)
+    for trigger in (refresh.click, tab.select):  # the visitor's runs, as they finish
+        trigger(lambda o: gr.update(choices=run_choices(o)[1:]), owner, run, **private_api)
+    zip_button.click(download_zip, [run, checkpoint, owner], [zip_file, status], **private_api)
+    merge_button.click(
+        build_merged, [run, checkpoint, trust, owner], status,
+        concurrency_id="export", concurrency_limit=1, **private_api,
+    )  # fmt: skip
+    push_button.click(
+        push_to_hub, [run, checkpoint, kind, repo_id, private, token, trust, owner], status,
+        concurrency_id="export", concurrency_limit=1, **private_api,
+    )  # fmt: skip

@@ -1,0 +1,106 @@
+"""Export tab handlers, called directly: ownership re-checked by every handler, a real zip
+to download, a card preview that shows markup as text, and a token that is never echoed."""
+
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components import export_tab as ex
+from tests.training.test_chat import make_run
+from training.config import RunConfig
+from training.jobs import JobRunner
+from training.paths import runs_dir
+
+TOKEN = "hf_TabSecretToken0123456789abcdef"
+
+
+@pytest.fixture
+def alice_run(tiny_model_dir):
+    """A run submitted through the app by visitor "alice"."""
+    runner = JobRunner()  # never started: the job only needs to be recorded with its owner
+    job = runner.submit(RunConfig(model=str(tiny_model_dir), data="data.jsonl"), "alice")
+    run = make_run(runs_dir() / Path(job.run_dir).name, tiny_model_dir)
+    yield run
+    runner.shutdown()
+
+
+def test_another_visitors_run_is_refused_everywhere(alice_run, monkeypatch):
+    import huggingface_hub
+
+    calls = []
+    monkeypatch.setattr(huggingface_hub, "HfApi", lambda **kw: calls.append(kw))
+    run = str(alice_run)
+    checkpoints, card = ex.on_run(run, "adapter", "bob")
+    assert checkpoints["choices"] == [] and card == ex.PICK
+    assert ex.card_preview(run, "final", "adapter", "bob") == ex.PICK
+    path, status = ex.download_zip(run, "final", "bob")
+    assert path is None and "Pick a run" in status
+    assert "Pick a run" in ex.build_merged(run, "final", False, "bob")
+    status = ex.push_to_hub(run, "final", "adapter", "bob/stolen", True, TOKEN, False, "bob")
+    assert "Pick a run" in status and TOKEN not in status
+    assert calls == [] and not (alice_run / "export").exists()  # nothing exported or pushed
+    checkpoints, card = ex.on_run(run, "adapter", "alice")
+    assert checkpoints["choices"] == ["final", "checkpoint-2"] and "## Training setup" in card
+
+
+def test_download_and_merge(alice_run):
+    path, status = ex.download_zip(str(alice_run), "checkpoint-2", "alice")
+    assert Path(path).is_file() and "ts-ok" in status
+    names = zipfile.ZipFile(path).namelist()
+    assert {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= set(names)
+    status = ex.build_merged(str(alice_run), "final", False, "alice")  # progress outside an event
+    assert (
+        "Merged model saved" in status
+        and (alice_run / "export" / "merged" / "config.json").is_file()
+    )
+
+
+def test_card_preview_shows_markup_as_text(alice_run):
+    cfg = yaml.safe_load((alice_run / "config.yaml").read_text())
+    cfg["data"] = "<script>alert(1)<img src=x onerror=alert(1)>.jsonl"
+    (alice_run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    preview = ex.card_preview(str(alice_run), "final", "merged", "alice")
+    assert preview.startswith("```yaml\n") and "library_name: transformers" in preview
+    assert "<script" not in preview.lower() and "<img" not in preview
+    assert "&lt;script&gt;" in preview
+
+
+def test_push_failure_is_plain_and_never_echoes_the_token(alice_run, monkeypatch):
+    status = ex.push_to_hub(
+        str(alice_run), "final", "adapter", "not a repo", True, TOKEN, False, "alice"
+    )
+    assert "owner/model-name" in status and TOKEN not in status
+    # conftest keeps the machine offline: the real client refuses, the message says why
+    status = ex.push_to_hub(
+        str(alice_run), "final", "adapter", "alice/m", True, TOKEN, False, "alice"
+    )
+    assert "Offline mode" in status and TOKEN not in status
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    status = ex.push_to_hub(str(alice_run), "final", "adapter", "alice/m", True, "", False, "alice")
+    assert "No Hugging Face token" in status
+
+
+def test_space_secret_pushes_only_when_the_owner_allows(alice_run, monkeypatch):
+    """A blank token box on a public Space must not push with the owner's HF_TOKEN."""
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.delenv("TUNESMITH_PUSH_WITH_SPACE_TOKEN", raising=False)
+    status = ex.push_to_hub(str(alice_run), "final", "adapter", "alice/m", True, "", False, "alice")
+    assert "No Hugging Face token" in status and TOKEN not in status
+    monkeypatch.setenv("TUNESMITH_PUSH_WITH_SPACE_TOKEN", "1")  # the owner opted in
+    status = ex.push_to_hub(str(alice_run), "final", "adapter", "alice/m", True, "", False, "alice")
+    assert "Offline mode" in status  # got past the token check to the (offline) Hub client
+
+
+def test_tab_builds(alice_run):
+    import gradio as gr
+
+    with gr.Blocks() as demo:
+        ex.build_export_tab(gr.State("alice"))
+    labels = {getattr(b, "label", None) for b in demo.blocks.values()}
+    assert {"Run", "Checkpoint", "Hub repository", "Hugging Face token (write)"} <= labels
+    token = next(
+        b for b in demo.blocks.values() if getattr(b, "label", "") == "Hugging Face token (write)"
+    )
+    assert token.type == "password"

@@ -1,0 +1,316 @@
+"""Export a run: its adapter as a folder and a .zip, a merged model, a push to the Hub, each
+with a model card (README.md) built from the run's config, metrics and evaluation.
+
+    python -m training export RUN_DIR                      # adapter zip (the default)
+    python -m training export RUN_DIR --merged --json      # + merged model folder
+    HF_TOKEN=hf_... python -m training export RUN_DIR --push me/my-model [--merged] [--public]
+
+Everything lands in RUN_DIR/export/ (adapter-CKPT/, CKPT zip, merged/), each built in a temp
+sibling and renamed into place. The Hub token is only ever passed to HfApi: never written
+to disk, a log or a message (failures are logged with it scrubbed out).
+"""
+
+import argparse
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from training import model_card as card
+from training import rundir
+from training.runs import adapter_path, run_config
+
+log = logging.getLogger(__name__)
+
+EXPORT = "export"
+_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?"
+REPO_ID = re.compile(rf"{_PART}/{_PART}", re.ASCII)
+# What an exported adapter folder holds; checkpoints also carry optimizer state we leave out.
+KEEP = ("adapter_config.json", "adapter_model.*", rundir.CONFIG, rundir.METRICS)
+
+
+class ExportError(Exception):
+    """A plain message for the user: nothing exported, and why."""
+
+
+def check_repo_id(repo_id: str | None) -> str:
+    repo_id = (repo_id or "").strip()
+    if len(repo_id) > 96 or not REPO_ID.fullmatch(repo_id) or ".." in repo_id or "--" in repo_id:
+        raise ExportError(
+            "The repository id must look like owner/model-name: letters, digits, '-', '_' "
+            "and '.', at most 96 characters."
+        )
+    return repo_id
+
+
+def _source(run_dir, checkpoint: str | None) -> tuple[Path, Path, object]:
+    run_dir = Path(run_dir)
+    if checkpoint not in (None, "", "final") and not re.fullmatch(r"checkpoint-\d+", checkpoint):
+        raise ExportError(f"{checkpoint!r} is not a checkpoint: use 'final' or checkpoint-N.")
+    if not (run_dir / rundir.CONFIG).is_file():
+        raise ExportError(f"{run_dir} is not a run directory (it has no {rundir.CONFIG}).")
+    source = adapter_path(run_dir, checkpoint)
+    if not rundir.adapter_ready(source):
+        raise ExportError(
+            f"The run has no adapter for {checkpoint or 'final'} yet: nothing to export "
+            "(wait for training to finish, or pick a checkpoint)."
+        )
+    return run_dir, source, run_config(run_dir)
+
+
+def model_card(run_dir, checkpoint="final", kind="adapter", repo_id=None) -> str:
+    """README.md for the exported adapter or merged model (training/model_card.py)."""
+    run_dir, source, cfg = _source(run_dir, checkpoint)
+    repo = check_repo_id(repo_id) if repo_id else None
+    return card.render(run_dir, source, cfg, checkpoint, kind, repo)
+
+
+def _tokenizer(run_dir: Path, source: Path, cfg):
+    """The run's tokenizer with its inference chat template (saved with the adapter)."""
+    import copy
+
+    from transformers import AutoTokenizer
+
+    for folder in (source, run_dir / rundir.ADAPTER):
+        if (folder / "tokenizer_config.json").is_file():
+            return AutoTokenizer.from_pretrained(folder)
+    from training.models import load_tokenizer
+    from training.tokenize import ensure_chat_template
+
+    tok = copy.deepcopy(load_tokenizer(cfg.model, cfg.trust_remote_code))
+    ensure_chat_template(tok)
+    return tok
+
+
+def _publish(tmp: Path, target: Path) -> Path:
+    """Rename a finished temp folder over target, so readers never see half a folder."""
+    if target.exists():
+        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+        os.replace(target, old / target.name)
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(tmp, target)
+    return target
+
+
+def _staging(target: Path) -> Path:
+    """A fresh hidden sibling to build target in (unique: two exports may run at once)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+
+
+def _name(checkpoint: str | None) -> str:
+    return "" if checkpoint in (None, "", "final") else f"-{checkpoint}"
+
+
+def adapter_folder(run_dir, checkpoint="final", repo_id=None) -> Path:
+    """RUN_DIR/export/adapter[-checkpoint-N]/: adapter weights and config, tokenizer with
+    chat template, run config and metrics, README.md."""
+    run_dir, source, cfg = _source(run_dir, checkpoint)
+    target = run_dir / EXPORT / f"adapter{_name(checkpoint)}"
+    tmp = _staging(target)
+    try:
+        for pattern in KEEP:
+            for file in source.glob(pattern):
+                shutil.copy2(file, tmp / file.name)
+        if base := card.hub_base(cfg.model):  # loads from the Hub, not from a path on this machine
+            config = json.loads((tmp / "adapter_config.json").read_text(encoding="utf-8"))
+            config["base_model_name_or_path"] = base
+            (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2), "utf-8")
+        _tokenizer(run_dir, source, cfg).save_pretrained(tmp)
+        (tmp / "README.md").write_text(model_card(run_dir, checkpoint, "adapter", repo_id), "utf-8")
+        return _publish(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def adapter_zip(run_dir, checkpoint="final", out_dir=None) -> Path:
+    """The exported adapter folder as one .zip (files at the top level)."""
+    folder = adapter_folder(run_dir, checkpoint)
+    out = Path(out_dir) if out_dir else Path(run_dir) / EXPORT
+    out.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^\w.-]", "_", Path(run_dir).resolve().name)
+    target = out / f"{stem}{_name(checkpoint)}-adapter.zip"
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(folder.iterdir()):
+                archive.write(file, file.name)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; it is a download like any other
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
+
+
+def merged_path(run_dir, checkpoint="final") -> Path:
+    return Path(run_dir) / EXPORT / f"merged{_name(checkpoint)}"
+
+
+def fresh(merged: Path, adapter: Path) -> bool:
+    """A merged folder built after the adapter's weights were last written."""
+    weights = [f.stat().st_mtime for f in adapter.glob("adapter_model.*")]
+    config = merged / "config.json"
+    return bool(weights) and config.is_file() and config.stat().st_mtime >= max(weights)
+
+
+def merge(
+    run_dir, checkpoint="final", out_dir=None, trust_remote_code=False, progress=None
+) -> Path:
+    """Base + adapter merged into plain weights (safetensors, fp32, on CPU) with the run's
+    tokenizer and chat template: loads with AutoModelForCausalLM alone, no peft needed."""
+    run_dir, source, cfg = _source(run_dir, checkpoint)  # refuse before importing torch
+    import torch
+    from peft import PeftModel
+
+    from training.models import load_model
+
+    say = progress or (lambda message: None)
+    target = Path(out_dir) if out_dir else merged_path(run_dir, checkpoint)
+    say(f"Loading the base model {cfg.model}...")
+    try:
+        base = load_model(cfg.model, torch.float32, "cpu", trust_remote_code, progress=say)
+    except ValueError as exc:  # remote code refused, model missing: already a plain message
+        raise ExportError(str(exc)) from exc
+    say("Merging the adapter into the weights...")
+    model = PeftModel.from_pretrained(base, source).merge_and_unload()
+    tmp = _staging(target)
+    try:
+        say(f"Saving the merged model to {target}...")
+        model.save_pretrained(tmp)
+        _tokenizer(run_dir, source, cfg).save_pretrained(tmp)
+        (tmp / "README.md").write_text(model_card(run_dir, checkpoint, "merged"), "utf-8")
+        return _publish(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _scrub(text: str, token: str) -> str:
+    return text.replace(token, "***") if token else text
+
+
+def _hub_error(exc: Exception, repo_id: str) -> str:
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
+
+    if isinstance(exc, OfflineModeIsEnabled):
+        return "Offline mode is on (HF_HUB_OFFLINE), so nothing can be pushed to the Hub."
+    if isinstance(exc, HfHubHTTPError):
+        status = getattr(exc.response, "status_code", None)
+        if status == 401:
+            return (
+                "The Hugging Face token was refused (401): check it is valid and has write access."
+            )
+        if status == 403:
+            return (
+                f"This token may not write to {repo_id.split('/')[0]} (403): use a token with "
+                "write access to that account or organisation."
+            )
+        return f"The Hub refused the upload (HTTP {status}); the server log has the details."
+    if isinstance(exc, ConnectionError | TimeoutError | httpx2.TransportError):
+        return "Could not reach the Hugging Face Hub from this machine: check the network."
+    if isinstance(exc, HFValidationError):
+        return "The Hub does not accept this repository id: use owner/model-name."
+    return "Pushing to the Hub failed; the server log has the details."
+
+
+def hub_token(token: str | None, env_fallback: bool = True) -> str:
+    """The token to push with: the one given, else (env_fallback) HF_TOKEN."""
+    token = (token or "").strip()
+    if not token and env_fallback:
+        token = os.environ.get("HF_TOKEN", "").strip()
+    if not token:
+        raise ExportError(
+            "No Hugging Face token: paste a write token (huggingface.co/settings/tokens)."
+            if not env_fallback
+            else "No Hugging Face token: give a write token (or set HF_TOKEN)."
+        )
+    return token
+
+
+def push(folder, repo_id, token=None, private=True, commit_message="Upload from Tunesmith",
+         env_fallback=True) -> str:  # fmt: skip
+    """Create the model repo (if needed) and upload folder to it; return the repo URL.
+    token: the argument, else (env_fallback) HF_TOKEN from the environment."""
+    repo_id, token = check_repo_id(repo_id), hub_token(token, env_fallback)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ExportError(f"Nothing to push: {folder} is not a folder.")
+    from huggingface_hub import HfApi
+
+    try:
+        api = HfApi(token=token)
+        url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model",
+                          commit_message=commit_message)  # fmt: skip
+    except Exception as exc:
+        log.warning("push to %s failed: %s", repo_id, _scrub(f"{type(exc).__name__}: {exc}", token))
+        raise ExportError(_scrub(_hub_error(exc, repo_id), token)) from None  # no token in a chain
+    return str(url or f"https://huggingface.co/{repo_id}")
+
+
+def publish(run_dir, checkpoint="final", kind="adapter", repo_id=None, token=None, private=True,
+            trust_remote_code=False, progress=None, env_fallback=True) -> str:  # fmt: skip
+    """Export (adapter folder, or merged model) with a card naming the repo, then push it."""
+    repo_id = check_repo_id(repo_id)
+    hub_token(token, env_fallback)  # refuse before a long merge, not after
+    if kind == "merged":
+        folder = merged_path(run_dir, checkpoint)
+        if not fresh(folder, adapter_path(run_dir, checkpoint)):
+            merge(run_dir, checkpoint, trust_remote_code=trust_remote_code, progress=progress)
+        (folder / "README.md").write_text(model_card(run_dir, checkpoint, kind, repo_id), "utf-8")
+    else:
+        folder = adapter_folder(run_dir, checkpoint, repo_id)
+    message = f"Tunesmith: {'merged model' if kind == 'merged' else 'LoRA adapter'} ({checkpoint})"
+    return push(folder, repo_id, token, private, message, env_fallback)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m training export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("run_dir", type=Path, help="a run directory (holds config.yaml and adapter/)")
+    p.add_argument("--checkpoint", default="final", help="'final' or checkpoint-N")
+    p.add_argument("--zip", action="store_true", help="write the adapter .zip (default action)")
+    p.add_argument("--merged", action="store_true", help="build the merged model folder")
+    p.add_argument(
+        "--push", metavar="OWNER/NAME",
+        help="push to this Hub repo (the merged model with --merged, else the adapter); "
+        "the token is read from the HF_TOKEN environment variable only",
+    )  # fmt: skip
+    p.add_argument(
+        "--public", action="store_true", help="make a new Hub repo public (default private)"
+    )
+    p.add_argument("--trust-remote-code", action="store_true", help="run the base model's own code")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    args = p.parse_args(argv)
+    say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    result = {"run_dir": str(args.run_dir), "checkpoint": args.checkpoint, "zip": None,
+              "merged": None, "pushed": None, "repo_id": args.push, "private": not args.public}  # fmt: skip
+    try:
+        if args.push:
+            check_repo_id(args.push)
+        if args.zip or not (args.merged or args.push):
+            result["zip"] = str(adapter_zip(args.run_dir, args.checkpoint))
+        if args.merged and not args.push:  # with --push, publish builds it (once)
+            merge(args.run_dir, args.checkpoint, None, args.trust_remote_code, say)
+        if args.merged:
+            result["merged"] = str(merged_path(args.run_dir, args.checkpoint))
+        if args.push:
+            kind = "merged" if args.merged else "adapter"
+            result["pushed"] = publish(args.run_dir, args.checkpoint, kind, args.push, None,
+                                       not args.public, args.trust_remote_code, say)  # fmt: skip
+    except (ExportError, ValueError, OSError) as exc:  # a plain message, never a traceback
+        print(json.dumps({"error": str(exc)}) if args.json else f"error: {exc}",
+              file=sys.stdout if args.json else sys.stderr)  # fmt: skip
+        return 1
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key in ("zip", "merged", "pushed"):
+            if result[key]:
+                print(f"{key}: {result[key]}")
+    return 0

@@ -1,0 +1,150 @@
+"""The model card (README.md) of an exported adapter or merged model, built from the run's
+config, its metrics, the adapter's own config and the evaluation report when there is one.
+Everything that came from a user (file names, folders, messages) is made inert Markdown
+(`md`); nothing from a user goes into the YAML front matter."""
+
+import html
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from training import rundir
+from training.config import DEFAULT_MODEL
+from training.models import HUB_ID
+
+BUNDLED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what the bundled GGUF was made from
+
+
+def hub_base(model: str) -> str | None:
+    """The base model's Hub id when it has one (a local folder has none)."""
+    if model == DEFAULT_MODEL:
+        return BUNDLED_HUB_ID
+    if Path(model).expanduser().exists() or model.startswith(("/", ".", "~")):
+        return None
+    return model if HUB_ID.fullmatch(model) else None
+
+
+def md(value) -> str:
+    """User text (file names, model folders, server messages) as inert Markdown: one line,
+    HTML escaped, Markdown punctuation backslash-escaped so it cannot link, format or
+    break a table."""
+    text = html.escape(" ".join(str(value).split()), quote=True)
+    text = re.sub(r"([\\`*_\[\]|~:])", r"\\\1", text)  # ':' too: no bare-URL autolinks
+    return re.sub(r"^([#+=-])", r"\\\1", text)  # no heading or list at a line start
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _number(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return md(value)
+
+
+def render(run_dir: Path, source: Path, cfg, checkpoint: str, kind: str, repo: str | None) -> str:
+    """README.md for an adapter (kind "adapter") or a merged model: YAML front matter, then
+    what it is, how it was trained, its metrics and evaluation, usage and limitations.
+    source: the adapter folder exported; repo: the Hub id it goes to, if any."""
+    base = hub_base(cfg.model)
+    meta = {"base_model": base} if base else {}
+    tags = ["tunesmith", "lora", "sft", "text-generation"] + (
+        ["qlora"] if cfg.method == "qlora" else []
+    )
+    meta |= {"library_name": "peft" if kind == "adapter" else "transformers",
+             "pipeline_tag": "text-generation", "tags": tags}  # fmt: skip
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+    base_text = f"`{base}`" if base else f"a local model folder ({md(Path(cfg.model).name)})"
+    what = "A LoRA adapter for" if kind == "adapter" else "A fine-tuned version of"
+    merged_note = "" if kind == "adapter" else " (the adapter merged into the base weights)"
+    metrics = read_json(run_dir / rundir.METRICS) or read_json(source / rundir.METRICS)
+    steps = f"{cfg.epochs:g} epochs" if cfg.max_steps == -1 else f"{cfg.max_steps} steps"
+    if metrics.get("steps"):
+        steps += f" ({metrics['steps']} optimizer steps)"
+    rows = f"{metrics['train_examples']} training rows" if "train_examples" in metrics else ""
+    if metrics.get("validation_examples"):
+        rows += f", {metrics['validation_examples']} held out"
+    lora = read_json(source / "adapter_config.json")  # what was trained, whatever the backend
+    r, alpha = lora.get("r", cfg.lora_r), lora.get("lora_alpha", cfg.lora_alpha)
+    data = f"{md(Path(cfg.data).name) or '?'} ({md(cfg.format or 'detected format')})"
+    setup = [
+        ("Method", f"{'QLoRA' if cfg.method == 'qlora' else 'LoRA'} r {_number(r)}, alpha "
+                   f"{_number(alpha)}, dropout {cfg.lora_dropout:g}, on {md(cfg.target_modules)}"),
+        ("Learning rate", f"{cfg.learning_rate:g}, {cfg.lr_scheduler} schedule, "
+                          f"{cfg.warmup_ratio:.0%} warm-up"),
+        ("Length of training", steps),
+        ("Batch", f"{cfg.batch_size} x {cfg.grad_accum} accumulation = "
+                  f"{cfg.batch_size * cfg.grad_accum} sequences per step"),
+        ("Max length", f"{cfg.max_length} tokens"),
+        ("Data", data + (f": {rows}" if rows else "")),
+        ("Checkpoint", md(checkpoint or "final")),
+        ("Seed", str(cfg.seed)),
+    ]  # fmt: skip
+    lines = ["---", front.rstrip(), "---", "", f"# {md(repo or run_dir.name)}", ""]
+    lines += [f"{what} {base_text}{merged_note}, fine-tuned with Tunesmith (supervised "
+              "fine-tuning, chat format).", "", "## Training setup", "",
+              "| Setting | Value |", "| --- | --- |"]  # fmt: skip
+    lines += [f"| {k} | {v} |" for k, v in setup]
+    shown = {k: v for k, v in metrics.items() if isinstance(v, int | float | str) and v != ""}
+    if shown:
+        lines += ["", "## Training metrics", "", "| Metric | Value |", "| --- | --- |"]
+        lines += [f"| {md(k)} | {_number(v)} |" for k, v in shown.items()]
+    lines += _eval_section(run_dir)
+    lines += _usage(kind, repo, base)
+    lines += ["", "## Limitations", "",
+        "- Trained on a small, task-specific dataset: expect it to do that task, not more.",
+        "- It inherits the base model's limitations, biases and licence; check them.",
+        "- The evaluation (if any) uses rows held out from the same data, which says "
+        "little about other inputs. It was not evaluated for safety.",
+    ]  # fmt: skip
+    if cfg.model == DEFAULT_MODEL:
+        lines.append(
+            "- Trained on Tunesmith's bundled copy of the base model (a 4-bit GGUF, "
+            "de-quantized); on the original weights the adapter's outputs may differ slightly."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _eval_section(run_dir: Path) -> list[str]:
+    report = read_json(run_dir / "eval" / "report.json")
+    if not report.get("verdict"):
+        return []
+    lines = ["", "## Evaluation", "", md(report["verdict"]), ""]
+    sides = [s for s in ("base", "tuned", "few_shot") if isinstance(report.get(s), dict)]
+    lines += ["| Metric | " + " | ".join(sides) + " |", "| --- |" + " --- |" * len(sides)]
+    for key in ("exact_match", "rouge_l", "json_valid", "loss", "perplexity", "prompt_tokens"):
+        values = [report[s].get(key) for s in sides]
+        if any(isinstance(v, int | float) for v in values):
+            cells = [_number(v) if isinstance(v, int | float) else "–" for v in values]
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    lines += ["", f"{_number(report.get('rows', '?'))} rows from {md(Path(str(report.get('data', '?'))).name)}, "
+              f"checkpoint {md(report.get('checkpoint', '?'))}, greedy decoding."]  # fmt: skip
+    return lines
+
+
+def _usage(kind: str, repo: str | None, base: str | None) -> list[str]:
+    here = repo or "path/to/this/folder"
+    if kind == "adapter":
+        load = [f'base = AutoModelForCausalLM.from_pretrained("{base or "path/to/base-model"}")',
+                f'model = PeftModel.from_pretrained(base, "{here}")',
+                f'tokenizer = AutoTokenizer.from_pretrained("{here}")  # with the chat template']  # fmt: skip
+        imports = ["from peft import PeftModel"]
+    else:
+        load = [f'model = AutoModelForCausalLM.from_pretrained("{here}")',
+                f'tokenizer = AutoTokenizer.from_pretrained("{here}")']  # fmt: skip
+        imports = []
+    return ["", "## Usage", "", "```python", *imports,
+        "from transformers import AutoModelForCausalLM, AutoTokenizer", "", *load,
+        'messages = [{"role": "user", "content": "Hello!"}]',
+        "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, "
+        'return_dict=True, return_tensors="pt")',
+        "output = model.generate(**inputs, max_new_tokens=128)",
+        'print(tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True))',
+        "```"]  # fmt: skip
