@@ -1,5 +1,5 @@
 """Export tab: take a run away: its adapter as a .zip, a merged model, or a push to the
-Hugging Face Hub, each with the model card (training/export.py) previewed here first.
+Hugging Face Hub, each with the model card (training/model_card.py) previewed here first.
 
 Every handler re-checks that the run is the visitor's (API callers pick values freely).
 The token box is a password field whose value goes to the Hub client only: no handler
@@ -26,7 +26,7 @@ PICK = "Pick one of your runs with a finished adapter."
 
 def preview_markdown(card: str) -> str:
     """The card for gr.Markdown: its front matter as a YAML block, then the body. The card
-    already escapes every user string (training/export._md)."""
+    already escapes every user string (training/model_card.md)."""
     match = re.match(r"---\n(.*?)\n---\n", card, re.DOTALL)
     if not match:
         return card
