@@ -10,7 +10,7 @@ import logging
 import gradio as gr
 
 from components.format import esc, message_html
-from components.playground_tab import checked_run, owned_run, run_choices
+from components.run_picker import build_run_row, checked_run, owned_run
 from training import chat, evaluate, runs
 
 log = logging.getLogger(__name__)
@@ -116,10 +116,7 @@ def build_evaluate_tab(owner=None) -> None:
             "Did fine-tuning help, and was it worth it? Base, tuned and base + few-shot answer the "
             "rows the run held out (or your own file); the report compares them with the references."
         )
-        with gr.Row(equal_height=True):
-            run = gr.Dropdown([], value=None, label="Run", scale=3, allow_custom_value=True)
-            checkpoint = gr.Dropdown([], label="Checkpoint", scale=2, allow_custom_value=True)
-            refresh = gr.Button("Refresh runs", size="sm", scale=1)
+        run, checkpoint = build_run_row(tab, owner)
         with gr.Row():
             limit = gr.Slider(1, 500, 50, step=1, label="Rows (at most)")
             k = gr.Slider(0, 8, 3, step=1, label="Few-shot examples (0 = no few-shot baseline)")
@@ -131,10 +128,6 @@ def build_evaluate_tab(owner=None) -> None:
         report = gr.HTML(message_html("Pick a run to evaluate.", "info"))
         table = gr.HTML()
     run.change(show_saved, [run, owner], [checkpoint, report, table], api_visibility="private")
-    for trigger in (refresh.click, tab.select):  # the visitor's runs, as they finish
-        trigger(
-            lambda o: gr.update(choices=run_choices(o)[1:]), owner, run, api_visibility="private"
-        )
     start.click(
         run_evaluation, [run, checkpoint, limit, k, data_file, owner], [report, table],
         api_name="evaluate", concurrency_id="chat-engine", concurrency_limit=1,

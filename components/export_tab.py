@@ -14,7 +14,7 @@ import tempfile
 import gradio as gr
 
 from components.format import message_html
-from components.playground_tab import checked_run, owned_run, run_choices
+from components.run_picker import build_run_row, checked_run, owned_run
 from training import export, runs
 
 log = logging.getLogger(__name__)
@@ -110,10 +110,7 @@ def build_export_tab(owner=None) -> None:
             "Take a fine-tune away: download the LoRA adapter, merge it into the base model, "
             "or push either to the Hugging Face Hub. Each comes with the model card below."
         )
-        with gr.Row(equal_height=True):
-            run = gr.Dropdown([], value=None, label="Run", scale=3, allow_custom_value=True)
-            checkpoint = gr.Dropdown([], label="Checkpoint", scale=2, allow_custom_value=True)
-            refresh = gr.Button("Refresh runs", size="sm", scale=1)
+        run, checkpoint = build_run_row(tab, owner)
         kind = gr.Radio(KINDS, value="adapter", label="What to export or push")
         with gr.Row():
             with gr.Column():
@@ -140,8 +137,6 @@ def build_export_tab(owner=None) -> None:
     run.change(on_run, [run, kind, owner], [checkpoint, card], **private_api)
     for trigger in (checkpoint.change, kind.change):
         trigger(card_preview, [run, checkpoint, kind, owner], card, **private_api)
-    for trigger in (refresh.click, tab.select):  # the visitor's runs, as they finish
-        trigger(lambda o: gr.update(choices=run_choices(o)[1:]), owner, run, **private_api)
     zip_button.click(download_zip, [run, checkpoint, owner], [zip_file, status], **private_api)
     merge_button.click(
         build_merged, [run, checkpoint, trust, owner], status,

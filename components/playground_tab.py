@@ -10,18 +10,15 @@ only show an HTML-escaped copy, so nothing a model or a dataset writes runs in t
 
 import html
 import logging
-from pathlib import Path
 
 import gradio as gr
 
+from components.run_picker import NO_RUN, checked_run, owned_run, run_choices
 from training import chat, runs
-from training.jobs import may_see
-from training.paths import runs_dir
 
 log = logging.getLogger(__name__)
 
 SIDES = {"base": "Base model", "tuned": "Tuned (your run)", "few_shot": "Base + few-shot examples"}
-NO_RUN = ""  # run dropdown value: chat with the base model only
 DEFAULTS = chat.Settings()
 
 
@@ -44,12 +41,6 @@ def stats_text(stats: chat.ReplyStats | None) -> str:
     )
 
 
-def run_choices(owner: str = "") -> list[tuple[str, str]]:
-    """The visitor's own runs (and CLI runs); other visitors' runs are never listed."""
-    mine = [(p.name, str(p)) for p in runs.list_runs() if may_see(p, owner)]
-    return [("(none: base model only)", NO_RUN), *mine]
-
-
 def example_prompts(run: str) -> list[str]:
     """Last user turns of the run's validation split (the rows it did not train on)."""
     if not run:
@@ -61,13 +52,6 @@ def example_prompts(run: str) -> list[str]:
         return []
     prompts = [p[0][-1]["content"] for e in val if (p := runs.prompt_and_reference(e))]
     return list(dict.fromkeys(prompts))[:50]
-
-
-def owned_run(run: str, owner: str) -> str:
-    """The run if the visitor may use it, else "" (a typed-in path or another visitor's run)."""
-    if run and Path(run).resolve().parent == runs_dir().resolve() and may_see(run, owner):
-        return run
-    return ""
 
 
 def on_run_change(run: str, owner: str = ""):
@@ -84,17 +68,6 @@ def on_run_change(run: str, owner: str = ""):
         gr.update(choices=[(p[:90], p) for p in prompts], value=None),
         note,
     )
-
-
-def checked_run(run: str, checkpoint: str | None = "final", owner: str = "") -> Path:
-    """Only the visitor's runs under the runs folder and their own checkpoints: API callers
-    pick values freely, so the lists alone guard nothing."""
-    path = Path(run).resolve()
-    if path.parent != runs_dir().resolve() or checkpoint not in runs.checkpoints(path):
-        raise ValueError("Pick a run and one of its checkpoints from the lists.")
-    if not may_see(path, owner):
-        raise ValueError("Pick a run and one of its checkpoints from the lists.")
-    return path
 
 
 def plan(

@@ -7,6 +7,7 @@ import gradio as gr
 import pytest
 
 from components import playground_tab as pg
+from components import run_picker
 from tests.training.test_chat import make_run
 from training import chat, runs
 from training.generation import message_text
@@ -170,11 +171,11 @@ def test_few_shot_column_gets_training_examples_as_prior_turns(monkeypatch, tiny
 def test_runs_outside_the_runs_folder_are_refused(tmp_path, tiny_model_dir):
     outside = make_run(tmp_path / "elsewhere", tiny_model_dir)
     with pytest.raises(ValueError):
-        pg.checked_run(str(outside), "final")
+        run_picker.checked_run(str(outside), "final")
     inside = make_run(runs_dir() / "ok", tiny_model_dir)
     with pytest.raises(ValueError):
-        pg.checked_run(str(inside), "../../etc")
-    assert pg.checked_run(str(inside), "final") == inside.resolve()
+        run_picker.checked_run(str(inside), "../../etc")
+    assert run_picker.checked_run(str(inside), "final") == inside.resolve()
 
 
 def test_visitors_see_and_use_only_their_own_runs(monkeypatch, tiny_model_dir):
@@ -192,13 +193,13 @@ def test_visitors_see_and_use_only_their_own_runs(monkeypatch, tiny_model_dir):
     cli_run = make_run(runs_dir() / "from-the-cli", tiny_model_dir)
 
     def listed(owner):
-        return {value for _, value in pg.run_choices(owner)}
+        return {value for _, value in run_picker.run_choices(owner)}
 
     assert str(alice_run) in listed("alice") and str(cli_run) in listed("alice")
     assert str(alice_run) not in listed("bob") and str(cli_run) in listed("bob")
-    assert pg.checked_run(str(alice_run), "final", "alice") == alice_run.resolve()
+    assert run_picker.checked_run(str(alice_run), "final", "alice") == alice_run.resolve()
     with pytest.raises(ValueError):
-        pg.checked_run(str(alice_run), "final", "bob")
+        run_picker.checked_run(str(alice_run), "final", "bob")
     # Typing the path into the dropdown (custom values are allowed) reveals nothing either.
     checkpoints, examples, note = pg.on_run_change(str(alice_run), "bob")
     assert checkpoints["choices"] == [] and examples["choices"] == [] and "No run" in note
