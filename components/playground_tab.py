@@ -183,6 +183,7 @@ def build_playground_tab(model_dropdown: gr.Dropdown | None = None, owner=None) 
                 info="final = the finished adapter",
                 scale=2,
                 allow_custom_value=True,
+                elem_id="ts-pg-checkpoint",
             )
             refresh = gr.Button("Refresh runs", size="sm", scale=1)
         note = gr.Markdown("No run picked: only the base model (the picker above) answers.")

@@ -158,6 +158,8 @@ def test_playground_streams_base_and_tuned_side_by_side(tmp_path, tiny_model_dir
         page.locator("#ts-pg-run input").click()
         page.get_by_role("option", name="demo-run").click()
         expect(page.locator("#ts-pg-run input")).to_have_value("demo-run", timeout=30_000)
+        # the run's checkpoints arrive from the server; a user waits for them too
+        expect(page.locator("#ts-pg-checkpoint input")).to_have_value("final", timeout=30_000)
         page.locator("#ts-pg-prompt textarea").fill(f"Describe: {SCRIPT}")
         page.locator("#ts-pg-send").click()
         for side in ("base", "tuned"):  # the user turn, literally, in both columns

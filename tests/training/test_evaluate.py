@@ -1,5 +1,6 @@
 """Evaluation: metric functions on hand-worked examples, the `eval --json` contract through
-a subprocess on the tiny model, and (slow) a real SmolLM2 run where tuned beats base."""
+a subprocess on the tiny model, and (slow) a real SmolLM2 run where tuned beats base and
+its merged export answers as base + adapter did."""
 
 import json
 import math
@@ -148,3 +149,19 @@ def test_tuned_beats_base_after_real_training(tmp_path):
     assert duel["wins"] > duel["losses"] and report["tuned"]["rouge_l"] > report["base"]["rouge_l"]
     assert report["tuned"]["loss"] < report["base"]["loss"]
     assert report["tuned"]["json_keys"] > report["base"]["json_keys"]
+
+    # The user's last step, export: the merged model alone answers as base + adapter did, and
+    # its card carries the verdict just measured.
+    from training import export, model_card
+    from training.chat import ChatEngine, Row, Settings
+    from training.runs import adapter_path, run_config
+
+    merged = export.merge(run)
+    prompt = [{"role": "user", "content": "What is the boiling point of water at sea level?"}]
+    greedy = Settings(temperature=0, max_new_tokens=32)
+    engine = ChatEngine()
+    base = run_config(run).model
+    tuned = engine.generate(base, [Row(prompt, adapter_path(run))], greedy)[0].text
+    alone = engine.generate(str(merged), [Row(prompt)], greedy, tokenizer_dir=merged)[0].text
+    assert alone == tuned and tuned.strip()
+    assert model_card.md(report["verdict"]) in (merged / "README.md").read_text()
