@@ -19,14 +19,14 @@ many rows, take the stock path) and `bench/playground.py` measures both paths in
 import contextlib
 import types
 
+import torch  # this module is imported only once a model is being loaded
+import torch.nn.functional as F
+
 MAX_ROWS = 64  # beyond this (long prompts' prefill) the stock path is as good
 MIN_WEIGHTS = 65_536  # smaller matrices (LoRA's A and B) sit in cache: the stock call is cheaper
 
 
 def _forward(self, x):
-    import torch
-    import torch.nn.functional as F
-
     rows = x.numel() // x.shape[-1] if x.dim() else 0
     if (
         not 0 < rows <= MAX_ROWS
@@ -49,8 +49,6 @@ def _forward(self, x):
 def enable(model) -> int:
     """Route the large nn.Linear layers of `model` through the decode path; returns how many
     were patched. Idempotent."""
-    import torch
-
     patched = 0
     for module in model.modules():
         if (
@@ -65,8 +63,6 @@ def enable(model) -> int:
 
 def disable(model) -> None:
     """Back to the stock F.linear path (benchmarks compare both)."""
-    import torch
-
     for module in model.modules():
         if isinstance(module, torch.nn.Linear) and "forward" in vars(module):
             del module.forward
@@ -84,7 +80,6 @@ def row_adapters(model, row_names: list[str]):
     multiply-adds, cheaper than indexing. Yields False (nothing patched) when some layer is
     not plain LoRA (DoRA and other variants, merged weights): the caller then uses PEFT's
     path."""
-    import torch
     from peft.tuners.lora import Linear as LoraLinear
     from peft.tuners.lora import LoraLayer
 
