@@ -221,6 +221,7 @@ def build_playground_tab(model_dropdown: gr.Dropdown | None = None, owner=None) 
             stop = gr.Button("Stop", variant="stop")
             clear = gr.Button("Clear")
         history = gr.State({s: [] for s in SIDES})
+        hidden_prompt = gr.State("")  # in the tab: anything directly under gr.Tabs breaks its bar
 
     settings = [run, checkpoint, model_box, few_shot, k, temperature, top_p, max_new, seed, system,
                 owner]  # fmt: skip
@@ -234,7 +235,6 @@ def build_playground_tab(model_dropdown: gr.Dropdown | None = None, owner=None) 
     entered = prompt.submit(
         respond, [prompt, history, *settings], outputs, api_visibility="private", **queue
     )
-    hidden_prompt = gr.State("")
     regen = regenerate.click(take_last_turn, [history, seed, temperature], [history, hidden_prompt, seed],
                              api_visibility="private").then(
         respond, [hidden_prompt, history, *settings], outputs, api_visibility="private", **queue)  # fmt: skip

@@ -173,6 +173,10 @@ def test_playground_streams_base_and_tuned_side_by_side(tmp_path, tiny_model_dir
             for side in ("base", "tuned")
         ]
         page.screenshot(path="/tmp/tunesmith-playground.png", full_page=True)
+        tabs = ["Data", "Train", "Playground", "Evaluate", "Export"]
+        for name in tabs[3:]:  # visiting later tabs leaves the tab bar as it was
+            page.get_by_role("tab", name=name).click()
+            expect(page.get_by_role("tab")).to_have_text(tabs)
         browser.close()
     assert all(r.strip() for r in replies) and replies[0] != replies[1], replies
     assert dialogs == []
