@@ -20,12 +20,14 @@ one process only (it needs MPI for more), hence `--multi_gpu`, which works on CP
 
 import argparse
 import contextlib
+import logging
 import os
 import re
 import signal
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 from training import rundir
@@ -171,7 +173,23 @@ class _LogStream:
         return getattr(self.stream, name)
 
 
+# Library notices that tell someone fine-tuning nothing they can act on; the log keeps
+# everything else. (message regex, category)
+NOISE = (
+    (r".*`is_gradient_checkpointing` is deprecated", FutureWarning),  # transformers' own call
+    (r".*'pin_memory' argument is set as true but no accelerator", UserWarning),  # CPU runs
+)
+
+
+def quiet_library_noise() -> None:
+    for message, category in NOISE:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    # bitsandbytes, imported by peft, logs a warning about optional CPU kernels on every run
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+
+
 def main(argv: list[str]) -> int:
+    quiet_library_noise()
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _LogStream(sys.stdout), _LogStream(sys.stderr)
     try:

@@ -112,6 +112,8 @@ def test_end_to_end_then_continue_from_adapter(tmp_path, tiny_model_dir):
         assert (run / "adapter" / name).is_file(), name
     assert logits_change(tiny_model_dir, run / "adapter") > 1e-4
     assert train_lines[-1]["loss"] < train_lines[0]["loss"]
+    for noise in ("is_gradient_checkpointing", "kernels-community", "pin_memory"):
+        assert noise not in out, noise  # library notices a user cannot act on stay out
 
     # A new run that starts from the finished run's adapter begins where that one ended.
     second = tmp_path / "second"  # init_adapter may name the run folder or its adapter/
