@@ -186,6 +186,22 @@ def test_free_empties_cache_and_reloads(run_dir, tiny_model_dir):
     assert again[0].text == first[0].text and engine.loaded()["base"] == str(tiny_model_dir)
 
 
+def test_the_apps_job_runner_empties_the_apps_chat_cache_before_a_job(tiny_model_dir):
+    import training.chat as chat
+    from training.jobs import get_runner
+
+    engine = chat.get_engine()
+    with engine.lock:
+        engine.model(str(tiny_model_dir))
+    runner = get_runner()
+    try:
+        for hook in runner.before_start:  # what the scheduler calls before a worker starts
+            hook()
+    finally:
+        runner.shutdown()
+    assert engine.loaded()["base"] is None
+
+
 def test_free_stops_a_running_generation(run_dir, tiny_model_dir):
     engine = ChatEngine()
     stream = engine.stream(
