@@ -87,16 +87,6 @@ def _tokenizer(run_dir: Path, source: Path, cfg):
     return tok
 
 
-def _publish(tmp: Path, target: Path) -> Path:
-    """Rename a finished temp folder over target, so readers never see half a folder."""
-    if target.exists():
-        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
-        os.replace(target, old / target.name)
-        shutil.rmtree(old, ignore_errors=True)
-    os.replace(tmp, target)
-    return target
-
-
 def _staging(target: Path) -> Path:
     """A fresh hidden sibling to build target in (unique: two exports may run at once)."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +113,7 @@ def adapter_folder(run_dir, checkpoint="final", repo_id=None) -> Path:
             (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2), "utf-8")
         _tokenizer(run_dir, source, cfg).save_pretrained(tmp)
         (tmp / "README.md").write_text(model_card(run_dir, checkpoint, "adapter", repo_id), "utf-8")
-        return _publish(tmp, target)
+        return rundir.replace_folder(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -184,7 +174,7 @@ def merge(
         model.save_pretrained(tmp)
         _tokenizer(run_dir, source, cfg).save_pretrained(tmp)
         (tmp / "README.md").write_text(model_card(run_dir, checkpoint, "merged"), "utf-8")
-        return _publish(tmp, target)
+        return rundir.replace_folder(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -16,6 +16,7 @@ crash never sees half a status file.
 import json
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -97,20 +98,25 @@ def adapter_staging(run_dir: Path) -> Path:
     return tmp
 
 
+def replace_folder(tmp: Path, target: Path) -> Path:
+    """Rename a finished folder over target: readers see the old folder or the new one, never
+    half of either. A superseded target is swapped aside (a unique hidden sibling, since two
+    writers may publish at once), then deleted."""
+    if target.exists():
+        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+        os.replace(target, old / target.name)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+    return target
+
+
 def publish_adapter(run_dir: Path) -> Path:
     """Move the finished staging folder to RUN_DIR/adapter in one rename. A crash mid-save
     leaves only the hidden staging folder, never a half-written adapter/ that looks complete."""
     run_dir = Path(run_dir)
-    tmp, final = run_dir / f".{ADAPTER}.tmp", run_dir / ADAPTER
-    if final.exists():  # a cancelled run's adapter, now superseded: swap, then delete
-        old = run_dir / f".{ADAPTER}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-    return final
+    return replace_folder(run_dir / f".{ADAPTER}.tmp", run_dir / ADAPTER)
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:
