@@ -14,7 +14,7 @@ side = base and tuned rows in one mixed batch (PEFT adapter_names), median of `-
 interleaved. Also shown: a single tuned reply (the LoRA layers cost extra while unmerged),
 sequential base-then-tuned replies (what two separate generations would cost), and a
 batch of two base rows without any adapter. On CPU every figure is measured twice in the
-same run, on the engine's path (training/cpu_decode.py: W·xᵀ products, under which a second
+same run, on the engine's path (training/chat/cpu_decode.py: W·xᵀ products, under which a second
 row is nearly free, as on a GPU) and on stock F.linear (where two rows cost ~1.6x one).
 The ratio is printed last: `playground_latency: <x>x`.
 """
@@ -65,7 +65,7 @@ def make_adapter(model_dir: Path, out: Path) -> Path:
 
 
 def pick_model(tiny: bool, tmp: Path) -> tuple[Path, str]:
-    from training.bundled import bundled_dir
+    from training.models.bundled import bundled_dir
 
     if not tiny and (bundled_dir() / "config.json").is_file():
         return bundled_dir(), "bundled SmolLM2-135M-Instruct"
@@ -95,8 +95,8 @@ def main() -> int:
         # batch of 2 can cost 10x a batch of 1; one thread per process measures the model.
         torch.set_num_threads(args.threads)
 
-    from training import cpu_decode
-    from training.chat import ChatEngine, Row, Settings
+    from training.chat import cpu_decode
+    from training.chat.engine import ChatEngine, Row, Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-playground-"))
     model_dir, note = pick_model(args.tiny, tmp)

@@ -5,7 +5,7 @@
 
 Both arms train the same model, LoRA config, seed, learning-rate schedule, batch size and
 number of optimizer steps (one full epoch, so both see every example exactly once) on the
-same pre-tokenized data (assistant-only labels from training/tokenize.py), even the same
+same pre-tokenized data (assistant-only labels from training/data/labels.py), even the same
 batches (TRL's random sampler, same seed): the only difference is how a batch is computed.
 The baseline pads each batch to its longest example; ours (training/backends/lora.build_trainer,
 training/backends/batching.py) runs it as unpadded sub-batches with the same gradient. The
@@ -84,9 +84,9 @@ def run_arm(arm: str, args) -> dict:
     from training.backends.batching import CountingCollator
     from training.backends.lora import build_trainer, load_tokenizer, lora_config
     from training.config import RunConfig
+    from training.data.labels import encode_examples
     from training.hardware import detect, torch_dtype
-    from training.models import resolve_model
-    from training.tokenize import encode_examples
+    from training.models.catalogue import resolve_model
 
     hw = detect()
     cfg = RunConfig(model=args.model, data="bench", batch_size=args.batch_size, grad_accum=1,

@@ -118,7 +118,7 @@ def run_arm(kind: str, path: Path, tokenizer_dir: Path) -> dict:
 
 def tokenizer_dir(model: str | None, work: Path) -> tuple[Path, str]:
     if model:
-        from training.models import load_tokenizer
+        from training.models.catalogue import load_tokenizer
 
         tok = load_tokenizer(model)
         name = f"{model} tokenizer"

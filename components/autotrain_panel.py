@@ -17,7 +17,7 @@ import gradio as gr
 
 from components import train_format as tf
 from training.backends import autotrain_config as autotrain
-from training.jobs import default_device
+from training.jobs.runner import default_device
 from training.paths import REPO_ROOT
 
 

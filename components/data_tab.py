@@ -24,7 +24,7 @@ from training.config import RunConfig, help_text
 from training.data import SAMPLE_DESCRIPTIONS, SAMPLES, preview_file, render_example, validate_file
 from training.data.codes import make_finding
 from training.data.detect import FIELD_NAMES, OPTIONAL, REQUIRED
-from training.models import load_tokenizer
+from training.models.catalogue import load_tokenizer
 
 log = logging.getLogger(__name__)
 

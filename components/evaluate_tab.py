@@ -1,4 +1,4 @@
-"""Evaluate tab: the before/after report of a run (training/evaluate.py) and its per-row table.
+"""Evaluate tab: the before/after report of a run (training/evaluation/evaluate.py) and its per-row table.
 
 The evaluation runs in the app's chat engine (the same single loaded model the Playground
 uses, queued behind it), writes RUN_DIR/eval/, and a saved report shows again whenever
@@ -11,7 +11,9 @@ import gradio as gr
 
 from components.format import esc, message_html
 from components.run_picker import build_run_row, checked_run, owned_run
-from training import chat, evaluate, runs
+from training.chat import engine as chat
+from training.evaluation import evaluate
+from training.jobs import runs
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """Export tab: take a run away: its adapter as a .zip, a merged model, or a push to the
-Hugging Face Hub, each with the model card (training/model_card.py) previewed here first.
+Hugging Face Hub, each with the model card (training/export/model_card.py) previewed here first.
 
 Every handler re-checks that the run is the visitor's (API callers pick values freely).
 The token box is a password field whose value goes to the Hub client only: no handler
-returns it, and failures are logged with it scrubbed out (training/export.py).
+returns it, and failures are logged with it scrubbed out (training/export/export.py).
 """
 
 import logging
@@ -15,7 +15,8 @@ import gradio as gr
 
 from components.format import message_html
 from components.run_picker import build_run_row, checked_run, owned_run
-from training import export, runs
+from training.export import export
+from training.jobs import runs
 
 log = logging.getLogger(__name__)
 

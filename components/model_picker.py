@@ -1,6 +1,6 @@
 """The model picker at the top of the app: one base model for every tab.
 
-Choices come from `training.models.list_models()`: the bundled offline default, local
+Choices come from `training.models.catalogue.list_models()`: the bundled offline default, local
 folders, and Hub ids (shown as unavailable, with the reason, when the Hub cannot be
 reached). Free entry of a Hub id or a local folder path is allowed. "Trust remote code"
 stays off unless the user ticks it. TUNESMITH_DEFAULT_MODEL (a catalogue key, a folder or
@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import gradio as gr
 
-from training.models import ModelEntry, default_model, list_models
+from training.models.catalogue import ModelEntry, default_model, list_models
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Playground tab: one prompt, side-by-side columns (base, tuned, base + few-shot) that
 stream at the same time from one loaded model.
 
-The columns are rows of ONE batch in the chat engine (training/chat.py), so their tokens
+The columns are rows of ONE batch in the chat engine (training/chat/engine.py), so their tokens
 arrive interleaved and every yield updates whichever column just grew. Each column keeps
 its own history (its own previous replies). Raw conversations live in a gr.State (plain
 dicts, deep-copyable; the model lives in the engine's cache, never here); the chat boxes
@@ -14,7 +14,8 @@ import logging
 import gradio as gr
 
 from components.run_picker import NO_RUN, checked_run, owned_run, run_choices
-from training import chat, runs
+from training.chat import engine as chat
+from training.jobs import runs
 
 log = logging.getLogger(__name__)
 

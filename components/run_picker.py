@@ -6,8 +6,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from training import runs
-from training.jobs import may_see
+from training.jobs import runs
+from training.jobs.runner import may_see
 from training.paths import runs_dir
 
 NO_RUN = ""  # the Playground's run value for "chat with the base model only"

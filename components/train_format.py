@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 
 from components.format import esc
-from training import rundir
+from training.backends.preflight import Preflight
 from training.config import RunConfig
-from training.jobs import Job
-from training.preflight import Preflight
+from training.jobs import rundir
+from training.jobs.runner import Job
 
 DEFAULTS = RunConfig()
 # Hyperparameter widgets, in the order their values reach the handlers.

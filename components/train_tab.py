@@ -2,7 +2,7 @@
 
 Widgets take their initial values and help text from RunConfig; "Show config" prints the
 exact YAML the worker receives. Training runs in a worker process owned by the app's
-JobRunner (training/jobs.py); this tab only submits and polls (gr.Timer), so closing the
+JobRunner (training/jobs/runner.py); this tab only submits and polls (gr.Timer), so closing the
 tab loses nothing. The visitor's identity is a random token kept in the browser's
 localStorage (gr.BrowserState): reopening the page shows their runs again.
 
@@ -23,12 +23,12 @@ import gradio as gr
 from components import train_format as tf
 from components.autotrain_panel import build_autotrain_panel, on_backend, on_export
 from components.format import message_html
-from training import rundir
 from training.backends import autotrain_config as autotrain
+from training.backends.preflight import estimate
 from training.config import SCHEDULERS, RunConfig, help_text
-from training.jobs import Job, JobRunner, get_runner
+from training.jobs import rundir
+from training.jobs.runner import Job, JobRunner, get_runner
 from training.paths import REPO_ROOT, home
-from training.preflight import estimate
 
 log = logging.getLogger(__name__)
 PRESETS_DIR = REPO_ROOT / "configs"
@@ -198,8 +198,8 @@ def on_learn(model, trust, dataset, max_length, number) -> str:
         return message_html("Check a dataset on the Data tab first.", "info")
     try:
         from training.data import load_examples
-        from training.models import load_tokenizer
-        from training.tokenize import ensure_chat_template, explain_example
+        from training.data.labels import ensure_chat_template, explain_example
+        from training.models.catalogue import load_tokenizer
 
         examples = load_examples(d["path"], fmt=d.get("format"), mapping=d.get("mapping") or None)
         if not examples:

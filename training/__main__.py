@@ -18,13 +18,22 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 COMMANDS = {
     "validate": ("training.data.cli", "check a dataset and print its validation report"),
-    "models": ("training.models", "list the model catalogue; --prepare converts the bundled model"),
+    "models": (
+        "training.models.catalogue",
+        "list the model catalogue; --prepare converts the bundled model",
+    ),
     "train": (
-        "training.worker",
+        "training.jobs.worker",
         "run one fine-tune in this process (the app starts it as a worker)",
     ),
-    "eval": ("training.evaluate", "compare base, tuned and few-shot base on held-out rows"),
-    "export": ("training.export", "adapter zip, merged model, push to the Hub with a model card"),
+    "eval": (
+        "training.evaluation.evaluate",
+        "compare base, tuned and few-shot base on held-out rows",
+    ),
+    "export": (
+        "training.export.export",
+        "adapter zip, merged model, push to the Hub with a model card",
+    ),
 }
 
 

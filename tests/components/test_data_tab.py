@@ -217,7 +217,7 @@ def test_client_tries_a_sample(launched, tiny_model_dir):
 
 def test_picker_shows_unavailable_models_with_the_reason():
     from components import model_picker as mp
-    from training.models import ModelEntry
+    from training.models.catalogue import ModelEntry
 
     hub = ModelEntry("Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct (Hub)", "hub",
                      False, "offline mode (HF_HUB_OFFLINE) is on", "494M", True)  # fmt: skip

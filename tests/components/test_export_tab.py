@@ -10,7 +10,7 @@ import yaml
 from components import export_tab as ex
 from tests.training.test_chat import make_run
 from training.config import RunConfig
-from training.jobs import JobRunner
+from training.jobs.runner import JobRunner
 from training.paths import runs_dir
 
 TOKEN = "hf_TabSecretToken0123456789abcdef"

@@ -9,8 +9,9 @@ import pytest
 from components import playground_tab as pg
 from components import run_picker
 from tests.training.test_chat import make_run
-from training import chat, runs
-from training.generation import message_text
+from training.chat import engine as chat
+from training.chat.generation import message_text
+from training.jobs import runs
 from training.paths import runs_dir
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -183,7 +184,7 @@ def test_visitors_see_and_use_only_their_own_runs(monkeypatch, tiny_model_dir):
     or evaluation; runs made with the CLI (not in the job store) stay usable by all."""
     from components import evaluate_tab
     from training.config import RunConfig
-    from training.jobs import JobRunner
+    from training.jobs.runner import JobRunner
 
     runner = JobRunner()  # never started: the job only needs to be recorded with its owner
     job = runner.submit(

@@ -14,12 +14,12 @@ import yaml
 from components import autotrain_panel as ap
 from components import train_format as tf
 from components import train_tab as tt
-from training import rundir
 from training.backends import autotrain_config
+from training.backends.preflight import SMOLLM2_135M, estimate
 from training.config import RunConfig, help_text
 from training.hardware import Hardware
-from training.jobs import JobRunner
-from training.preflight import SMOLLM2_135M, estimate
+from training.jobs import rundir
+from training.jobs.runner import JobRunner
 
 DATASET = {"path": "/data/chats.jsonl", "format": "messages", "mapping": {}, "ok": True}
 
@@ -176,7 +176,7 @@ def test_loss_frame_and_job_text_from_the_run_directory(tmp_path, runner):
 
 
 def test_learned_view_highlights_trained_tokens_and_escapes(tiny_tokenizer):
-    from training.tokenize import explain_example
+    from training.data.labels import explain_example
 
     example = {"messages": [
         {"role": "user", "content": "<b>hi</b>"}, {"role": "assistant", "content": "Paris."},

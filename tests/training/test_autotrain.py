@@ -18,11 +18,11 @@ import pytest
 import yaml
 
 from tests.assets import wait_for
-from training import rundir
-from training.autotrain_log import AutoTrainLog
 from training.backends import autotrain_config as atc
 from training.backends.autotrain import stop_group
+from training.backends.autotrain_log import AutoTrainLog
 from training.config import RunConfig
+from training.jobs import rundir
 from training.paths import REPO_ROOT
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "autotrain"
@@ -364,8 +364,8 @@ def adapter_changes_outputs(model_dir: Path, adapter: Path) -> bool:
 
 @pytest.mark.slow
 def test_real_autotrain_run_through_the_job_runner(tiny_model_dir, tmp_path, monkeypatch):
-    from training.chat import ChatEngine, Row, Settings
-    from training.jobs import JobRunner
+    from training.chat.engine import ChatEngine, Row, Settings
+    from training.jobs.runner import JobRunner
 
     monkeypatch.setenv("SPACE_ID", "me/space")  # the app runs in a Space: AutoTrain must not know
     data = write_jsonl(tmp_path / "chats.jsonl", chats(40))
@@ -450,7 +450,7 @@ def test_real_model_too_new_for_autotrain_fails_through_the_worker(tiny_model_di
 def test_real_cancel_stops_the_whole_tree_and_no_secret_reaches_it(
     tiny_model_dir, tmp_path, monkeypatch
 ):
-    from training.jobs import JobRunner
+    from training.jobs.runner import JobRunner
 
     for name, value in ENV_SECRETS.items():
         monkeypatch.setenv(name, value)

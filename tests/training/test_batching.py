@@ -7,8 +7,8 @@ from transformers import AutoModelForCausalLM
 from training.backends.batching import plan_sub_batches
 from training.backends.lora import build_trainer, load_tokenizer
 from training.config import RunConfig
+from training.data.labels import encode_examples
 from training.hardware import detect
-from training.tokenize import encode_examples
 
 
 def cost(lengths, groups):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from training.chat import ChatEngine, Row, Settings
-from training.generation import stop_token_ids
-from training.runs import adapter_path, checkpoints, list_runs
+from training.chat.engine import ChatEngine, Row, Settings
+from training.chat.generation import stop_token_ids
+from training.jobs.runs import adapter_path, checkpoints, list_runs
 
 QUESTIONS = ["capital of France", "haiku about autumn", "quick brown fox", "language model"]
 
@@ -187,8 +187,8 @@ def test_free_empties_cache_and_reloads(run_dir, tiny_model_dir):
 
 
 def test_the_apps_job_runner_empties_the_apps_chat_cache_before_a_job(tiny_model_dir):
-    import training.chat as chat
-    from training.jobs import get_runner
+    import training.chat.engine as chat
+    from training.jobs.runner import get_runner
 
     engine = chat.get_engine()
     with engine.lock:
@@ -237,7 +237,7 @@ def test_stop_tokens_cover_template_ends(tiny_tokenizer, tiny_llama3_model_dir):
 
 def test_reply_stops_at_end_token(engine, tiny_model_dir, tiny_tokenizer, monkeypatch):
     """Make the end-of-turn token the likeliest one: the reply must end there, unprinted."""
-    import training.chat as chat
+    import training.chat.engine as chat
 
     end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
 

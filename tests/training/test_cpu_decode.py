@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training import cpu_decode
-from training.chat import ChatEngine, Row, Settings
-from training.runs import adapter_path
+from training.chat import cpu_decode
+from training.chat.engine import ChatEngine, Row, Settings
+from training.jobs.runs import adapter_path
 
 from .test_chat import MSGS, make_run
 

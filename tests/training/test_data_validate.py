@@ -181,7 +181,7 @@ def test_exact_token_counts_match_the_tokenizer(tmp_path, tiny_tokenizer):
 
 
 def test_assistant_tokens_are_what_training_trains(tmp_path, tiny_tokenizer):
-    from training.tokenize import encode_example
+    from training.data.labels import encode_example
 
     rows = [
         chat("Tell me something. " * (i + 1), "Here it is: " * (i % 4 + 1), system="S")

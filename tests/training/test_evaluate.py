@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tests.training.test_chat import make_run
-from training import metrics
+from training.evaluation import metrics
 from training.paths import REPO_ROOT
 
 
@@ -152,9 +152,9 @@ def test_tuned_beats_base_after_real_training(tmp_path):
 
     # The user's last step, export: the merged model alone answers as base + adapter did, and
     # its card carries the verdict just measured.
-    from training import export, model_card
-    from training.chat import ChatEngine, Row, Settings
-    from training.runs import adapter_path, run_config
+    from training.chat.engine import ChatEngine, Row, Settings
+    from training.export import export, model_card
+    from training.jobs.runs import adapter_path, run_config
 
     merged = export.merge(run)
     prompt = [{"role": "user", "content": "What is the boiling point of water at sea level?"}]

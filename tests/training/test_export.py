@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.training.test_chat import MSGS, make_run
-from training import export
+from training.export import export
 from training.paths import REPO_ROOT, home, runs_dir
 
 TOKEN = "hf_TestSecretToken0123456789abcdef"

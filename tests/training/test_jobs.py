@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.assets import wait_for
-from training import rundir
 from training.backends.autotrain import group_members
 from training.config import RunConfig
-from training.jobs import DB_NAME, JobRunner, _alive
+from training.jobs import rundir
+from training.jobs.runner import DB_NAME, JobRunner, _alive
 
 FAKE_WORKER = r'''
 """Speaks the worker protocol: status, one progress line per step, adapter at the end.
@@ -23,7 +23,7 @@ FAKE_MODE: normal | crash (dies at step 2 without a status) | stubborn (ignores 
 and starts a child that ignores it too)."""
 import os, signal, subprocess, sys, time
 from pathlib import Path
-from training import rundir
+from training.jobs import rundir
 from training.config import RunConfig
 
 args = sys.argv[1:]

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from training import bundled, models
 from training.config import DEFAULT_MODEL
+from training.models import bundled
+from training.models import catalogue as models
 from training.paths import REPO_ROOT, models_dir
 
 

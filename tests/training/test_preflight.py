@@ -2,10 +2,10 @@
 
 import pytest
 
-from training import preflight
+from training.backends import preflight
+from training.backends.preflight import SMOLLM2_135M, count_params, estimate
 from training.config import DEFAULT_MODEL, RunConfig
 from training.hardware import Hardware
-from training.preflight import SMOLLM2_135M, count_params, estimate
 
 CPU = Hardware("cpu", "CPU (2 cores)", 16.0, "fp32")
 T4 = Hardware("cuda", "Tesla T4", 15.0, "fp16")

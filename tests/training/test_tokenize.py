@@ -7,7 +7,7 @@ piece it belongs to."""
 import pytest
 from transformers import AutoTokenizer
 
-from training.tokenize import CHATML, encode_example, encode_examples, ensure_chat_template
+from training.data.labels import CHATML, encode_example, encode_examples, ensure_chat_template
 
 CONVERSATION = [
     {"role": "system", "content": "Be brief."},

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from training import rundir
 from training.config import RunConfig
+from training.jobs import rundir
 from training.paths import REPO_ROOT
 
 
@@ -270,7 +270,7 @@ def test_two_process_accelerate_launch(tmp_path, tiny_model_dir):
 def test_failures_become_plain_status_with_advice(tmp_path, monkeypatch, capsys):
     """Out of memory anywhere in training -> status failed, advice, exit 1, traceback in log."""
     import training.backends
-    from training import worker as worker_module
+    from training.jobs import worker as worker_module
 
     class Exploding:
         @staticmethod
@@ -311,7 +311,7 @@ def test_failures_become_plain_status_with_advice(tmp_path, monkeypatch, capsys)
     "exc", [MemoryError(), RuntimeError("CUDA error: out of memory"), torch.OutOfMemoryError("x")]
 )
 def test_every_kind_of_oom_gets_advice(exc):
-    from training.worker import explain_failure
+    from training.jobs.worker import explain_failure
 
     reason, advice = explain_failure(exc)
     assert reason.startswith("Out of memory") and "max_length" in advice
@@ -321,7 +321,7 @@ def test_every_kind_of_oom_gets_advice(exc):
 def test_cpu_demo_preset_halves_the_loss_on_smollm2(tmp_path):
     """The shipped CPU preset as is (bundled SmolLM2-135M on the JSON-answers sample, 24
     steps, ~2-4 min on 2 idle cores): the training loss must fall by at least half."""
-    from training.bundled import prepare_bundled
+    from training.models.bundled import prepare_bundled
 
     prepare_bundled()  # convert the bundled GGUF into this test's home once (~30 s)
     run = tmp_path / "run"

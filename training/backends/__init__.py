@@ -3,7 +3,7 @@
     lora       TRL SFTTrainer + PEFT in this process (training/backends/lora.py)
     autotrain  Hugging Face AutoTrain Advanced in its own venv (training/backends/autotrain.py)
 
-The worker (training/worker.py) owns everything around a backend: the command line, the
+The worker (training/jobs/worker.py) owns everything around a backend: the command line, the
 run directory's config.yaml and status.json, data validation and the split, signals,
 failures and exit codes. A backend only trains: it reads the config, writes progress lines
 (rundir.append_progress), checkpoints, the adapter (atomically, via rundir.publish_adapter)

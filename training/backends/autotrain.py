@@ -9,7 +9,7 @@ in its own session. This module, inside our worker, does what AutoTrain does not
   tokenizer's chat template, or `text`), the base model a folder transformers 4.48 reads;
 - its environment loses SPACE_ID / ENDPOINT_ID (it would pause the hosting Space) and every
   token; ALLOW_REMOTE_CODE follows trust_remote_code (AutoTrain trusts remote code by default);
-- its output is parsed into progress.jsonl (training/autotrain_log.py); success is judged from
+- its output is parsed into progress.jsonl (training/backends/autotrain_log.py); success is judged from
   the log and the adapter files, never the exit code (it exits 0 when training failed);
 - cancel stops the whole tree (guard -> autotrain -> accelerate -> trainer) by process
   group; a guard process kills the group if our worker dies without doing so;
@@ -33,8 +33,6 @@ import sys
 import time
 from pathlib import Path
 
-from training import rundir
-from training.autotrain_log import AutoTrainLog
 from training.backends.autotrain_config import (  # noqa: F401 (the UI's entry points too)
     SETUP_COMMAND,
     autotrain_env,
@@ -49,7 +47,9 @@ from training.backends.autotrain_config import (  # noqa: F401 (the UI's entry p
     write_data,
     write_yaml,
 )
+from training.backends.autotrain_log import AutoTrainLog
 from training.config import RunConfig
+from training.jobs import rundir
 
 STOP_GRACE_S = 5.0  # AutoTrain saves nothing on SIGTERM; the grace only lets it exit cleanly
 # Group leader between us and AutoTrain: if our worker dies without stopping the tree
@@ -138,7 +138,7 @@ def _gpu_precision() -> str | None:
 def prepare_model(cfg: RunConfig, work: Path) -> tuple[Path | str, Path | None]:
     """(what AutoTrain loads, our local base folder or None). A name we cannot resolve goes
     to AutoTrain unchanged, so the user sees AutoTrain's own error for it."""
-    from training.models import resolve_model
+    from training.models.catalogue import resolve_model
 
     try:
         target = resolve_model(cfg.model)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from training.rundir import append_progress
+from training.jobs.rundir import append_progress
 
 
 class ProgressCallback(TrainerCallback):

@@ -1,6 +1,6 @@
 """The LoRA / QLoRA backend: TRL's SFTTrainer with a PEFT adapter, in the worker's process.
 
-What it adds to plain TRL (see training/tokenize.py and training/backends/batching.py):
+What it adds to plain TRL (see training/data/labels.py and training/backends/batching.py):
 loss on assistant turns only, for any chat template; training steps that skip the padding
 (TRL's own batches, run as unpadded sub-batches with the same gradient); precision and
 activation checkpointing chosen from the hardware (training/hardware.py) instead of TRL's
@@ -14,11 +14,11 @@ import shutil
 import time
 from pathlib import Path
 
-from training import rundir
 from training.backends import Splits
 from training.config import RunConfig
+from training.data.labels import encode_examples, ensure_chat_template
 from training.hardware import Hardware, detect, torch_dtype, world_size
-from training.tokenize import encode_examples, ensure_chat_template
+from training.jobs import rundir
 
 
 class Refused(ValueError):
@@ -39,7 +39,7 @@ def check_supported(cfg: RunConfig, hw: Hardware) -> None:
 
 
 def load_tokenizer(cfg: RunConfig):
-    from training.models import load_tokenizer as catalogue_tokenizer
+    from training.models.catalogue import load_tokenizer as catalogue_tokenizer
 
     # The catalogue shares its cached tokenizer; ours gets a template and pad token.
     tokenizer = copy.deepcopy(catalogue_tokenizer(cfg.model, cfg.trust_remote_code))
@@ -51,7 +51,7 @@ def load_model(cfg: RunConfig, hw: Hardware):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from training.models import resolve_model
+    from training.models.catalogue import resolve_model
 
     kwargs = {"dtype": torch_dtype(hw.precision), "trust_remote_code": cfg.trust_remote_code}
     if cfg.method == "qlora":

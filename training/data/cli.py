@@ -27,7 +27,7 @@ def load_tokenizer(name: str):
     """The one place the CLI gets a tokenizer: through the model catalogue, which knows
     the bundled model and local folders (plain transformers if the catalogue is missing)."""
     try:
-        from training.models import load_tokenizer as from_catalogue
+        from training.models.catalogue import load_tokenizer as from_catalogue
     except ImportError:
         from transformers import AutoTokenizer
 

@@ -45,7 +45,7 @@ def _offline() -> bool:
 def _hub_answers() -> bool:
     """One short, cached probe (shared with the model catalogue), so nothing hangs."""
     try:
-        from training.models import hub_reachable
+        from training.models.catalogue import hub_reachable
     except ImportError:
         return True
     return hub_reachable()

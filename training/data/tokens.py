@@ -3,7 +3,7 @@
 For each example `TokenCounter.count` gives (tokens, trained tokens, trained tokens kept
 within max_length, template error). "Trained" tokens are the assistant turns with weight
 1: each turn's content plus the end-of-turn marker the template writes after it (layout
-whitespace after the marker excluded), the span training learns (training/tokenize.py).
+whitespace after the marker excluded), the span training learns (training/data/labels.py).
 
 Rendering: a chat template's output depends only on the sequence of roles, with contents
 pasted in verbatim, so each distinct role sequence is rendered once with placeholder

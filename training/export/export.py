@@ -21,9 +21,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from training import model_card as card
-from training import rundir
-from training.runs import adapter_path, run_config
+from training.export import model_card as card
+from training.jobs import rundir
+from training.jobs.runs import adapter_path, run_config
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def _source(run_dir, checkpoint: str | None) -> tuple[Path, Path, object]:
 
 
 def model_card(run_dir, checkpoint="final", kind="adapter", repo_id=None) -> str:
-    """README.md for the exported adapter or merged model (training/model_card.py)."""
+    """README.md for the exported adapter or merged model (training/export/model_card.py)."""
     run_dir, source, cfg = _source(run_dir, checkpoint)
     repo = check_repo_id(repo_id) if repo_id else None
     return card.render(run_dir, source, cfg, checkpoint, kind, repo)
@@ -79,8 +79,8 @@ def _tokenizer(run_dir: Path, source: Path, cfg):
     for folder in (source, run_dir / rundir.ADAPTER):
         if (folder / "tokenizer_config.json").is_file():
             return AutoTokenizer.from_pretrained(folder)
-    from training.models import load_tokenizer
-    from training.tokenize import ensure_chat_template
+    from training.data.labels import ensure_chat_template
+    from training.models.catalogue import load_tokenizer
 
     tok = copy.deepcopy(load_tokenizer(cfg.model, cfg.trust_remote_code))
     ensure_chat_template(tok)
@@ -157,7 +157,7 @@ def merge(
     import torch
     from peft import PeftModel
 
-    from training.models import load_model
+    from training.models.catalogue import load_model
 
     say = progress or (lambda message: None)
     target = Path(out_dir) if out_dir else merged_path(run_dir, checkpoint)

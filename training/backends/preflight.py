@@ -78,7 +78,8 @@ def count_params(config: dict, target_modules: str, r: int) -> tuple[int, int]:
 
 def load_model_config(name: str) -> dict:
     """The base model's config.json, without loading (or converting) any weights."""
-    from training import bundled, models
+    from training.models import bundled
+    from training.models import catalogue as models
 
     if (name or DEFAULT_MODEL) == DEFAULT_MODEL:
         folder = bundled.bundled_dir()

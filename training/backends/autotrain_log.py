@@ -1,6 +1,6 @@
 """Reads AutoTrain Advanced's console output (stdout and stderr merged) as it streams.
 
-What it turns into run-directory terms (training/rundir.py):
+What it turns into run-directory terms (training/jobs/rundir.py):
 - `... autotrain.trainers.common:on_log:367 - {'loss': 6.1, 'learning_rate': ..., 'epoch': 0.5}`
   loguru lines become progress records; the k-th loss line is step k x logging_steps (read
   from AutoTrain's own "Logging steps: N" line), which is exact, unlike tqdm's throttled bar.

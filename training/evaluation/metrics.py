@@ -1,4 +1,4 @@
-"""Per-row scores for the evaluation (training/evaluate.py): exact match after whitespace
+"""Per-row scores for the evaluation (training/evaluation/evaluate.py): exact match after whitespace
 normalisation, ROUGE-L F1 on word tokens, JSON validity and same keys when the references
 are JSON; and the head-to-head counts and the plain verdict sentence built from them."""
 

@@ -5,10 +5,10 @@ under distinct names. A call to `stream()` takes several rows (e.g. base, tuned,
 few-shot) and runs them as one batch: PEFT's `adapter_names=["__base__", "run_x", ...]`
 routes each row through its own adapter (or none) inside the same forward pass, so both
 columns stream at once for about the cost of one, and nothing is ever loaded twice. On CPU,
-training/cpu_decode.py does that routing with a per-row mask and multiplies in a layout
+training/chat/cpu_decode.py does that routing with a per-row mask and multiplies in a layout
 where the second row is nearly free (the GPU's property, which stock CPU kernels lack).
-The batch's pieces (prompts, stop tokens, sampler, streamer) are in training/generation.py;
-which runs and checkpoints exist is training/runs.py.
+The batch's pieces (prompts, stop tokens, sampler, streamer) are in training/chat/generation.py;
+which runs and checkpoints exist is training/jobs/runs.py.
 
 Sampling is done per row with its own seeded torch.Generator (a logits processor that
 samples and leaves only the chosen token for greedy selection): a row's random draws do
@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.generation import (
+from training.chat.generation import (
     Cancelled,
     RowSampler,
     RowStreamer,
@@ -123,7 +123,7 @@ class ChatEngine:
             self._loaded = None  # evict first: never two base models in memory at once
             gc.collect()
             from training.hardware import detect, torch_dtype
-            from training.models import load_model
+            from training.models.catalogue import load_model
 
             hw = detect()
             device = self.device or hw.device
@@ -167,7 +167,7 @@ class ChatEngine:
     @staticmethod
     def _cpu_decode(model) -> None:
         if next(model.parameters()).device.type == "cpu":
-            from training import cpu_decode
+            from training.chat import cpu_decode
 
             cpu_decode.enable(model)
 
@@ -180,7 +180,7 @@ class ChatEngine:
         if key not in self._tokenizers:
             import copy
 
-            from training.tokenize import ensure_chat_template
+            from training.data.labels import ensure_chat_template
 
             if tokenizer_dir and (Path(tokenizer_dir) / "tokenizer_config.json").is_file():
                 from transformers import AutoTokenizer
@@ -189,7 +189,7 @@ class ChatEngine:
                     str(tokenizer_dir), trust_remote_code=trust_remote_code
                 )
             else:
-                from training.models import load_tokenizer
+                from training.models.catalogue import load_tokenizer
 
                 tok = copy.deepcopy(load_tokenizer(base_model, trust_remote_code))
             ensure_chat_template(tok)

@@ -8,7 +8,7 @@
 Flags override the config file. Without --run-dir a new run directory is created under the
 app's runs folder and its path printed. The worker writes config.yaml (resolved) and
 status.json (running, with pid, then completed / failed / cancelled) into it; the backend
-writes progress.jsonl, checkpoints/ and adapter/ (training/rundir.py has the protocol).
+writes progress.jsonl, checkpoints/ and adapter/ (training/jobs/rundir.py has the protocol).
 
 Exit codes: 0 completed; 1 failed (status.json says why, in plain words, with advice for
 out-of-memory; the traceback goes to the log); 2 bad command line or config; 143 / 130
@@ -30,9 +30,9 @@ import traceback
 import warnings
 from pathlib import Path
 
-from training import rundir
 from training.config import BACKENDS, RunConfig
 from training.hardware import use_cpu_when_distributed_without_gpu, world_size
+from training.jobs import rundir
 from training.paths import REPO_ROOT, runs_dir
 
 OOM_ADVICE = (
@@ -122,7 +122,7 @@ def load_data(cfg: RunConfig):
     """Validate, then load and split. Returns (Splits, None) or (None, reason)."""
     from training.backends import Splits
     from training.data import load_examples, split_examples, validate_file
-    from training.models import load_tokenizer
+    from training.models.catalogue import load_tokenizer
 
     if not cfg.data:
         return None, "No training data: pass --data FILE or set `data:` in the config."

@@ -6,8 +6,8 @@
 For each held-out conversation the prompt is everything before its last assistant turn and
 the reference is that turn. Three sides answer it with greedy decoding from the one loaded
 base model: base, tuned (the run's adapter) and base + k training examples as prior turns
-(the prompt-engineering baseline). Metrics (training/metrics.py): validation loss /
-perplexity on assistant tokens only (the training masking, training/tokenize.py), exact
+(the prompt-engineering baseline). Metrics (training/evaluation/metrics.py): validation loss /
+perplexity on assistant tokens only (the training masking, training/data/labels.py), exact
 match after whitespace normalisation, ROUGE-L F1 on word tokens, and JSON validity / same
 keys when the references are JSON. A row counts as a win when its ROUGE-L is strictly higher. The per-row table and
 the report go to RUN_DIR/eval/rows.jsonl and RUN_DIR/eval/report.json.
@@ -20,10 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-from training import rundir
-from training.chat import ChatEngine, Row, Settings, adapter_mode
-from training.metrics import compare, parse_json, row_scores, verdict_text
-from training.runs import (
+from training.chat.engine import ChatEngine, Row, Settings, adapter_mode
+from training.evaluation.metrics import compare, parse_json, row_scores, verdict_text
+from training.jobs import rundir
+from training.jobs.runs import (
     adapter_path,
     few_shot_turns,
     prompt_and_reference,
@@ -110,7 +110,7 @@ class _Eval:
         self.tok = engine.tokenizer(self.cfg.model, self.tok_dir, self.cfg.trust_remote_code)
 
     def losses(self, items, shots) -> dict:
-        from training.tokenize import encode_example
+        from training.data.labels import encode_example
 
         cfg, tok = self.cfg, self.tok
         encoded = [encode_example(tok, e, cfg.max_length) for e, _ in items]

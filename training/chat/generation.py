@@ -25,7 +25,7 @@ def adapter_mode(model, row_names: list[str]):
         model.set_adapter(row_names[0], inference_mode=True)
         yield {}
     elif next(model.parameters()).device.type == "cpu":
-        from training import cpu_decode
+        from training.chat import cpu_decode
 
         with cpu_decode.row_adapters(model, row_names) as patched:
             yield {} if patched else {"adapter_names": row_names}

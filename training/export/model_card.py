@@ -10,9 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from training import rundir
 from training.config import DEFAULT_MODEL
-from training.models import HUB_ID
+from training.jobs import rundir
+from training.models.catalogue import HUB_ID
 
 BUNDLED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what the bundled GGUF was made from
 

@@ -4,8 +4,8 @@ worker made it (for example prompts, few-shot turns and held-out rows)."""
 
 from pathlib import Path
 
-from training import rundir
-from training.generation import message_text
+from training.chat.generation import message_text
+from training.jobs import rundir
 
 
 def checkpoints(run_dir: Path) -> list[str]:

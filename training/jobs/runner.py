@@ -1,7 +1,7 @@
 """Job runner: a persistent queue of training runs, one worker process per device at a time.
 
-The SQLite file under paths.home() (training/jobstore.py) indexes runs (owner, device,
-status, times, pid, queue order); each run's directory (training/rundir.py) stays the unit of state, so the app can
+The SQLite file under paths.home() (training/jobs/store.py) indexes runs (owner, device,
+status, times, pid, queue order); each run's directory (training/jobs/rundir.py) stays the unit of state, so the app can
 die and come back. One `JobRunner` per app process: `submit` queues, a daemon scheduler
 thread starts the oldest queued job when its device is free, watches its process and records
 how it ended; `cancel` stops a worker by process group (SIGTERM, SIGKILL after a grace
@@ -27,9 +27,9 @@ from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 
-from training import rundir
 from training.config import RunConfig
-from training.jobstore import DB_NAME, Job, JobStore
+from training.jobs import rundir
+from training.jobs.store import DB_NAME, Job, JobStore
 from training.paths import REPO_ROOT, home, runs_dir
 
 log = logging.getLogger(__name__)
@@ -409,7 +409,7 @@ def may_see(run_dir, owner: str) -> bool:
 def _free_chat_models() -> None:
     # The playground's models must leave the device before a worker claims it; if the chat
     # engine was never imported there is nothing loaded to free.
-    chat = sys.modules.get("training.chat")
+    chat = sys.modules.get("training.chat.engine")
     if chat is not None:
         chat.free()
 

