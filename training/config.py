@@ -1,6 +1,6 @@
 """Run configuration: one dataclass, YAML in and out, validated on construction.
 
-Defaults follow the field (FIELD.md): AutoTrain's LoRA r16 / alpha 32 / dropout 0.05 on all
+Defaults follow common practice: AutoTrain's LoRA r16 / alpha 32 / dropout 0.05 on all
 linear layers; 3 epochs (OpenAI's target); lr 2e-4, the usual LoRA rate (full fine-tunes
 use ~2e-5, adapters need ~10x more); 4 sequences x 2 accumulation = 8 sequences per
 optimizer step. `python -m training train config.yaml` reproduces any run from the UI.
@@ -11,11 +11,12 @@ from pathlib import Path
 
 import yaml
 
+from training.data.report import FORMATS
+
 DEFAULT_MODEL = "bundled/SmolLM2-135M-Instruct"
 BACKENDS = ("lora", "autotrain")
 METHODS = ("lora", "qlora")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
-FORMATS = ("messages", "sharegpt", "alpaca", "prompt_completion", "text")
 
 
 def _help(text: str, **kw):

@@ -9,6 +9,7 @@ mixed precision brings no speed and bf16 autocast costs accuracy.
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -83,3 +84,13 @@ def use_cpu_when_distributed_without_gpu() -> None:
 
     if world_size() > 1 and not torch.cuda.is_available():
         os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+
+
+def default_device() -> str:
+    """The queue's device key: 'cuda:0' when an NVIDIA GPU is visible, else 'cpu'. Cheap
+    (no torch import, the app calls it at start-up); the worker picks its own precision."""
+    if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
+        return "cpu"
+    if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
+        return "cpu"
+    return "cuda:0" if Path("/dev/nvidia0").exists() else "cpu"

@@ -21,6 +21,14 @@ def home() -> Path:
     return root
 
 
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) set: nothing may be fetched from the Hub."""
+    return any(
+        os.environ.get(v, "").strip().lower() in {"1", "on", "yes", "true"}
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
 def models_dir() -> Path:
     path = home() / "models"
     path.mkdir(parents=True, exist_ok=True)

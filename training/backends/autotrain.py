@@ -33,14 +33,14 @@ import sys
 import time
 from pathlib import Path
 
-from training.backends.autotrain_config import (  # noqa: F401 (the UI's entry points too)
-    SETUP_COMMAND,
+from training.backends.autotrain_config import (  # noqa: F401 (available, install, export_config: the protocol)
     autotrain_env,
     available,
     compat_model_dir,
     epochs_for,
-    export_autotrain_config,
+    export_config,
     flavour,
+    install,
     params_for,
     project_name,
     venv_dir,
@@ -98,9 +98,16 @@ def train(cfg: RunConfig, run_dir: Path, data, *, resume: bool, should_stop) -> 
     chat = write_data(data, work / "data")
     model_dir, base = prepare_model(cfg, work)
     epochs = epochs_for(cfg, data, base, chat)
-    params = params_for(cfg, model=str(model_dir), data_dir=str(work / "data"), chat=chat,
-                        project=project_name(run_dir), epochs=epochs, precision=precision,
-                        has_val=bool(data.val))  # fmt: skip
+    params = params_for(
+        cfg,
+        model=str(model_dir),
+        data_dir=str(work / "data"),
+        chat=chat,
+        project=project_name(run_dir),
+        epochs=epochs,
+        precision=precision,
+        has_val=bool(data.val),
+    )
     config = write_yaml(params, work / "autotrain.yml")
     tokens_per_step = cfg.batch_size * cfg.grad_accum * cfg.max_length
     log = AutoTrainLog(cfg.logging_steps, tokens_per_step)
@@ -165,10 +172,13 @@ def _run(config: Path, work: Path, run_dir: Path, cfg, log: AutoTrainLog, should
     _say(f"[autotrain] $ {shlex.join(autotrain)}", echo)
     proc = subprocess.Popen(
         [str(venv / "bin" / "python"), "-c", GUARD, *autotrain],
-        cwd=work, env=autotrain_env(os.environ, cfg.trust_remote_code, work),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=work,
+        env=autotrain_env(os.environ, cfg.trust_remote_code, work),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: stopped as a whole, never half
-    )  # fmt: skip
+    )
     _note_status(run_dir, autotrain_pgid=proc.pid)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # chunks split characters
     started = None  # when the training loop began: elapsed is ours, tqdm's has 1 s steps

@@ -1,6 +1,7 @@
 """What AutoTrain Advanced is given: its YAML config, data folder, model folder and
 environment, and whether it is installed at all. Light (no torch at import): the Train tab
-calls `available()` and `export_autotrain_config()`; training/backends/autotrain.py runs it.
+reaches `available()`, `install()` and `export_config()` through the backend protocol
+(training/backends/__init__.py); training/backends/autotrain.py runs it.
 
 The YAML is the one `autotrain --config FILE` reads (task llm-sft, backend local). Our runs
 use it as is, and "Export as AutoTrain config" writes the same mapping with portable paths,
@@ -14,17 +15,20 @@ import json
 import math
 import os
 import re
+import signal
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
 from training.config import DEFAULT_MODEL, RunConfig
+from training.models.bundled import BUNDLED_HUB_ID
 from training.paths import REPO_ROOT
 
 VERSION = "0.8.36"
 SETUP_COMMAND = "bash scripts/setup_autotrain.sh"
 STAMP = ".tunesmith-installed"  # written last by the setup script: "<hash>-cpu" / "<hash>-gpu"
-BUNDLED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the bundled model's Hub original
 # Environment names AutoTrain must not see. With SPACE_ID it pauses the hosting Space when
 # training ends or fails; ENDPOINT_ID pauses an endpoint; tokens it simply does not need.
 SECRET = re.compile(r"(^|_)(TOKEN|SECRET|PASSWORD|API_?KEY|CREDENTIALS?)(_|$)", re.IGNORECASE)
@@ -48,6 +52,32 @@ def flavour() -> str | None:
 def setup_command(gpu: bool = False) -> list[str]:
     """What the Train tab's "Install AutoTrain" button runs (it prints one line per step)."""
     return ["bash", str(REPO_ROOT / "scripts" / "setup_autotrain.sh"), *(["--gpu"] if gpu else [])]
+
+
+def install(gpu: bool = False) -> Iterator[str]:
+    """Build AutoTrain's venv with the setup script, yielding its output line by line (a
+    quick no-op once built). Pip sees no secret. Raises RuntimeError when the script fails;
+    a consumer that stops reading (a closed page) stops the script's whole process group."""
+    env = {k: v for k, v in os.environ.items() if not SECRET.search(k)}
+    proc = subprocess.Popen(
+        setup_command(gpu),
+        cwd=REPO_ROOT,
+        env=env,
+        text=True,
+        errors="replace",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        for line in proc.stdout:
+            yield line.rstrip()
+        code = proc.wait()
+    finally:
+        if proc.poll() is None:  # the reader went away mid-install: stop (a rerun resumes)
+            os.killpg(proc.pid, signal.SIGTERM)
+    if code != 0:
+        raise RuntimeError(f"The install failed (exit code {code}); the lines above say why.")
 
 
 def available() -> tuple[bool, str]:
@@ -145,7 +175,7 @@ def write_yaml(params: dict, path: Path, header: str = "") -> Path:
     return path
 
 
-def export_autotrain_config(cfg: RunConfig, path: Path, data=None) -> Path:
+def export_config(cfg: RunConfig, path: Path, data=None) -> Path:
     """Write a YAML for `autotrain --config` on the user's own hardware. With `data` (the
     worker's Splits) the normalised rows go to data/ next to it; no token is ever written."""
     path = Path(path)

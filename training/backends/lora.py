@@ -8,17 +8,33 @@ defaults (bf16 on, lr 2e-5); progress lines and graceful cancel (backends/callba
 an adapter published atomically. 4-bit QLoRA only where CUDA and bitsandbytes are present.
 """
 
-import copy
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from training.backends import Splits
 from training.config import RunConfig
-from training.data.labels import encode_examples, ensure_chat_template
+from training.data.labels import encode_examples
 from training.hardware import Hardware, detect, torch_dtype, world_size
 from training.jobs import rundir
+from training.models.catalogue import chat_tokenizer, resolve_model
+
+
+def available() -> tuple[bool, str]:
+    return True, "TRL + PEFT in the app's own environment"
+
+
+def install(gpu: bool = False) -> Iterator[str]:
+    """Nothing to install: TRL and PEFT come with the app."""
+    yield from ()
+
+
+def export_config(cfg: RunConfig, path: Path) -> Path:
+    """The RunConfig YAML: `python -m training train FILE` runs it anywhere Tunesmith does."""
+    cfg.to_yaml(path)
+    return Path(path)
 
 
 class Refused(ValueError):
@@ -38,20 +54,9 @@ def check_supported(cfg: RunConfig, hw: Hardware) -> None:
             raise Refused("4-bit QLoRA needs the bitsandbytes package: pip install bitsandbytes.")
 
 
-def load_tokenizer(cfg: RunConfig):
-    from training.models.catalogue import load_tokenizer as catalogue_tokenizer
-
-    # The catalogue shares its cached tokenizer; ours gets a template and pad token.
-    tokenizer = copy.deepcopy(catalogue_tokenizer(cfg.model, cfg.trust_remote_code))
-    ensure_chat_template(tokenizer)
-    return tokenizer
-
-
 def load_model(cfg: RunConfig, hw: Hardware):
     import torch
     from transformers import AutoModelForCausalLM
-
-    from training.models.catalogue import resolve_model
 
     kwargs = {"dtype": torch_dtype(hw.precision), "trust_remote_code": cfg.trust_remote_code}
     if cfg.method == "qlora":
@@ -167,7 +172,7 @@ def train(cfg: RunConfig, run_dir: Path, data: Splits, *, resume: bool, should_s
     hw = detect()
     check_supported(cfg, hw)
     print(f"[lora] device: {hw.describe()}, world_size={world_size()}", flush=True)
-    tokenizer = load_tokenizer(cfg)
+    tokenizer = chat_tokenizer(cfg.model, cfg.trust_remote_code)
     train_rows, stats = encode_examples(tokenizer, data.train, cfg.max_length)
     val_rows, val_stats = encode_examples(tokenizer, data.val, cfg.max_length)
     print(f"[lora] train {stats}; validation {val_stats}", flush=True)
@@ -196,9 +201,15 @@ def train(cfg: RunConfig, run_dir: Path, data: Splits, *, resume: bool, should_s
     stop = StopCallback(should_stop)
     progress = ProgressCallback(run_dir, elapsed_before)
     trainer = build_trainer(
-        cfg, model, tokenizer, train_rows, val_rows, run_dir / rundir.CHECKPOINTS, hw,
+        cfg,
+        model,
+        tokenizer,
+        train_rows,
+        val_rows,
+        run_dir / rundir.CHECKPOINTS,
+        hw,
         callbacks=[progress, stop],
-    )  # fmt: skip
+    )
     if should_stop():
         return {"status": "cancelled", "metrics": {}, "reason": "Cancelled before training."}
     started = time.monotonic()

@@ -16,10 +16,15 @@ from training.config import DEFAULT_MODEL, RunConfig
 GB = 2**30
 # SmolLM2-135M-Instruct's config.json: the bundled model, before its first conversion.
 SMOLLM2_135M = {
-    "model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
-    "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
-    "vocab_size": 49152, "tie_word_embeddings": True,
-}  # fmt: skip
+    "model_type": "llama",
+    "hidden_size": 576,
+    "intermediate_size": 1536,
+    "num_hidden_layers": 30,
+    "num_attention_heads": 9,
+    "num_key_value_heads": 3,
+    "vocab_size": 49152,
+    "tie_word_embeddings": True,
+}
 LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 # Training speed, tokens/s per billion parameters, LoRA. GPUs: MFU x peak dense 16-bit
@@ -31,8 +36,13 @@ LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_
 # (2026-11, 2 shared cores, fp32): SmolLM2-135M, LoRA r16 all-linear, AdamW, batch 4 x 256
 # and 8 x 128 tokens: 184-211 tokens/s, i.e. 12-14 per billion parameters per core.
 TOKENS_PER_S_PER_B = {
-    "T4": 2200, "L4": 4400, "A10G": 5200, "L40S": 15000, "A100": 15600, "H100": 49000,
-}  # fmt: skip
+    "T4": 2200,
+    "L4": 4400,
+    "A10G": 5200,
+    "L40S": 15000,
+    "A100": 15600,
+    "H100": 49000,
+}
 CPU_TOKENS_PER_S_PER_B_PER_CORE = 12
 SMALL_MODEL_B = 0.5  # below ~0.5 B a GPU is launch-bound: smaller models are no faster
 OVERHEAD_GB = 1.0  # CUDA context / Python + torch, allocator slack
@@ -65,10 +75,14 @@ def count_params(config: dict, target_modules: str, r: int) -> tuple[int, int]:
     kv = c.get("num_key_value_heads") or heads
     head_dim = c.get("head_dim") or h // heads
     shapes = {  # (in, out) per layer
-        "q_proj": (h, heads * head_dim), "k_proj": (h, kv * head_dim),
-        "v_proj": (h, kv * head_dim), "o_proj": (heads * head_dim, h),
-        "gate_proj": (h, inter), "up_proj": (h, inter), "down_proj": (inter, h),
-    }  # fmt: skip
+        "q_proj": (h, heads * head_dim),
+        "k_proj": (h, kv * head_dim),
+        "v_proj": (h, kv * head_dim),
+        "o_proj": (heads * head_dim, h),
+        "gate_proj": (h, inter),
+        "up_proj": (h, inter),
+        "down_proj": (inter, h),
+    }
     embed = c["vocab_size"] * h * (1 if c.get("tie_word_embeddings", True) else 2)
     total = embed + h + layers * (sum(i * o for i, o in shapes.values()) + 2 * h)
     names = LINEAR if target_modules == "all-linear" else target_modules.replace(" ", "").split(",")

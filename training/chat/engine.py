@@ -40,6 +40,7 @@ from training.chat.generation import (
     stop_token_ids,
     with_system,
 )
+from training.models.catalogue import chat_tokenizer
 
 
 @dataclass
@@ -178,21 +179,7 @@ class ChatEngine:
         base model's with ChatML added when it has no template. Left padding for batches."""
         key = (str(tokenizer_dir or ""), base_model)
         if key not in self._tokenizers:
-            import copy
-
-            from training.data.labels import ensure_chat_template
-
-            if tokenizer_dir and (Path(tokenizer_dir) / "tokenizer_config.json").is_file():
-                from transformers import AutoTokenizer
-
-                tok = AutoTokenizer.from_pretrained(
-                    str(tokenizer_dir), trust_remote_code=trust_remote_code
-                )
-            else:
-                from training.models.catalogue import load_tokenizer
-
-                tok = copy.deepcopy(load_tokenizer(base_model, trust_remote_code))
-            ensure_chat_template(tok)
+            tok = chat_tokenizer(base_model, trust_remote_code, saved=tokenizer_dir)
             tok.padding_side = "left"
             self._tokenizers[key] = tok
             while len(self._tokenizers) > 8:
@@ -327,22 +314,3 @@ class ChatEngine:
                 streamer=RowStreamer(events),
                 **kwargs,
             )
-
-
-# --- the default engine shared by the app's tabs --------------------------------------
-_ENGINE: ChatEngine | None = None
-_ENGINE_LOCK = threading.Lock()
-
-
-def get_engine() -> ChatEngine:
-    global _ENGINE
-    with _ENGINE_LOCK:
-        if _ENGINE is None:
-            _ENGINE = ChatEngine()
-        return _ENGINE
-
-
-def free() -> None:
-    """Empty the app's model cache (JobRunner.before_start calls this before training)."""
-    if _ENGINE is not None:
-        _ENGINE.free()

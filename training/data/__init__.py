@@ -1,30 +1,56 @@
-"""Data in: load any common format, detect it, normalise it, validate it, preview it.
+"""Data in: load any common format, detect it, normalise it, validate it, preview it, and
+turn examples into trained tokens.
 
-Public API (the UI and the training worker use only these):
+Public API (the UI, the worker and the backends use only these):
 
     validate_file(path, *, tokenizer=None, max_length=1024, ...) -> ValidationReport
     preview_file(path, n=20, fmt=None, mapping=None) -> Preview
     iter_examples / load_examples(path, fmt=None, mapping=None)
     split_examples(examples, fraction=0.1, seed=42) -> (train, validation)
+    DataChoice / ReportSummary: what the Data tab hands to training (choice.py)
+    load_splits(cfg) -> (train, validation), exactly as the worker trains
     render_example(example, tokenizer) -> str
+    encode_examples / explain_example: token ids and which of them are trained (labels.py)
     detect_format(records, fmt=None, mapping=None) -> Detection
     SAMPLES / SAMPLE_DESCRIPTIONS: the bundled example data sets
 
+Modules: load (files and streams) -> detect (format) -> normalise (one internal form) ->
+validate (findings, codes.py; statistics, stats.py; token counts, tokens.py) -> report.
 This package never imports gradio; torch and transformers are not imported either (a
 tokenizer object is passed in by the caller).
 """
 
+from .choice import DataChoice, load_splits
 from .detect import Detection, detect_format
 from .examples import Preview, iter_examples, load_examples, preview_file, split_examples
+from .labels import encode_examples, explain_example
 from .load import DataError
 from .normalise import normalise
-from .report import FORMATS, Finding, ValidationReport
+from .report import FORMATS, Finding, ReportSummary, ValidationReport
 from .samples import SAMPLE_DESCRIPTIONS, SAMPLES
 from .tokens import render_example
 from .validate import validate_file
 
 __all__ = [
-    "FORMATS", "SAMPLES", "SAMPLE_DESCRIPTIONS", "DataError", "Detection", "Finding",
-    "Preview", "ValidationReport", "detect_format", "iter_examples", "load_examples",
-    "normalise", "preview_file", "render_example", "split_examples", "validate_file",
-]  # fmt: skip
+    "FORMATS",
+    "SAMPLES",
+    "SAMPLE_DESCRIPTIONS",
+    "DataChoice",
+    "DataError",
+    "Detection",
+    "Finding",
+    "Preview",
+    "ReportSummary",
+    "ValidationReport",
+    "detect_format",
+    "encode_examples",
+    "explain_example",
+    "iter_examples",
+    "load_examples",
+    "load_splits",
+    "normalise",
+    "preview_file",
+    "render_example",
+    "split_examples",
+    "validate_file",
+]

@@ -19,8 +19,17 @@ from .codes import Findings
 from .report import FORMATS, ValidationReport
 from .validate import validate_file
 
-FIELDS = ("messages", "conversations", "instruction", "input", "output", "prompt", "completion",
-          "text", "system")  # fmt: skip
+FIELDS = (
+    "messages",
+    "conversations",
+    "instruction",
+    "input",
+    "output",
+    "prompt",
+    "completion",
+    "text",
+    "system",
+)
 
 
 def load_tokenizer(name: str):
@@ -99,8 +108,10 @@ def format_report(report: ValidationReport, path: str) -> str:
             if s["token_estimate"]
             else f"Token counts: exact, with the tokenizer and chat template of {s['tokenizer']}."
         )
-    for level, title in (("error", "ERRORS (training is blocked until they are fixed)"),
-                         ("warning", "WARNINGS (training can go ahead)")):  # fmt: skip
+    for level, title in (
+        ("error", "ERRORS (training is blocked until they are fixed)"),
+        ("warning", "WARNINGS (training can go ahead)"),
+    ):
         groups = [g for g in report.groups() if g["level"] == level]
         if groups:
             lines += ["", f"{title}:"]

@@ -37,20 +37,30 @@ ALIASES = {
     "sharegpt": {"system": ("system", "system_prompt")},
 }
 PAIRS = (
-    ("prompt", "completion"), ("question", "answer"), ("prompt", "response"),
-    ("input", "output"), ("query", "response"), ("question", "response"),
-)  # fmt: skip
+    ("prompt", "completion"),
+    ("question", "answer"),
+    ("prompt", "response"),
+    ("input", "output"),
+    ("query", "response"),
+    ("question", "response"),
+)
 TEXT_COLUMNS = ("text", "content", "body", "document")
 EXAMPLES = {  # for the "map it by hand" hint
-    "messages": "dialog=messages", "sharegpt": "dialog=conversations",
-    "alpaca": "task=instruction", "prompt_completion": "question_col=prompt",
+    "messages": "dialog=messages",
+    "sharegpt": "dialog=conversations",
+    "alpaca": "task=instruction",
+    "prompt_completion": "question_col=prompt",
     "text": "body=text",
-}  # fmt: skip
+}
 FIELD_NAMES = {
-    "messages": "conversation (list of messages)", "conversations": "conversation (list of turns)",
-    "instruction": "instruction", "output": "answer (output)", "prompt": "prompt",
-    "completion": "answer (completion)", "text": "text",
-}  # fmt: skip
+    "messages": "conversation (list of messages)",
+    "conversations": "conversation (list of turns)",
+    "instruction": "instruction",
+    "output": "answer (output)",
+    "prompt": "prompt",
+    "completion": "answer (completion)",
+    "text": "text",
+}
 
 
 @dataclass

@@ -53,9 +53,13 @@ def require_format(detection: Detection, columns: list) -> None:
         raise DataError("unknown_format", columns=listing)
     if detection.missing:
         name = detection.missing[0]
-        raise DataError("missing_column", field=FIELD_NAMES.get(name, name),
-                        format=detection.format, columns=listing,
-                        example=EXAMPLES[detection.format])  # fmt: skip
+        raise DataError(
+            "missing_column",
+            field=FIELD_NAMES.get(name, name),
+            format=detection.format,
+            columns=listing,
+            example=EXAMPLES[detection.format],
+        )
 
 
 def iter_examples(path, fmt: str | None = None, mapping: dict | None = None):

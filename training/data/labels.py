@@ -14,6 +14,8 @@ template. Characters map to tokens via the tokenizer's offsets. The result (`inp
 `labels` with -100 on untrained tokens) goes to TRL pre-tokenized, so TRL does no masking.
 """
 
+from .examples import load_examples
+
 # ChatML, for tokenizers that ship without a chat template. The end-of-turn marker is the
 # tokenizer's own EOS when it has no <|im_end|> token, so generation still stops there.
 CHATML = (
@@ -155,3 +157,12 @@ def explain_example(tokenizer, example: dict, max_length: int | None = None) -> 
         (tokenizer.decode([t]), label != -100)
         for t, label in zip(row["input_ids"], row["labels"], strict=True)
     ]
+
+
+def explain_choice(tokenizer, choice, number: int, max_length: int | None = None) -> list[tuple]:
+    """explain_example for the number-th usable example (1-based, clamped) of a DataChoice."""
+    examples = load_examples(choice.path, fmt=choice.format, mapping=choice.mapping or None)
+    if not examples:
+        raise ValueError("The dataset holds no usable examples.")
+    example = examples[min(max(int(number or 1), 1), len(examples)) - 1]
+    return explain_example(tokenizer, example, max_length)

@@ -13,10 +13,11 @@ import csv
 import gzip
 import io
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+
+from training.paths import hub_offline
 
 from .codes import DataError
 from .jsonfile import NO_ISSUES, SURROGATES, fix_text, json_error, json_records
@@ -30,16 +31,20 @@ except ImportError:  # pragma: no cover
 
 BAD = object()  # the value of a record that could not be parsed
 SUFFIXES = {
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".jsonlines": "jsonl", ".json": "json",
-    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
-    ".txt": "txt", ".text": "txt",
-}  # fmt: skip
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".jsonlines": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".txt": "txt",
+    ".text": "txt",
+}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 csv.field_size_limit(2**31 - 1)  # long answers exceed csv's 128 KB default per field
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _hub_answers() -> bool:
@@ -250,12 +255,16 @@ def _sniff(head: bytes, suffix: str) -> tuple[str, str, str]:
     if kind is None:
         first_line = text.split(b"\n", 1)[0]
         kind = (
-            "json" if text[:1] == b"[" else
-            "jsonl" if text[:1] == b"{" else
-            "tsv" if b"\t" in first_line else
-            "csv" if b"," in first_line else
-            "txt"
-        )  # fmt: skip
+            "json"
+            if text[:1] == b"["
+            else "jsonl"
+            if text[:1] == b"{"
+            else "tsv"
+            if b"\t" in first_line
+            else "csv"
+            if b"," in first_line
+            else "txt"
+        )
     delimiter = "\t" if kind == "tsv" else ","
     if kind == "csv":
         first_line = text.split(b"\n", 1)[0]
@@ -273,7 +282,7 @@ def open_source(path, max_bytes: int | None = None) -> Source | HubSource:
         exists = False
     if not exists:
         if HUB_ID.match(str(path)) and not str(path).startswith((".", "/")):
-            if _offline() or not _hub_answers():
+            if hub_offline() or not _hub_answers():
                 raise DataError("hub_offline", path=str(path))
             return HubSource(str(path))
         raise DataError("file_not_found", path=str(path))

@@ -5,7 +5,7 @@ chat-like format (prompt/completion and alpaca become a user turn and an assista
 alpaca's input is appended to the instruction; a system column becomes a system message)
 or `{"text": str}` for plain language modelling. `normalise(record, detection)` returns
 `(example or None, issues)`: the example is None exactly when an issue is an error.
-The checks are OpenAI's data-prep recipe plus the conversation-shape checks of issue 2.
+The checks are OpenAI's data-prep recipe plus checks of the conversation shape (roles, turn order, empty turns).
 """
 
 import math
@@ -19,10 +19,19 @@ MESSAGE_KEYS = frozenset(
 )
 SHAREGPT_KEYS = frozenset({"from", "value", "name", "weight"})
 SHAREGPT_ROLES = {
-    "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-    "model": "assistant", "chatgpt": "assistant", "bing": "assistant", "bard": "assistant",
-    "system": "system", "tool": "tool", "function": "tool", "observation": "tool",
-}  # fmt: skip
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "model": "assistant",
+    "chatgpt": "assistant",
+    "bing": "assistant",
+    "bard": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "function": "tool",
+    "observation": "tool",
+}
 CHAT_FORMATS = ("messages", "sharegpt")
 
 

@@ -21,6 +21,32 @@ class Finding:
         return out
 
 
+# The report statistics the pre-flight estimate and the Train tab read.
+SUMMARY_STATS = (
+    "examples",
+    "total_training_tokens",
+    "tokens_per_example",
+    "max_length",
+    "recommended_epochs",
+    "over_max_length",
+    "split",
+    "token_estimate",
+)
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    ok: bool  # ready to train: readable and no errors
+    format: str | None  # the detected (or chosen) format
+    rows: int  # records read
+    errors: int  # errors found (all of them, not only those the report kept)
+    warnings: int
+    stats: dict = field(default_factory=dict)  # SUMMARY_STATS from the report's statistics
+
+    def __hash__(self) -> int:
+        return hash(repr(self))  # by content, the stats dict included
+
+
 @dataclass
 class ValidationReport:
     format: str | None  # one of FORMATS, or None when it could not be told
@@ -40,6 +66,26 @@ class ValidationReport:
     def exit_code(self) -> int:
         """The CLI contract: 0 usable for training, 1 has errors, 2 unreadable."""
         return 2 if not self.readable else (1 if self.errors else 0)
+
+    @property
+    def error_count(self) -> int:
+        """Errors counted before the report capped its list (counts is per code)."""
+        return _counted(self.errors, self.counts)
+
+    @property
+    def warning_count(self) -> int:
+        return _counted(self.warnings, self.counts)
+
+    def summary(self):
+        """The few figures that travel with a DataChoice (training/data/choice.py)."""
+        return ReportSummary(
+            ok=self.ok,
+            format=self.format,
+            rows=self.rows,
+            errors=self.error_count,
+            warnings=self.warning_count,
+            stats={k: self.stats[k] for k in SUMMARY_STATS if k in self.stats},
+        )
 
     def groups(self) -> list[dict]:
         """Findings grouped by code, errors first, for a "grouped by problem" view:
@@ -67,10 +113,15 @@ class ValidationReport:
         }
 
 
+def _counted(findings: list[Finding], counts: dict[str, int]) -> int:
+    codes = {f.code for f in findings}
+    return max(len(findings), sum(counts.get(c, 0) for c in codes))
+
+
 def finding_from_dict(d: dict, level: str) -> Finding:
     return Finding(
         level=level, **{k: d[k] for k in ("row", "code", "message", "hint")}, file=d.get("file")
     )
 
 
-__all__ = ["FORMATS", "Finding", "ValidationReport", "asdict", "finding_from_dict"]
+__all__ = ["FORMATS", "Finding", "ReportSummary", "ValidationReport", "asdict", "finding_from_dict"]

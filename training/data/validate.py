@@ -181,8 +181,18 @@ def _dataset_findings(scan, findings, split, counter, validation_file) -> None:
         findings.add("no_chat_template")
 
 
-def _validate(path, tokenizer, max_length, fmt, mapping, validation_file, validation_split,
-              seed, max_bytes, progress) -> ValidationReport:  # fmt: skip
+def _validate(
+    path,
+    tokenizer,
+    max_length,
+    fmt,
+    mapping,
+    validation_file,
+    validation_split,
+    seed,
+    max_bytes,
+    progress,
+) -> ValidationReport:
     def say(fraction: float, message: str, start: float = 0.0, width: float = 1.0) -> None:
         if progress is not None:
             with contextlib.suppress(Exception):  # a broken progress bar must not stop the check
@@ -238,8 +248,18 @@ def validate_file(
     gc.set_threshold(max(threshold[0], 50_000), *threshold[1:])
     try:
         max_length = max(1, int(max_length))
-        return _validate(path, tokenizer, max_length, fmt, mapping, validation_file,
-                         validation_split, seed, max_bytes, progress)  # fmt: skip
+        return _validate(
+            path,
+            tokenizer,
+            max_length,
+            fmt,
+            mapping,
+            validation_file,
+            validation_split,
+            seed,
+            max_bytes,
+            progress,
+        )
     except Exception as e:  # a bug must still produce a report, never a traceback
         findings = Findings()
         findings.add("unreadable_file", detail=f"unexpected problem ({type(e).__name__}: {e})")

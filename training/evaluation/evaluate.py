@@ -20,16 +20,11 @@ import sys
 import time
 from pathlib import Path
 
+from training.chat.columns import few_shot_turns, prompt_and_reference
 from training.chat.engine import ChatEngine, Row, Settings, adapter_mode
 from training.evaluation.metrics import compare, parse_json, row_scores, verdict_text
 from training.jobs import rundir
-from training.jobs.runs import (
-    adapter_path,
-    few_shot_turns,
-    prompt_and_reference,
-    run_config,
-    run_examples,
-)
+from training.jobs.runs import adapter_path, run_config, run_examples, tokenizer_dir
 
 SIDES = ("base", "tuned", "few_shot")
 EVAL_DIR = "eval"
@@ -105,8 +100,7 @@ class _Eval:
         self.adapter = adapter_path(run_dir, checkpoint)
         if not rundir.adapter_ready(self.adapter):
             raise ValueError(f"{run_dir.name} has no adapter for {checkpoint!r} yet.")
-        has_tok = (self.adapter / "tokenizer_config.json").is_file()
-        self.tok_dir = self.adapter if has_tok else run_dir / rundir.ADAPTER
+        self.tok_dir = tokenizer_dir(run_dir, checkpoint)
         self.tok = engine.tokenizer(self.cfg.model, self.tok_dir, self.cfg.trust_remote_code)
 
     def losses(self, items, shots) -> dict:
@@ -114,8 +108,10 @@ class _Eval:
 
         cfg, tok = self.cfg, self.tok
         encoded = [encode_example(tok, e, cfg.max_length) for e, _ in items]
-        out = {"base": token_losses(self.engine, cfg.model, tok, encoded, None),
-               "tuned": token_losses(self.engine, cfg.model, tok, encoded, self.adapter)}  # fmt: skip
+        out = {
+            "base": token_losses(self.engine, cfg.model, tok, encoded, None),
+            "tuned": token_losses(self.engine, cfg.model, tok, encoded, self.adapter),
+        }
         if shots:  # loss on the row's own assistant tokens: the shots are context (weight 0)
             rendered = tok.apply_chat_template(shots, tokenize=False)
             room = cfg.max_length + len(tok(rendered, add_special_tokens=False)["input_ids"])
@@ -129,8 +125,13 @@ class _Eval:
         much longer, so they get their own batch instead of padding the others to their length."""
 
         def run(rows):
-            return self.engine.generate(self.cfg.model, rows, settings, tokenizer_dir=self.tok_dir,
-                                        trust_remote_code=self.cfg.trust_remote_code)  # fmt: skip
+            return self.engine.generate(
+                self.cfg.model,
+                rows,
+                settings,
+                tokenizer_dir=self.tok_dir,
+                trust_remote_code=self.cfg.trust_remote_code,
+            )
 
         pairs = run([r for p in prompts for r in (Row(p), Row(p, self.adapter))])
         few = run([Row(with_shots(p, shots)) for p in prompts]) if shots else []
@@ -159,8 +160,17 @@ def summarise(rows: list[dict], losses: dict) -> dict:
     return report
 
 
-def evaluate_run(run_dir, data=None, limit=None, checkpoint="final", few_shot_k=3,
-                 max_new_tokens=None, batch_size=4, engine=None, progress=None) -> dict:  # fmt: skip
+def evaluate_run(
+    run_dir,
+    data=None,
+    limit=None,
+    checkpoint="final",
+    few_shot_k=3,
+    max_new_tokens=None,
+    batch_size=4,
+    engine=None,
+    progress=None,
+) -> dict:
     """Run the comparison, save eval/rows.jsonl + eval/report.json, return the report."""
     say = progress or (lambda fraction, message: None)
     started, run_dir = time.monotonic(), Path(run_dir)
@@ -188,15 +198,17 @@ def evaluate_run(run_dir, data=None, limit=None, checkpoint="final", few_shot_k=
         )
         for j, got in enumerate(ev.replies([p for _, (p, _) in chunk], shots, settings)):
             prompt, ref = chunk[j][1]
-            rows.append({
-                "index": start + j,
-                "prompt": prompt[-1]["content"],
-                "reference": ref,
-                "outputs": {s: r.text for s, r in got.items()},
-                "scores": {s: row_scores(r.text, ref, json_refs) for s, r in got.items()},
-                "prompt_tokens": {s: r.stats.prompt_tokens for s, r in got.items()},
-                "generated_tokens": {s: r.stats.generated_tokens for s, r in got.items()},
-            })  # fmt: skip
+            rows.append(
+                {
+                    "index": start + j,
+                    "prompt": prompt[-1]["content"],
+                    "reference": ref,
+                    "outputs": {s: r.text for s, r in got.items()},
+                    "scores": {s: row_scores(r.text, ref, json_refs) for s, r in got.items()},
+                    "prompt_tokens": {s: r.stats.prompt_tokens for s, r in got.items()},
+                    "generated_tokens": {s: r.stats.generated_tokens for s, r in got.items()},
+                }
+            )
     report = {"rows": len(rows)} | summarise(rows, losses)
     vs_base = compare(rows, "tuned", "base")
     vs_few = compare(rows, "tuned", "few_shot") if shots else None
@@ -249,8 +261,11 @@ def read_report(run_dir: Path) -> tuple[dict | None, list[dict]]:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m training eval", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m training eval",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("run_dir", type=Path, help="a run directory (holds config.yaml and adapter/)")
     p.add_argument("--data", help="held-out rows to use instead of the run's validation split")
     p.add_argument("--limit", type=int, help="evaluate at most N rows")
@@ -266,8 +281,15 @@ def main(argv: list[str]) -> int:
         print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
 
     try:
-        report = evaluate_run(args.run_dir, args.data, args.limit, args.checkpoint, args.few_shot,
-                              args.max_new_tokens, progress=say)  # fmt: skip
+        report = evaluate_run(
+            args.run_dir,
+            args.data,
+            args.limit,
+            args.checkpoint,
+            args.few_shot,
+            args.max_new_tokens,
+            progress=say,
+        )
     except (ValueError, OSError) as exc:
         print(
             json.dumps({"error": str(exc)}) if args.json else f"error: {exc}",

@@ -6,6 +6,19 @@ import json
 import math
 import re
 
+# Every figure the report gives per side: key -> (label, display format). Row scores
+# (row_scores) first, then what evaluate.summarise adds.
+METRICS = {
+    "exact_match": ("Exact match", "{:.0%}"),
+    "rouge_l": ("ROUGE-L F1 (similarity)", "{:.3f}"),
+    "json_valid": ("Valid JSON", "{:.0%}"),
+    "json_keys": ("JSON with the reference's keys", "{:.0%}"),
+    "loss": ("Validation loss (assistant tokens)", "{:.3f}"),
+    "perplexity": ("Perplexity", "{:.2f}"),
+    "prompt_tokens": ("Prompt tokens per request", "{:.0f}"),
+    "generated_tokens": ("Generated tokens per reply", "{:.0f}"),
+}
+
 
 def normalise(text: str) -> str:
     return " ".join(text.split())

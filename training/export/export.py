@@ -23,7 +23,8 @@ from pathlib import Path
 
 from training.export import model_card as card
 from training.jobs import rundir
-from training.jobs.runs import adapter_path, run_config
+from training.jobs.runs import adapter_path, run_config, tokenizer_dir
+from training.models.catalogue import chat_tokenizer, hub_id
 
 log = logging.getLogger(__name__)
 
@@ -70,23 +71,6 @@ def model_card(run_dir, checkpoint="final", kind="adapter", repo_id=None) -> str
     return card.render(run_dir, source, cfg, checkpoint, kind, repo)
 
 
-def _tokenizer(run_dir: Path, source: Path, cfg):
-    """The run's tokenizer with its inference chat template (saved with the adapter)."""
-    import copy
-
-    from transformers import AutoTokenizer
-
-    for folder in (source, run_dir / rundir.ADAPTER):
-        if (folder / "tokenizer_config.json").is_file():
-            return AutoTokenizer.from_pretrained(folder)
-    from training.data.labels import ensure_chat_template
-    from training.models.catalogue import load_tokenizer
-
-    tok = copy.deepcopy(load_tokenizer(cfg.model, cfg.trust_remote_code))
-    ensure_chat_template(tok)
-    return tok
-
-
 def _staging(target: Path) -> Path:
     """A fresh hidden sibling to build target in (unique: two exports may run at once)."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -107,11 +91,13 @@ def adapter_folder(run_dir, checkpoint="final", repo_id=None) -> Path:
         for pattern in KEEP:
             for file in source.glob(pattern):
                 shutil.copy2(file, tmp / file.name)
-        if base := card.hub_base(cfg.model):  # loads from the Hub, not from a path on this machine
+        if base := hub_id(cfg.model):  # loads from the Hub, not from a path on this machine
             config = json.loads((tmp / "adapter_config.json").read_text(encoding="utf-8"))
             config["base_model_name_or_path"] = base
             (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2), "utf-8")
-        _tokenizer(run_dir, source, cfg).save_pretrained(tmp)
+        chat_tokenizer(
+            cfg.model, cfg.trust_remote_code, saved=tokenizer_dir(run_dir, checkpoint)
+        ).save_pretrained(tmp)
         (tmp / "README.md").write_text(model_card(run_dir, checkpoint, "adapter", repo_id), "utf-8")
         return rundir.replace_folder(tmp, target)
     finally:
@@ -172,7 +158,9 @@ def merge(
     try:
         say(f"Saving the merged model to {target}...")
         model.save_pretrained(tmp)
-        _tokenizer(run_dir, source, cfg).save_pretrained(tmp)
+        chat_tokenizer(
+            cfg.model, cfg.trust_remote_code, saved=tokenizer_dir(run_dir, checkpoint)
+        ).save_pretrained(tmp)
         (tmp / "README.md").write_text(model_card(run_dir, checkpoint, "merged"), "utf-8")
         return rundir.replace_folder(tmp, target)
     finally:
@@ -222,8 +210,14 @@ def hub_token(token: str | None, env_fallback: bool = True) -> str:
     return token
 
 
-def push(folder, repo_id, token=None, private=True, commit_message="Upload from Tunesmith",
-         env_fallback=True) -> str:  # fmt: skip
+def push(
+    folder,
+    repo_id,
+    token=None,
+    private=True,
+    commit_message="Upload from Tunesmith",
+    env_fallback=True,
+) -> str:
     """Create the model repo (if needed) and upload folder to it; return the repo URL.
     token: the argument, else (env_fallback) HF_TOKEN from the environment."""
     repo_id, token = check_repo_id(repo_id), hub_token(token, env_fallback)
@@ -235,16 +229,29 @@ def push(folder, repo_id, token=None, private=True, commit_message="Upload from 
     try:
         api = HfApi(token=token)
         url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model",
-                          commit_message=commit_message)  # fmt: skip
+        api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(folder),
+            repo_type="model",
+            commit_message=commit_message,
+        )
     except Exception as exc:
         log.warning("push to %s failed: %s", repo_id, _scrub(f"{type(exc).__name__}: {exc}", token))
         raise ExportError(_scrub(_hub_error(exc, repo_id), token)) from None  # no token in a chain
     return str(url or f"https://huggingface.co/{repo_id}")
 
 
-def publish(run_dir, checkpoint="final", kind="adapter", repo_id=None, token=None, private=True,
-            trust_remote_code=False, progress=None, env_fallback=True) -> str:  # fmt: skip
+def publish(
+    run_dir,
+    checkpoint="final",
+    kind="adapter",
+    repo_id=None,
+    token=None,
+    private=True,
+    trust_remote_code=False,
+    progress=None,
+    env_fallback=True,
+) -> str:
     """Export (adapter folder, or merged model) with a card naming the repo, then push it."""
     repo_id = check_repo_id(repo_id)
     hub_token(token, env_fallback)  # refuse before a long merge, not after
@@ -260,17 +267,21 @@ def publish(run_dir, checkpoint="final", kind="adapter", repo_id=None, token=Non
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m training export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m training export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("run_dir", type=Path, help="a run directory (holds config.yaml and adapter/)")
     p.add_argument("--checkpoint", default="final", help="'final' or checkpoint-N")
     p.add_argument("--zip", action="store_true", help="write the adapter .zip (default action)")
     p.add_argument("--merged", action="store_true", help="build the merged model folder")
     p.add_argument(
-        "--push", metavar="OWNER/NAME",
+        "--push",
+        metavar="OWNER/NAME",
         help="push to this Hub repo (the merged model with --merged, else the adapter); "
         "the token is read from the HF_TOKEN environment variable only",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--public", action="store_true", help="make a new Hub repo public (default private)"
     )
@@ -278,8 +289,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     args = p.parse_args(argv)
     say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    result = {"run_dir": str(args.run_dir), "checkpoint": args.checkpoint, "zip": None,
-              "merged": None, "pushed": None, "repo_id": args.push, "private": not args.public}  # fmt: skip
+    result = {
+        "run_dir": str(args.run_dir),
+        "checkpoint": args.checkpoint,
+        "zip": None,
+        "merged": None,
+        "pushed": None,
+        "repo_id": args.push,
+        "private": not args.public,
+    }
     try:
         if args.push:
             check_repo_id(args.push)
@@ -291,11 +309,21 @@ def main(argv: list[str]) -> int:
             result["merged"] = str(merged_path(args.run_dir, args.checkpoint))
         if args.push:
             kind = "merged" if args.merged else "adapter"
-            result["pushed"] = publish(args.run_dir, args.checkpoint, kind, args.push, None,
-                                       not args.public, args.trust_remote_code, say)  # fmt: skip
+            result["pushed"] = publish(
+                args.run_dir,
+                args.checkpoint,
+                kind,
+                args.push,
+                None,
+                not args.public,
+                args.trust_remote_code,
+                say,
+            )
     except (ExportError, ValueError, OSError) as exc:  # a plain message, never a traceback
-        print(json.dumps({"error": str(exc)}) if args.json else f"error: {exc}",
-              file=sys.stdout if args.json else sys.stderr)  # fmt: skip
+        print(
+            json.dumps({"error": str(exc)}) if args.json else f"error: {exc}",
+            file=sys.stdout if args.json else sys.stderr,
+        )
         return 1
     if args.json:
         print(json.dumps(result))

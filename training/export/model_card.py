@@ -12,18 +12,7 @@ import yaml
 
 from training.config import DEFAULT_MODEL
 from training.jobs import rundir
-from training.models.catalogue import HUB_ID
-
-BUNDLED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what the bundled GGUF was made from
-
-
-def hub_base(model: str) -> str | None:
-    """The base model's Hub id when it has one (a local folder has none)."""
-    if model == DEFAULT_MODEL:
-        return BUNDLED_HUB_ID
-    if Path(model).expanduser().exists() or model.startswith(("/", ".", "~")):
-        return None
-    return model if HUB_ID.fullmatch(model) else None
+from training.models.catalogue import hub_id
 
 
 def md(value) -> str:
@@ -53,13 +42,16 @@ def render(run_dir: Path, source: Path, cfg, checkpoint: str, kind: str, repo: s
     """README.md for an adapter (kind "adapter") or a merged model: YAML front matter, then
     what it is, how it was trained, its metrics and evaluation, usage and limitations.
     source: the adapter folder exported; repo: the Hub id it goes to, if any."""
-    base = hub_base(cfg.model)
+    base = hub_id(cfg.model)
     meta = {"base_model": base} if base else {}
     tags = ["tunesmith", "lora", "sft", "text-generation"] + (
         ["qlora"] if cfg.method == "qlora" else []
     )
-    meta |= {"library_name": "peft" if kind == "adapter" else "transformers",
-             "pipeline_tag": "text-generation", "tags": tags}  # fmt: skip
+    meta |= {
+        "library_name": "peft" if kind == "adapter" else "transformers",
+        "pipeline_tag": "text-generation",
+        "tags": tags,
+    }
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     base_text = f"`{base}`" if base else f"a local model folder ({md(Path(cfg.model).name)})"
     what = "A LoRA adapter for" if kind == "adapter" else "A fine-tuned version of"
@@ -75,22 +67,36 @@ def render(run_dir: Path, source: Path, cfg, checkpoint: str, kind: str, repo: s
     r, alpha = lora.get("r", cfg.lora_r), lora.get("lora_alpha", cfg.lora_alpha)
     data = f"{md(Path(cfg.data).name) or '?'} ({md(cfg.format or 'detected format')})"
     setup = [
-        ("Method", f"{'QLoRA' if cfg.method == 'qlora' else 'LoRA'} r {_number(r)}, alpha "
-                   f"{_number(alpha)}, dropout {cfg.lora_dropout:g}, on {md(cfg.target_modules)}"),
-        ("Learning rate", f"{cfg.learning_rate:g}, {cfg.lr_scheduler} schedule, "
-                          f"{cfg.warmup_ratio:.0%} warm-up"),
+        (
+            "Method",
+            f"{'QLoRA' if cfg.method == 'qlora' else 'LoRA'} r {_number(r)}, alpha "
+            f"{_number(alpha)}, dropout {cfg.lora_dropout:g}, on {md(cfg.target_modules)}",
+        ),
+        (
+            "Learning rate",
+            f"{cfg.learning_rate:g}, {cfg.lr_scheduler} schedule, {cfg.warmup_ratio:.0%} warm-up",
+        ),
         ("Length of training", steps),
-        ("Batch", f"{cfg.batch_size} x {cfg.grad_accum} accumulation = "
-                  f"{cfg.batch_size * cfg.grad_accum} sequences per step"),
+        (
+            "Batch",
+            f"{cfg.batch_size} x {cfg.grad_accum} accumulation = "
+            f"{cfg.batch_size * cfg.grad_accum} sequences per step",
+        ),
         ("Max length", f"{cfg.max_length} tokens"),
         ("Data", data + (f": {rows}" if rows else "")),
         ("Checkpoint", md(checkpoint or "final")),
         ("Seed", str(cfg.seed)),
-    ]  # fmt: skip
+    ]
     lines = ["---", front.rstrip(), "---", "", f"# {md(repo or run_dir.name)}", ""]
-    lines += [f"{what} {base_text}{merged_note}, fine-tuned with Tunesmith (supervised "
-              "fine-tuning, chat format).", "", "## Training setup", "",
-              "| Setting | Value |", "| --- | --- |"]  # fmt: skip
+    lines += [
+        f"{what} {base_text}{merged_note}, fine-tuned with Tunesmith (supervised "
+        "fine-tuning, chat format).",
+        "",
+        "## Training setup",
+        "",
+        "| Setting | Value |",
+        "| --- | --- |",
+    ]
     lines += [f"| {k} | {v} |" for k, v in setup]
     shown = {k: v for k, v in metrics.items() if isinstance(v, int | float | str) and v != ""}
     if shown:
@@ -98,12 +104,15 @@ def render(run_dir: Path, source: Path, cfg, checkpoint: str, kind: str, repo: s
         lines += [f"| {md(k)} | {_number(v)} |" for k, v in shown.items()]
     lines += _eval_section(run_dir)
     lines += _usage(kind, repo, base)
-    lines += ["", "## Limitations", "",
+    lines += [
+        "",
+        "## Limitations",
+        "",
         "- Trained on a small, task-specific dataset: expect it to do that task, not more.",
         "- It inherits the base model's limitations, biases and licence; check them.",
         "- The evaluation (if any) uses rows held out from the same data, which says "
         "little about other inputs. It was not evaluated for safety.",
-    ]  # fmt: skip
+    ]
     if cfg.model == DEFAULT_MODEL:
         lines.append(
             "- Trained on Tunesmith's bundled copy of the base model (a 4-bit GGUF, "
@@ -124,27 +133,42 @@ def _eval_section(run_dir: Path) -> list[str]:
         if any(isinstance(v, int | float) for v in values):
             cells = [_number(v) if isinstance(v, int | float) else "–" for v in values]
             lines.append(f"| {key} | " + " | ".join(cells) + " |")
-    lines += ["", f"{_number(report.get('rows', '?'))} rows from {md(Path(str(report.get('data', '?'))).name)}, "
-              f"checkpoint {md(report.get('checkpoint', '?'))}, greedy decoding."]  # fmt: skip
+    lines += [
+        "",
+        f"{_number(report.get('rows', '?'))} rows from {md(Path(str(report.get('data', '?'))).name)}, "
+        f"checkpoint {md(report.get('checkpoint', '?'))}, greedy decoding.",
+    ]
     return lines
 
 
 def _usage(kind: str, repo: str | None, base: str | None) -> list[str]:
     here = repo or "path/to/this/folder"
     if kind == "adapter":
-        load = [f'base = AutoModelForCausalLM.from_pretrained("{base or "path/to/base-model"}")',
-                f'model = PeftModel.from_pretrained(base, "{here}")',
-                f'tokenizer = AutoTokenizer.from_pretrained("{here}")  # with the chat template']  # fmt: skip
+        load = [
+            f'base = AutoModelForCausalLM.from_pretrained("{base or "path/to/base-model"}")',
+            f'model = PeftModel.from_pretrained(base, "{here}")',
+            f'tokenizer = AutoTokenizer.from_pretrained("{here}")  # with the chat template',
+        ]
         imports = ["from peft import PeftModel"]
     else:
-        load = [f'model = AutoModelForCausalLM.from_pretrained("{here}")',
-                f'tokenizer = AutoTokenizer.from_pretrained("{here}")']  # fmt: skip
+        load = [
+            f'model = AutoModelForCausalLM.from_pretrained("{here}")',
+            f'tokenizer = AutoTokenizer.from_pretrained("{here}")',
+        ]
         imports = []
-    return ["", "## Usage", "", "```python", *imports,
-        "from transformers import AutoModelForCausalLM, AutoTokenizer", "", *load,
+    return [
+        "",
+        "## Usage",
+        "",
+        "```python",
+        *imports,
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        "",
+        *load,
         'messages = [{"role": "user", "content": "Hello!"}]',
         "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, "
         'return_dict=True, return_tensors="pt")',
         "output = model.generate(**inputs, max_new_tokens=128)",
         'print(tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True))',
-        "```"]  # fmt: skip
+        "```",
+    ]

@@ -1,1 +1,10 @@
-"""placeholder"""
+"""Jobs: training runs as the app queues, runs, watches and finds them again.
+
+    rundir.py   the run directory protocol: config.yaml in; log, progress, status, adapter out
+    store.py    the SQLite job index (owner, device, status, queue order): every SQL statement
+    runner.py   JobRunner: FIFO per device, a worker process per run, cancel, resume, recovery
+    worker.py   `python -m training train`: one run in its own process, driven by a run directory
+    runs.py     finished runs for chat, evaluation and export, and who may see them
+
+The run directory is the unit of state: the app can die and come back.
+"""

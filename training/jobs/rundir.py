@@ -24,8 +24,14 @@ STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupte
 FINAL = ("completed", "failed", "cancelled", "interrupted")
 
 CONFIG, LOG, PROGRESS, STATUS, ADAPTER, CHECKPOINTS, METRICS = (
-    "config.yaml", "train.log", "progress.jsonl", "status.json", "adapter", "checkpoints", "metrics.json",
-)  # fmt: skip
+    "config.yaml",
+    "train.log",
+    "progress.jsonl",
+    "status.json",
+    "adapter",
+    "checkpoints",
+    "metrics.json",
+)
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

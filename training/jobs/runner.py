@@ -1,13 +1,14 @@
 """Job runner: a persistent queue of training runs, one worker process per device at a time.
 
 The SQLite file under paths.home() (training/jobs/store.py) indexes runs (owner, device,
-status, times, pid, queue order); each run's directory (training/jobs/rundir.py) stays the unit of state, so the app can
-die and come back. One `JobRunner` per app process: `submit` queues, a daemon scheduler
+status, times, pid, queue order); each run's directory
+(training/jobs/rundir.py) stays the unit of state, so the app can die and come back. One `JobRunner` per app process: `submit` queues, a daemon scheduler
 thread starts the oldest queued job when its device is free, watches its process and records
 how it ended; `cancel` stops a worker by process group (SIGTERM, SIGKILL after a grace
 period); `recover` after a restart marks runs whose worker is gone as interrupted.
 
-    runner = get_runner()                     # the app's runner, recovered and started
+    runner = JobRunner(before_start=[engine.free])   # app.py: one per app process
+    runner.recover(); runner.start()
     job = runner.submit(cfg, owner="browser-token")
     runner.jobs_for("browser-token")          # live state merged from status/progress files
 """
@@ -28,6 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from training.config import RunConfig
+from training.hardware import default_device
 from training.jobs import rundir
 from training.jobs.store import DB_NAME, Job, JobStore
 from training.paths import REPO_ROOT, home, runs_dir
@@ -39,16 +41,6 @@ RESUMABLE = ("cancelled", "interrupted", "failed")
 SUMMARY_KEYS = ("step", "total_steps", "epoch", "loss", "eval_loss", "eta", "tokens_per_second")
 
 
-def default_device() -> str:
-    """The queue's device key: 'cuda:0' when an NVIDIA GPU is visible, else 'cpu'. Cheap
-    (no torch import, the app calls it at start-up); the worker picks its own precision."""
-    if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
-        return "cpu"
-    if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
-        return "cpu"
-    return "cuda:0" if Path("/dev/nvidia0").exists() else "cpu"
-
-
 class JobRunner:
     def __init__(
         self,
@@ -57,6 +49,7 @@ class JobRunner:
         worker_cmd: list[str] | None = None,
         grace_s: float = 30.0,
         tick_s: float = 1.0,
+        before_start: list[Callable[[], None]] = (),
     ):
         self.db_path = Path(db_path or home() / DB_NAME)
         self.device = device or default_device()
@@ -65,7 +58,7 @@ class JobRunner:
         self.tick_s = tick_s
         # Called (no arguments) before a job claims the device: the chat engine frees its
         # model cache here, so the app never holds GPU memory the worker needs.
-        self.before_start: list[Callable[[], None]] = []
+        self.before_start = list(before_start)
         self._procs: dict[str, subprocess.Popen] = {}  # workers this runner started
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -93,13 +86,7 @@ class JobRunner:
         cfg = _keep_data(cfg, run_dir)
         cfg.to_yaml(run_dir / rundir.CONFIG)
         rundir.write_status(run_dir, "queued")
-        with self.store.transaction() as db:
-            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
-            db.execute(
-                "INSERT INTO jobs (id, run_dir, owner, device, model, status, seq, created) "
-                "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
-                (job_id, str(run_dir), owner, self.device, cfg.model, seq, time.time()),
-            )
+        self.store.add(job_id, str(run_dir), owner, self.device, cfg.model)
         self._wake.set()
         return self.get(job_id)
 
@@ -107,24 +94,14 @@ class JobRunner:
         """Queued: just cancelled. Running: SIGTERM to its process group now (the worker saves
         its adapter and exits as cancelled), SIGKILL from the scheduler after grace_s."""
         job = self._owned(job_id, owner, "cancel")
-        # Status files are written inside the transaction: whoever sees the new database
-        # row also sees the matching status.json.
-        with self.store.transaction() as db:
-            status, pid = db.execute(
-                "SELECT status, pid FROM jobs WHERE id = ?", (job_id,)
-            ).fetchone()
+
+        def then(status: str) -> None:
             if status == "queued":
-                db.execute(
-                    "UPDATE jobs SET status = 'cancelled', finished = ? WHERE id = ?",
-                    (time.time(), job_id),
-                )
                 rundir.write_status(job.run_dir, "cancelled", "Cancelled before it started.")
-            elif status == "running":
-                db.execute("UPDATE jobs SET cancel_at = ? WHERE id = ?", (time.time(), job_id))
-            else:
-                raise ValueError(f"Run {job_id} is already {status}; there is nothing to cancel.")
-        if status == "running" and pid:
-            _signal_group(pid, signal.SIGTERM)
+
+        before = self.store.cancel(job_id, then)
+        if before.status == "running" and before.pid:
+            _signal_group(before.pid, signal.SIGTERM)
         self._wake.set()
         return self.get(job_id)
 
@@ -133,16 +110,13 @@ class JobRunner:
         job = self._owned(job_id, owner, "resume")
         if job.status not in RESUMABLE:
             raise ValueError(f"Run {job_id} is {job.status}; only a stopped run can be resumed.")
-        with self.store.transaction() as db:
-            db.execute(
-                "UPDATE jobs SET status = 'queued', resume = 1, started = NULL, finished = NULL, "
-                "pid = NULL, cancel_at = NULL, seq = (SELECT MAX(seq) + 1 FROM jobs) "
-                "WHERE id = ? AND status = ?",
-                (job_id, job.status),
-            )
-            rundir.write_status(
+        self.store.requeue(
+            job_id,
+            job.status,
+            lambda: rundir.write_status(
                 job.run_dir, "queued", "Waiting to resume from the last checkpoint."
-            )
+            ),
+        )
         self._wake.set()
         return self.get(job_id)
 
@@ -162,8 +136,8 @@ class JobRunner:
         """This owner's runs, newest first, with live status, queue place and progress."""
         if not owner:
             return []
-        queued = [j.id for j in self.store.rows("status = 'queued' AND device = ?", (self.device,))]
-        jobs = self.store.rows("owner = ?", (owner,))
+        queued = [j.id for j in self.store.queued(self.device)]
+        jobs = self.store.of_owner(owner)
         for job in jobs:
             live = rundir.read_status(job.run_dir)
             # The worker's own final word is news the scheduler may not have reaped yet.
@@ -179,7 +153,7 @@ class JobRunner:
         """On app start: runs marked running whose worker is gone become interrupted (or
         take the final status their worker wrote before the app noticed)."""
         ended = []
-        for job in self.store.rows("status = 'running'"):
+        for job in self.store.running():
             if job.id not in self._procs and not _alive(job.pid, job.run_dir):
                 ended.append(
                     self._finish(job, None, "The app restarted while this run was training")
@@ -207,7 +181,7 @@ class JobRunner:
         """One pass: record ended workers, hard-kill ones past their grace, start the next."""
         with self._lock:
             now = time.time()
-            for job in self.store.rows("status = 'running' AND device = ?", (self.device,)):
+            for job in self.store.running(self.device):
                 proc = self._procs.get(job.id)
                 ended = proc.poll() is not None if proc else not _alive(job.pid, job.run_dir)
                 if ended:
@@ -220,10 +194,9 @@ class JobRunner:
             self._start_next()
 
     def _start_next(self) -> None:
-        device_busy = "device = ? AND status = 'running'"
-        if self.store.rows(device_busy, (self.device,)):
+        if self.store.running(self.device):
             return
-        waiting = self.store.rows("device = ? AND status = 'queued'", (self.device,))
+        waiting = self.store.queued(self.device)
         if not waiting:
             return
         for hook in self.before_start:
@@ -231,29 +204,19 @@ class JobRunner:
                 hook()
             except Exception:
                 log.exception("before_start hook failed")
-        with (
-            self.store.transaction() as db
-        ):  # claim and spawn in one transaction: no half-started job
-            if db.execute(f"SELECT 1 FROM jobs WHERE {device_busy}", (self.device,)).fetchone():
-                return
-            job = waiting[0]
-            if (
-                db.execute("SELECT status FROM jobs WHERE id = ?", (job.id,)).fetchone()[0]
-                != "queued"
-            ):
-                return
+        job = waiting[0]
+        procs = []
+
+        def start() -> int | None:
             try:
-                proc = self._spawn(job)
+                procs.append(self._spawn(job))
             except OSError as e:
-                db.execute("UPDATE jobs SET status = 'failed', finished = ? WHERE id = ?",
-                           (time.time(), job.id))  # fmt: skip
                 rundir.write_status(job.run_dir, "failed", f"The worker could not start: {e}")
-                return
-            db.execute(
-                "UPDATE jobs SET status = 'running', started = ?, pid = ? WHERE id = ?",
-                (time.time(), proc.pid, job.id),
-            )
-        self._procs[job.id] = proc
+                return None
+            return procs[0].pid
+
+        if self.store.claim(job.id, self.device, start):
+            self._procs[job.id] = procs[0]
 
     def _spawn(self, job: Job) -> subprocess.Popen:
         run_dir = Path(job.run_dir)
@@ -294,14 +257,12 @@ class JobRunner:
         status, reason, advice = live.get("status"), live.get("reason"), live.get("advice")
         if status not in rundir.FINAL:
             status, reason, advice = _ending_without_status(job, code, gone_reason)
-        with self.store.transaction() as db:
-            won = db.execute(
-                "UPDATE jobs SET status = ?, finished = ? WHERE id = ? AND status = 'running'",
-                (status, time.time(), job.id),
-            ).rowcount
-            if won and live.get("status") not in rundir.FINAL:
+
+        def then() -> None:
+            if live.get("status") not in rundir.FINAL:
                 rundir.write_status(job.run_dir, status, reason, advice)
-        if not won:  # another process recorded it first
+
+        if not self.store.finish(job.id, status, then):  # another process recorded it first
             return None
         log.info("run %s ended: %s", job.id, status)
         return self.get(job.id)
@@ -387,43 +348,3 @@ def _alive(pid: int | None, run_dir: str) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z" and str(run_dir) in cmdline
-
-
-_runner: JobRunner | None = None
-_runner_lock = threading.Lock()
-
-
-def may_see(run_dir, owner: str) -> bool:
-    """A run submitted through the app is its owner's alone (playground, evaluation). Runs
-    made with the CLI are not in the job store: they belong to whoever runs this machine
-    and every visitor may use them."""
-    db = home() / DB_NAME
-    if not db.is_file():  # nothing was ever submitted on this machine
-        return True
-    rows = JobStore(db).owners()
-    target = Path(run_dir).resolve()
-    owners = {o for d, o in rows if Path(d).resolve() == target}
-    return not owners or owner in owners
-
-
-def _free_chat_models() -> None:
-    # The playground's models must leave the device before a worker claims it; if the chat
-    # engine was never imported there is nothing loaded to free.
-    chat = sys.modules.get("training.chat.engine")
-    if chat is not None:
-        chat.free()
-
-
-def get_runner() -> JobRunner:
-    """The app's one runner, recovered and started on first use. A new one replaces it when
-    TUNESMITH_HOME changed (tests give each test its own home)."""
-    global _runner
-    with _runner_lock:
-        if _runner is None or _runner.db_path != home() / DB_NAME:
-            if _runner is not None:
-                _runner.shutdown()
-            _runner = JobRunner()
-            _runner.before_start.append(_free_chat_models)
-            _runner.recover()
-            _runner.start()
-        return _runner

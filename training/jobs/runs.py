@@ -1,11 +1,56 @@
-"""Runs as the playground and the evaluation see them: which runs and checkpoints have an
-adapter to chat with, where it is, the run's config, and its data split exactly as the
-worker made it (for example prompts, few-shot turns and held-out rows)."""
+"""Runs as the playground, the evaluation and the export see them, and who may see them.
+
+Which runs and checkpoints have an adapter to chat with, where it and its tokenizer are, the
+run's config, and its data split exactly as the worker made it. This module is the one place
+that decides access: `visible(owner)` lists a visitor's runs and `open(run, checkpoint,
+owner)` checks any run value a handler receives (an API caller can send any string).
+
+A run submitted through the app belongs to its owner alone. Runs made with the CLI are not
+in the job store: they belong to whoever runs this machine, and every visitor may use them.
+"""
 
 from pathlib import Path
 
-from training.chat.generation import message_text
+from training.config import RunConfig
+from training.data import load_splits
 from training.jobs import rundir
+from training.jobs.store import DB_NAME, JobStore
+from training.paths import REPO_ROOT, home, runs_dir
+
+REFUSED = "Pick a run and one of its checkpoints from the lists."
+
+
+def may_see(run_dir, owner: str) -> bool:
+    """Whether this visitor may use this run (see the module docstring)."""
+    db = home() / DB_NAME
+    if not db.is_file():  # nothing was ever submitted on this machine
+        return True
+    target = Path(run_dir).resolve()
+    owners = {o for d, o in JobStore(db).owners() if Path(d).resolve() == target}
+    return not owners or owner in owners
+
+
+def visible(owner: str) -> list[Path]:
+    """The visitor's runs with an adapter or checkpoint (and CLI runs), newest first."""
+    return [p for p in list_runs() if may_see(p, owner)]
+
+
+def owned(run: str | None, owner: str) -> Path | None:
+    """The run folder if it is a run under the runs folder this visitor may use, else None
+    (a typed-in path, another visitor's run)."""
+    if not run:
+        return None
+    path = Path(run).resolve()
+    return path if path.parent == runs_dir().resolve() and may_see(path, owner) else None
+
+
+def open(run: str | None, checkpoint: str | None = "final", owner: str = "") -> Path:  # noqa: A001
+    """The run folder, checked: a run this visitor may use and one of its own checkpoints.
+    Raises ValueError with a plain message otherwise."""
+    path = owned(run, owner)
+    if path is None or checkpoint not in checkpoints(path):
+        raise ValueError(REFUSED)
+    return path
 
 
 def checkpoints(run_dir: Path) -> list[str]:
@@ -22,8 +67,6 @@ def checkpoints(run_dir: Path) -> list[str]:
 
 def list_runs() -> list[Path]:
     """Runs with something to chat with (an adapter or a checkpoint), newest first."""
-    from training.paths import runs_dir
-
     runs = [p for p in runs_dir().iterdir() if p.is_dir() and checkpoints(p)]
     return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
 
@@ -35,17 +78,22 @@ def adapter_path(run_dir: Path, checkpoint: str | None = "final") -> Path:
     return run_dir / rundir.CHECKPOINTS / checkpoint
 
 
-def run_config(run_dir: Path):
-    from training.config import RunConfig
+def tokenizer_dir(run_dir: Path, checkpoint: str | None = "final") -> Path:
+    """The folder holding the tokenizer a checkpoint was trained with (its inference chat
+    template): the checkpoint's own when saved there, else the run's final adapter."""
+    adapter = adapter_path(run_dir, checkpoint)
+    if (adapter / "tokenizer_config.json").is_file():
+        return adapter
+    return Path(run_dir) / rundir.ADAPTER
 
+
+def run_config(run_dir: Path) -> RunConfig:
     return RunConfig.from_yaml(Path(run_dir) / rundir.CONFIG)
 
 
 def _data_file(name: str, run_dir: Path) -> str:
     """config.yaml keeps the path as given to the worker: try it as is, then next to the run
     and the repository."""
-    from training.paths import REPO_ROOT
-
     for candidate in (Path(name), Path(run_dir) / name, REPO_ROOT / name):
         if candidate.is_file():
             return str(candidate)
@@ -57,43 +105,8 @@ _SPLITS: dict = {}
 
 def run_examples(run_dir: Path) -> tuple[list[dict], list[dict]]:
     """(train, validation) exactly as the worker split them (same file, fraction and seed)."""
-    from training.data import load_examples, split_examples
-
     cfg = run_config(run_dir)
     key = (str(Path(run_dir).resolve()), cfg.to_yaml())
     if key not in _SPLITS:
-        mapping = cfg.column_mapping or None
-        examples = load_examples(_data_file(cfg.data, run_dir), fmt=cfg.format, mapping=mapping)
-        if cfg.validation_file:
-            val = load_examples(
-                _data_file(cfg.validation_file, run_dir), fmt=cfg.format, mapping=mapping
-            )
-            _SPLITS[key] = (examples, val)
-        else:
-            _SPLITS[key] = split_examples(examples, cfg.validation_split, cfg.seed)
+        _SPLITS[key] = load_splits(cfg, find=lambda name: _data_file(name, run_dir))
     return _SPLITS[key]
-
-
-def prompt_and_reference(example: dict) -> tuple[list[dict], str] | None:
-    """The conversation up to its last assistant turn, and that turn's text (None: no turn)."""
-    messages = example.get("messages") or []
-    last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
-    if last is None or last == 0:
-        return None
-    prompt = [{"role": m["role"], "content": message_text(m["content"])} for m in messages[:last]]
-    return prompt, message_text(messages[last]["content"])
-
-
-def few_shot_turns(train: list[dict], k: int, seed: int = 0) -> list[dict]:
-    """k training conversations as prior user/assistant turns (system messages left out):
-    the prompt-engineering baseline. Deterministic for a given seed."""
-    import random
-
-    chats = [e["messages"] for e in train if prompt_and_reference(e)]
-    picked = random.Random(seed).sample(chats, min(k, len(chats)))
-    return [
-        {"role": m["role"], "content": message_text(m["content"])}
-        for chat in picked
-        for m in chat
-        if m["role"] in ("user", "assistant")
-    ]

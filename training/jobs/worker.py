@@ -121,7 +121,7 @@ def explain_failure(exc: BaseException) -> tuple[str, str | None]:
 def load_data(cfg: RunConfig):
     """Validate, then load and split. Returns (Splits, None) or (None, reason)."""
     from training.backends import Splits
-    from training.data import load_examples, split_examples, validate_file
+    from training.data import load_splits, validate_file
     from training.models.catalogue import load_tokenizer
 
     if not cfg.data:
@@ -144,12 +144,7 @@ def load_data(cfg: RunConfig):
         name = Path(cfg.validation_file if first.file == "validation" else cfg.data).name
         reason = f"The data in {name} has errors: {first.message}{where}{more}"
         return None, f"{reason.rstrip('.')}. {first.hint}".strip()
-    examples = load_examples(cfg.data, fmt=cfg.format, mapping=cfg.column_mapping or None)
-    if cfg.validation_file:
-        val = load_examples(cfg.validation_file, fmt=cfg.format, mapping=cfg.column_mapping or None)
-        return Splits(examples, val), None
-    train, val = split_examples(examples, cfg.validation_split, cfg.seed)
-    return Splits(train, val), None
+    return Splits(*load_splits(cfg)), None
 
 
 class _LogStream:
@@ -226,7 +221,7 @@ def run(args) -> int:
 
     received = []  # signals seen; the backend polls this between steps
 
-    def on_signal(signum, frame):  # fmt: skip
+    def on_signal(signum, frame):
         # A second Ctrl-C means "now", without saving. A repeated SIGTERM does not: under
         # accelerate the launcher forwards the job runner's SIGTERM to ranks that had it already.
         if received and signum == signal.SIGINT:

@@ -18,6 +18,7 @@ from training.paths import models_dir
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_FOLDER = "SmolLM2-135M-Instruct"
+BUNDLED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what the GGUF was made from
 Progress = Callable[[str], None] | None
 
 

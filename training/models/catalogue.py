@@ -21,15 +21,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from training.config import DEFAULT_MODEL
+from training.data.labels import ensure_chat_template
 from training.models.bundled import (
     BUNDLED_FOLDER,
+    BUNDLED_HUB_ID,
     Progress,
     bundled_dir,
     bundled_gguf,
     is_model_folder,
     prepare_bundled,
 )
-from training.paths import models_dir
+from training.paths import hub_offline, models_dir
 
 HUB_TIMEOUT_S = 2.0
 # Small instruct models that fine-tune on one modest GPU (the 135M-360M ones on CPU too).
@@ -64,13 +66,6 @@ def default_model() -> str:
     return DEFAULT_MODEL
 
 
-def _offline_env() -> bool:
-    return any(
-        os.environ.get(v, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
 @functools.cache
 def _probe_hub(endpoint: str) -> bool:
     # A thread bounds the whole probe, DNS included (socket timeouts do not cover DNS).
@@ -93,13 +88,13 @@ def _probe_hub(endpoint: str) -> bool:
 
 def hub_reachable() -> bool:
     """False at once when offline mode is set; else one short probe, cached for the process."""
-    if _offline_env():
+    if hub_offline():
         return False
     return _probe_hub(os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/"))
 
 
 def _hub_unreachable_reason() -> str:
-    if _offline_env():
+    if hub_offline():
         return "offline mode (HF_HUB_OFFLINE) is on, so the Hugging Face Hub is not used"
     return "the Hugging Face Hub cannot be reached from this machine"
 
@@ -258,6 +253,36 @@ def load_tokenizer(name: str | None, trust_remote_code: bool = False, progress: 
     target = resolve_model(name, progress)
     _refuse_remote_code(target, trust_remote_code)
     return _cached_tokenizer(target, trust_remote_code)
+
+
+def chat_tokenizer(
+    name: str | None,
+    trust_remote_code: bool = False,
+    progress: Progress = None,
+    saved: Path | None = None,
+):
+    """A private copy of the model's tokenizer with a chat template (ChatML when it has none)
+    and a pad token: what training, chat and export use. saved: a folder that may hold a
+    tokenizer saved with a run's adapter (its inference template); used when it does."""
+    if saved is not None and (Path(saved) / "tokenizer_config.json").is_file():
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(saved), trust_remote_code=trust_remote_code)
+    else:
+        import copy
+
+        tokenizer = copy.deepcopy(load_tokenizer(name, trust_remote_code, progress))
+    ensure_chat_template(tokenizer)
+    return tokenizer
+
+
+def hub_id(model: str) -> str | None:
+    """The base model's Hub id when it has one (a local folder has none)."""
+    if model == DEFAULT_MODEL:
+        return BUNDLED_HUB_ID
+    if Path(model).expanduser().exists() or model.startswith(("/", ".", "~")):
+        return None
+    return model if HUB_ID.fullmatch(model) else None
 
 
 def load_model(

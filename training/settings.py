@@ -1,0 +1,109 @@
+"""The app's settings, read once from the environment when the app starts.
+
+    settings = Settings.from_env()      # app.py does this and hands it to every tab
+
+Every variable the app reads lives here, with its default and what it is for; nothing below
+app.py reads the environment for an app setting. (Library switches such as HF_HUB_OFFLINE
+and the state root TUNESMITH_HOME, which the CLI honours too, are read where they act:
+training/paths.py.)
+"""
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+
+from training.paths import home
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_upload_mb: float = field(
+        default=200.0,
+        metadata={"env": "TUNESMITH_MAX_UPLOAD_MB", "help": "Largest upload accepted, in MB."},
+    )
+    concurrency: int = field(
+        default=2,
+        metadata={"env": "TUNESMITH_CONCURRENCY", "help": "Events run at once; others queue."},
+    )
+    default_model: str = field(
+        default="",
+        metadata={
+            "env": "TUNESMITH_DEFAULT_MODEL",
+            "help": "Model selected at start (catalogue key, folder or Hub id); empty = catalogue default.",
+        },
+    )
+    push_with_space_token: bool = field(
+        default=False,
+        metadata={
+            "env": "TUNESMITH_PUSH_WITH_SPACE_TOKEN",
+            "help": "1 = a blank token box pushes with the Space's HF_TOKEN secret. Off by "
+            "default: on a public Space any visitor could then write to the owner's account.",
+        },
+    )
+    allow_install: bool = field(
+        default=False,
+        metadata={
+            "env": "TUNESMITH_ALLOW_INSTALL",
+            "help": "1 = the app may install AutoTrain from the Train tab (always on in a Space).",
+        },
+    )
+    space_id: str = field(
+        default="", metadata={"env": "SPACE_ID", "help": "Set by Hugging Face inside a Space."}
+    )
+    browser_secret_env: str = field(
+        default="",
+        metadata={
+            "env": "TUNESMITH_BROWSER_SECRET",
+            "help": "Key of the visitor id kept in the browser; empty = one generated under "
+            "TUNESMITH_HOME and kept across restarts.",
+        },
+        repr=False,
+    )
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "Settings":
+        """Each field from its variable (metadata "env"); unset or blank keeps the default.
+        A value that does not parse stops the app at start with the variable's name."""
+        env = os.environ if env is None else env
+        values = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"], "").strip()
+            if not raw:
+                continue
+            if f.type is bool:
+                values[f.name] = raw == "1"
+                continue
+            try:
+                values[f.name] = f.type(raw)
+            except ValueError:
+                kind = f.type.__name__
+                raise ValueError(f"{f.metadata['env']}={raw!r} is not a valid {kind}.") from None
+        return cls(**values)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def in_space(self) -> bool:
+        return bool(self.space_id)
+
+    @property
+    def install_allowed(self) -> bool:
+        """Inside a Space the app owns its machine; elsewhere only when told so."""
+        return self.in_space or self.allow_install
+
+    @property
+    def server_name(self) -> str:
+        # Inside a Space the proxy reaches the app on all interfaces.
+        return "0.0.0.0" if self.in_space else "127.0.0.1"
+
+    def browser_secret(self) -> str:
+        """Fixed across restarts, so the browser's stored visitor id still decrypts after one."""
+        if self.browser_secret_env:
+            return self.browser_secret_env
+        path = home() / "browser_secret"
+        if not path.is_file():
+            path.write_text(secrets.token_urlsafe(24))
+            path.chmod(0o600)
+        return path.read_text().strip()
