@@ -2,13 +2,10 @@
 
     python app.py        # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT override)
 
-`build_app()` lays out the page and wires it; importing this module launches nothing.
-Start-up stays fast: torch and transformers are imported inside handlers, never here.
-Settings (environment): TUNESMITH_MAX_UPLOAD_MB (upload cap, default 200),
-TUNESMITH_CONCURRENCY (events run at once, default 2), TUNESMITH_DEFAULT_MODEL (the model
-selected at start, e.g. a local folder), TUNESMITH_HOME (state root, see training/paths.py),
-TUNESMITH_PUSH_WITH_SPACE_TOKEN=1 (a blank token box pushes with the Space's HF_TOKEN secret;
-off by default, since on a public Space any visitor could then write to the owner's account).
+The composition root: `build_app()` reads the settings once (training/settings.py lists every
+variable), builds the one chat engine and the one job runner (which frees the engine's models
+before a job claims the device), and hands them to the tabs it lays out. Importing this module
+launches nothing. Start-up stays fast: torch and transformers are imported inside handlers.
 """
 
 import os
@@ -21,59 +18,77 @@ import logging  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from components.data_tab import build_data_tab, max_bytes  # noqa: E402
+from components.data_tab import build_data_tab  # noqa: E402
 from components.evaluate_tab import build_evaluate_tab  # noqa: E402
 from components.export_tab import build_export_tab  # noqa: E402
 from components.format import CSS  # noqa: E402
 from components.model_picker import build_model_picker  # noqa: E402
 from components.playground_tab import build_playground_tab  # noqa: E402
-from components.train_tab import build_train_tab, owner_state  # noqa: E402
+from components.train_tab import build_train_tab, max_length_widget  # noqa: E402
+from components.visitor import owner_state  # noqa: E402
+from training.chat.engine import ChatEngine  # noqa: E402
+from training.jobs.runner import JobRunner  # noqa: E402
+from training.settings import Settings  # noqa: E402
 
 
-def build_app() -> gr.Blocks:
+def start_runner(engine: ChatEngine) -> JobRunner:
+    """The app's one job runner: recovered after a restart, scheduling, and emptying the chat
+    engine's model cache before a worker claims the device."""
+    runner = JobRunner(before_start=[engine.free])
+    runner.recover()
+    return runner.start()
+
+
+def build_app(
+    settings: Settings | None = None,
+    runner: JobRunner | None = None,
+    engine: ChatEngine | None = None,
+) -> gr.Blocks:
+    settings = settings or Settings.from_env()
+    engine = engine or ChatEngine()
+    runner = runner or start_runner(engine)
     with gr.Blocks(title="Tunesmith") as demo:
         gr.Markdown(
             "# Tunesmith\nFine-tune a small open model on your own data: "
             "check the data, train, compare with the base model, export.",
             elem_classes=["ts-header"],
         )
-        picker = build_model_picker()
-        owner = owner_state()  # one visitor id for every tab: runs are their owner's alone
+        picker = build_model_picker(settings)
+        owner = owner_state(settings)  # one visitor id for every tab
+        max_length = max_length_widget()  # shown on the Train tab, read by the Data tab too
         with gr.Tabs():
             # One line per tab; each build_*_tab() opens its own gr.Tab.
-            dataset = build_data_tab(picker.model, picker.trust_remote_code)
-            build_train_tab(picker.model, dataset, picker.trust_remote_code, owner=owner)
-            build_playground_tab(picker.model, owner)
-            build_evaluate_tab(owner)
-            build_export_tab(owner)
+            choice = build_data_tab(picker.model, picker.trust_remote_code, max_length, settings)
+            build_train_tab(
+                picker.model, choice, runner, owner, picker.trust_remote_code, settings, max_length
+            )
+            build_playground_tab(engine, picker.model, owner)
+            build_evaluate_tab(engine, owner)
+            build_export_tab(owner, settings)
     # Validation and training prep are CPU-bound: a few at once keeps a 2-vCPU Space
     # responsive; the rest wait in the queue and see their position.
-    demo.queue(default_concurrency_limit=int(os.environ.get("TUNESMITH_CONCURRENCY", "2")))
+    demo.queue(default_concurrency_limit=settings.concurrency)
     return demo
 
 
-def launch_options() -> dict:
+def launch_options(settings: Settings | None = None) -> dict:
     """Everything launch() needs besides host and port (tests launch with the same)."""
+    settings = settings or Settings.from_env()
     return {
         "theme": gr.themes.Soft(primary_hue="indigo"),
         "css": CSS,
-        "max_file_size": max_bytes(),
+        "max_file_size": settings.max_upload_bytes,
         "show_error": False,  # plain messages come from the handlers, never tracebacks
     }
-
-
-def server_name() -> str:
-    # Inside a Space (SPACE_ID set) the proxy reaches the app on all interfaces.
-    default = "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
-    return os.environ.get("GRADIO_SERVER_NAME") or default
 
 
 if __name__ == "__main__":
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    build_app().launch(
-        server_name=server_name(),
+    settings = Settings.from_env()
+    build_app(settings).launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME") or settings.server_name,
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        **launch_options(),
+        **launch_options(settings),
     )

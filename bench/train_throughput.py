@@ -82,17 +82,26 @@ def run_arm(arm: str, args) -> dict:
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
     from training.backends.batching import CountingCollator
-    from training.backends.lora import build_trainer, load_tokenizer, lora_config
+    from training.backends.lora import build_trainer, lora_config
     from training.config import RunConfig
     from training.data.labels import encode_examples
     from training.hardware import detect, torch_dtype
-    from training.models.catalogue import resolve_model
+    from training.models.catalogue import chat_tokenizer, resolve_model
 
     hw = detect()
-    cfg = RunConfig(model=args.model, data="bench", batch_size=args.batch_size, grad_accum=1,
-                    max_length=args.max_length, epochs=1, eval_steps=0, save_steps=0,
-                    logging_steps=10, seed=args.seed)  # fmt: skip
-    tok = load_tokenizer(cfg)
+    cfg = RunConfig(
+        model=args.model,
+        data="bench",
+        batch_size=args.batch_size,
+        grad_accum=1,
+        max_length=args.max_length,
+        epochs=1,
+        eval_steps=0,
+        save_steps=0,
+        logging_steps=10,
+        seed=args.seed,
+    )
+    tok = chat_tokenizer(cfg.model, cfg.trust_remote_code)
     rows, _ = encode_examples(tok, make_examples(args.rows, args.seed), cfg.max_length)
     held, _ = encode_examples(tok, make_examples(64, args.seed + 1), cfg.max_length)
     torch.manual_seed(cfg.seed)
@@ -104,16 +113,31 @@ def run_arm(arm: str, args) -> dict:
         trainer = build_trainer(cfg, model, tok, rows, [], out, hw)
     else:  # TRL defaults, except what must match for a fair comparison
         targs = SFTConfig(
-            output_dir=str(out), num_train_epochs=1, per_device_train_batch_size=cfg.batch_size,
-            learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler,
-            warmup_steps=cfg.warmup_ratio, max_length=cfg.max_length, seed=cfg.seed,
-            bf16=hw.precision == "bf16", fp16=hw.precision == "fp16",
+            output_dir=str(out),
+            num_train_epochs=1,
+            per_device_train_batch_size=cfg.batch_size,
+            learning_rate=cfg.learning_rate,
+            lr_scheduler_type=cfg.lr_scheduler,
+            warmup_steps=cfg.warmup_ratio,
+            max_length=cfg.max_length,
+            seed=cfg.seed,
+            bf16=hw.precision == "bf16",
+            fp16=hw.precision == "fp16",
             activation_checkpointing=hw.activation_checkpointing,
-            save_strategy="no", report_to="none", disable_tqdm=True, logging_steps=10,
-        )  # fmt: skip
+            save_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            logging_steps=10,
+        )
         collator = CountingCollator(DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id))
-        trainer = SFTTrainer(model=model, args=targs, train_dataset=Dataset.from_list(rows),
-                             processing_class=tok, peft_config=lora_config(cfg), data_collator=collator)  # fmt: skip
+        trainer = SFTTrainer(
+            model=model,
+            args=targs,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tok,
+            peft_config=lora_config(cfg),
+            data_collator=collator,
+        )
     if hw.cuda:
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
@@ -161,17 +185,33 @@ def main() -> int:
     # then penalises neither side systematically. Runs are deterministic but for timing.
     for _ in range(args.repeats):
         for arm in results:
-            cmd = [sys.executable, __file__, "--arm", arm, "--model", args.model, "--rows", str(args.rows),
-                   "--batch-size", str(args.batch_size), "--max-length", str(args.max_length), "--seed", str(args.seed)]  # fmt: skip
+            cmd = [
+                sys.executable,
+                __file__,
+                "--arm",
+                arm,
+                "--model",
+                args.model,
+                "--rows",
+                str(args.rows),
+                "--batch-size",
+                str(args.batch_size),
+                "--max-length",
+                str(args.max_length),
+                "--seed",
+                str(args.seed),
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode:
                 print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
                 return 1
             results[arm].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     base, ours = (min(results[arm], key=lambda r: r["seconds"]) for arm in ("baseline", "ours"))
-    print(f"model {args.model}; {args.rows} chats (85 % short, 15 % long), batch {args.batch_size}, "
-          f"max_length {args.max_length}, one epoch = {ours['steps']} steps each, "
-          f"fastest of {args.repeats} runs per arm")  # fmt: skip
+    print(
+        f"model {args.model}; {args.rows} chats (85 % short, 15 % long), batch {args.batch_size}, "
+        f"max_length {args.max_length}, one epoch = {ours['steps']} steps each, "
+        f"fastest of {args.repeats} runs per arm"
+    )
     print(f"{'':24}{'baseline (TRL)':>16}{'ours':>12}")
     rows = [
         ("real tokens", "real_tokens", "{:.0f}"),

@@ -111,8 +111,11 @@ def _cpu() -> float:
 def run_arm(kind: str, path: Path, tokenizer_dir: Path) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--arm", kind, str(path), str(tokenizer_dir)],
-        capture_output=True, text=True, check=True, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -4,15 +4,15 @@ Upload a file (or try a sample), optionally override the detected format and map
 then read the verdict, the report grouped by problem, the token-length histogram, the
 statistics, a preview table and any row rendered with the selected model's chat template.
 
-`build_data_tab(model)` returns a `gr.State` holding the dataset selection for the Train
-tab (see `dataset_state`). Handlers are plain functions, tested without a browser: each
-returns or yields a `View`, the tab's outputs in order.
+`build_data_tab(model, trust, max_length, settings)` returns a `gr.State` holding the
+`DataChoice` the Train tab trains on (training/data/choice.py); max_length is the Train
+tab's widget, the one place that setting lives. Handlers are plain functions, tested
+without a browser: each returns or yields a `View`, the tab's outputs in order.
 """
 
 import functools
 import inspect
 import logging
-import os
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -20,11 +20,19 @@ import gradio as gr
 
 from components import format as fmt_html
 from components import stats_format
-from training.config import RunConfig, help_text
-from training.data import SAMPLE_DESCRIPTIONS, SAMPLES, preview_file, render_example, validate_file
+from training.config import RunConfig
+from training.data import (
+    SAMPLE_DESCRIPTIONS,
+    SAMPLES,
+    DataChoice,
+    preview_file,
+    render_example,
+    validate_file,
+)
 from training.data.codes import make_finding
 from training.data.detect import FIELD_NAMES, OPTIONAL, REQUIRED
 from training.models.catalogue import load_tokenizer
+from training.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +73,7 @@ class View(NamedTuple):
     slot3: dict = gr.update(visible=False)
     slot4: dict = gr.update(visible=False)
     options: dict = gr.update()  # the "Format and columns" accordion
-    selection: dict = {}  # what the data functions were given
-    dataset: dict = {}  # what the Train tab reads
+    choice: DataChoice = DataChoice()  # what the Train tab reads (checked once .summary is set)
 
 
 def roles_for(fmt: str | None) -> list[str]:
@@ -74,29 +81,14 @@ def roles_for(fmt: str | None) -> list[str]:
     return [*REQUIRED[fmt], *OPTIONAL.get(fmt, ())] if fmt in REQUIRED else []
 
 
-def selection(path, fmt_choice="auto", mapping=None, validation_file=None, max_length=None):
-    """{path, format (None = detect), mapping {field: column}, validation_file, max_length}."""
-    return {
-        "path": str(path) if path else None,
-        "format": None if fmt_choice in (None, "", "auto") else fmt_choice,
-        "mapping": {k: v for k, v in (mapping or {}).items() if v},
-        "validation_file": str(validation_file) if validation_file else None,
-        "max_length": int(max_length or RunConfig.max_length),
-    }
-
-
-def empty_dataset() -> dict:
-    return {**selection(None), "ok": False, "report_summary": {}}
-
-
-def max_upload_mb() -> float:
-    """The upload cap (TUNESMITH_MAX_UPLOAD_MB, default 200): gradio refuses bigger uploads,
-    and the check refuses bigger files given any other way."""
-    return float(os.environ.get("TUNESMITH_MAX_UPLOAD_MB", "200"))
-
-
-def max_bytes() -> int:
-    return int(max_upload_mb() * 1024 * 1024)
+def choose(path, fmt_choice="auto", mapping=None, validation_file=None) -> DataChoice:
+    """What the user picked, not yet checked (format None = detect)."""
+    return DataChoice(
+        path=str(path) if path else None,
+        format=None if fmt_choice in (None, "", "auto") else fmt_choice,
+        mapping={k: v for k, v in (mapping or {}).items() if v},
+        validation_file=str(validation_file) if validation_file else None,
+    )
 
 
 def get_tokenizer(model: str | None, trust: bool, progress=None):
@@ -111,98 +103,118 @@ def get_tokenizer(model: str | None, trust: bool, progress=None):
         return None, f"{type(e).__name__}: {e}"
 
 
-def dataset_state(sel: dict, report, model: str | None) -> dict:
-    """The selection as validated, with the detected format and full column mapping
-    filled in, plus a JSON-able summary of the report (deep-copyable)."""
-    mapping = dict(report.detection.get("mapping") or sel["mapping"])
-    return {**sel, "format": report.format or sel["format"], "mapping": mapping,
-            "ok": report.ok, "report_summary": fmt_html.report_summary(report, model)}  # fmt: skip
-
-
 # --- handlers -----------------------------------------------------------------------
 
 
-def preview_view(sel: dict) -> View:
+def preview_view(sel: DataChoice) -> View:
     """The quick part, no model needed: preview table, detected format, mapping slots."""
-    p = preview_file(sel["path"], PREVIEW_ROWS, sel["format"], sel["mapping"] or None)
+    p = preview_file(sel.path, PREVIEW_ROWS, sel.format, sel.mapping or None)
     d = p.detection
-    roles = roles_for(sel["format"] or p.format)
+    fmt = sel.format or p.format
+    roles = roles_for(fmt)
     choices = [("(none)", ""), *[(c, c) for c in p.columns]]
     slots = [gr.update(visible=False)] * SLOTS
     for i, r in enumerate(roles):
-        optional = "" if r in REQUIRED[sel["format"] or p.format] else " (optional)"
+        optional = "" if r in REQUIRED[fmt] else " (optional)"
         label = f"Column for the {FIELD_NAMES.get(r, OPTIONAL_NAMES.get(r, r))}{optional}"
         value = d.mapping.get(r, "") if d else ""
         slots[i] = gr.update(visible=True, label=label, choices=choices, value=value)
     unsure = p.error is not None or d is None or d.ambiguous or d.format is None
     return View(
-        verdict=CHECKING, preview=fmt_html.preview_html(p), detection=fmt_html.detection_html(p),
-        format_choice=sel["format"] or "auto", roles=roles, **dict(zip(SLOT_FIELDS, slots, strict=True)),
-        options=gr.update(open=True) if unsure else gr.update(), selection=sel,
-        dataset=empty_dataset(),
-    )  # fmt: skip
+        verdict=CHECKING,
+        preview=fmt_html.preview_html(p),
+        detection=fmt_html.detection_html(p),
+        format_choice=sel.format or "auto",
+        roles=roles,
+        **dict(zip(SLOT_FIELDS, slots, strict=True)),
+        options=gr.update(open=True) if unsure else gr.update(),
+        choice=sel,
+    )
 
 
-def load_and_check(sel: dict, model, trust, progress) -> Iterator[View]:
+def load_and_check(
+    sel: DataChoice, max_length, model, trust, max_bytes, progress
+) -> Iterator[View]:
     """Preview at once, then the full check with the model's tokenizer (progress shown)."""
-    if not sel["path"]:
-        yield View(selection=sel, dataset=empty_dataset())
+    if not sel.path:
+        yield View(choice=sel)
         return
     view = preview_view(sel)
     yield view
     # The first use of the bundled model converts it (~30 s): progress says so.
     tokenizer, why_not = get_tokenizer(model, trust, progress)
     report = validate_file(
-        sel["path"], tokenizer=tokenizer, max_length=sel["max_length"], fmt=sel["format"],
-        mapping=sel["mapping"] or None, validation_file=sel["validation_file"],
-        max_bytes=max_bytes(), progress=lambda f, m: progress(f, desc=m),
-    )  # fmt: skip
+        sel.path,
+        tokenizer=tokenizer,
+        max_length=int(max_length or RunConfig.max_length),
+        fmt=sel.format,
+        mapping=sel.mapping or None,
+        validation_file=sel.validation_file,
+        max_bytes=max_bytes,
+        progress=lambda f, m: progress(f, desc=m),
+    )
     if why_not:
         report.warnings.insert(
             0, make_finding("model_unavailable", None, model=model, detail=why_not)
         )
     stats = report.stats
     yield view._replace(
-        verdict=fmt_html.verdict_html(report), report=fmt_html.report_html(report),
-        stats=stats_format.stats_html(stats), conversation=show_row(sel, 1, model, trust),
+        verdict=fmt_html.verdict_html(report),
+        report=fmt_html.report_html(report),
+        stats=stats_format.stats_html(stats),
+        conversation=show_row(sel, 1, model, trust),
         histogram=stats_format.histogram_svg(stats.get("histogram"), stats.get("max_length")),
-        dataset=dataset_state(sel, report, model),
-    )  # fmt: skip
+        choice=sel.checked(report),
+    )
 
 
-def on_upload(file, validation_file, max_length, model, trust, progress=PROGRESS):
+def on_upload(file, validation_file, max_length, model, trust, progress=PROGRESS, max_bytes=None):
     """A new file: detect its format afresh, then check it."""
-    sel = selection(file, "auto", None, validation_file, max_length)
-    yield from load_and_check(sel, model, trust, progress)
+    sel = choose(file, "auto", None, validation_file)
+    yield from load_and_check(sel, max_length, model, trust, max_bytes, progress)
 
 
-def on_sample(name, max_length, model, trust, progress=PROGRESS):
+def on_sample(name, max_length, model, trust, progress=PROGRESS, max_bytes=None):
     """'Try a sample': the bundled file, detected and checked like an upload."""
     if name not in SAMPLES:
         raise gr.Error("Pick one of the samples first.")
-    sel = selection(SAMPLES[name], "auto", None, None, max_length)
-    yield from load_and_check(sel, model, trust, progress)
+    sel = choose(SAMPLES[name])
+    yield from load_and_check(sel, max_length, model, trust, max_bytes, progress)
 
 
-def on_format(sel, fmt_choice, max_length, model, trust, progress=PROGRESS):
+def on_format(sel, fmt_choice, max_length, model, trust, progress=PROGRESS, max_bytes=None):
     """A format chosen by hand: columns are matched afresh for that format."""
-    sel = selection(sel["path"], fmt_choice, None, sel["validation_file"], max_length)
-    yield from load_and_check(sel, model, trust, progress)
+    sel = choose(sel.path, fmt_choice, None, sel.validation_file)
+    yield from load_and_check(sel, max_length, model, trust, max_bytes, progress)
 
 
-def on_options(sel, fmt, roles, s1, s2, s3, s4, val_file, max_len, model, trust, progress=PROGRESS):
+def on_options(
+    sel,
+    fmt,
+    roles,
+    s1,
+    s2,
+    s3,
+    s4,
+    val_file,
+    max_len,
+    model,
+    trust,
+    progress=PROGRESS,
+    max_bytes=None,
+):
     """Columns mapped by hand, a validation file, a new max length or model: check again."""
     mapping = dict(zip(roles, (s1, s2, s3, s4), strict=False))
-    sel = selection(sel["path"], fmt, mapping, val_file, max_len)
-    yield from load_and_check(sel, model, trust, progress)
+    sel = choose(sel.path, fmt, mapping, val_file)
+    yield from load_and_check(sel, max_len, model, trust, max_bytes, progress)
 
 
-def show_row(sel: dict, row, model, trust) -> str:
+def show_row(sel: DataChoice, row, model, trust) -> str:
     """One row as the model will see it: the selected model's chat template, escaped."""
-    if not sel.get("path"):
+    if not sel.path:
         return ""
     row = max(1, int(row or 1))
-    p = preview_file(sel["path"], row, sel["format"], sel["mapping"] or None)
+    p = preview_file(sel.path, row, sel.format, sel.mapping or None)
     if row not in p.row_numbers:
         return fmt_html.message_html(f"There is no row {row} (rows start at 1).", "warning")
     i = p.row_numbers.index(row)
@@ -251,19 +263,27 @@ def safe(handler, doing: str, fallback):
 
 
 def blank_view(message: str = START) -> View:
-    return View(verdict=message, selection=selection(None), dataset=empty_dataset())
+    return View(verdict=message)
 
 
-def build_data_tab(model: gr.Dropdown, trust_remote_code: gr.Checkbox | None = None) -> gr.State:
-    """Lay out and wire the Data tab (it opens its own gr.Tab). Returns the dataset state:
-    {path, format, mapping, validation_file, max_length, ok, report_summary}."""
+def build_data_tab(
+    model: gr.Dropdown,
+    trust_remote_code: gr.Checkbox | None = None,
+    max_length: gr.Slider | None = None,
+    settings: Settings | None = None,
+) -> gr.State:
+    """Lay out and wire the Data tab (it opens its own gr.Tab). max_length: the Train tab's
+    widget (the report counts tokens at its value and checks again when it changes).
+    Returns the gr.State holding the DataChoice."""
+    settings = settings or Settings()
     trust = trust_remote_code if trust_remote_code is not None else gr.State(False)
+    max_len = max_length if max_length is not None else gr.State(RunConfig.max_length)
     first = next(iter(SAMPLES))
     with gr.Tab("Data", id="data"):
         with gr.Row(equal_height=True):
             upload = gr.File(
                 label="Your dataset: JSONL, JSON, CSV, TSV, Parquet or TXT "
-                f"(up to {max_upload_mb():g} MB)",
+                f"(up to {settings.max_upload_mb:g} MB)",
                 file_types=FILE_TYPES,
                 type="filepath",
                 scale=3,
@@ -277,18 +297,8 @@ def build_data_tab(model: gr.Dropdown, trust_remote_code: gr.Checkbox | None = N
                     info=SAMPLE_DESCRIPTIONS.get(first),
                 )
                 sample_btn = gr.Button("Try this sample")
-        with gr.Accordion("Format and columns · validation file · max length", open=False) as opts:
-            with gr.Row():
-                fmt = gr.Dropdown(FORMAT_CHOICES, value="auto", label="Format", scale=2)
-                max_len = gr.Slider(
-                    64,
-                    8192,
-                    value=RunConfig.max_length,
-                    step=64,
-                    scale=3,
-                    label="Max length (tokens)",
-                    info=help_text("max_length"),
-                )
+        with gr.Accordion("Format and columns · validation file", open=False) as opts:
+            fmt = gr.Dropdown(FORMAT_CHOICES, value="auto", label="Format")
             with gr.Row():
                 slots = [gr.Dropdown(label=f"Column {i + 1}", visible=False) for i in range(SLOTS)]
             val_upload = gr.File(
@@ -320,26 +330,36 @@ def build_data_tab(model: gr.Dropdown, trust_remote_code: gr.Checkbox | None = N
                 min_width=200,
             )
         conversation = gr.HTML(elem_id="ts-conversation")
-        roles, sel, dataset = gr.State([]), gr.State(selection(None)), gr.State(empty_dataset())
+        roles, choice = gr.State([]), gr.State(DataChoice())
 
     outputs = [verdict, report, stats, histogram, preview, detection, conversation, row, fmt]
-    outputs += [roles, *slots, opts, sel, dataset]
+    outputs += [roles, *slots, opts, choice]
     assert len(outputs) == len(View._fields)
+    cap = {"max_bytes": settings.max_upload_bytes}
 
     def wire(triggers, handler, inputs, api_name, doing):
-        gr.on(triggers, safe(handler, doing, blank_view), inputs, outputs, api_name=api_name,
-              show_progress_on=[verdict], trigger_mode="always_last")  # fmt: skip
+        gr.on(
+            triggers,
+            safe(functools.partial(handler, **cap), doing, blank_view),
+            inputs,
+            outputs,
+            api_name=api_name,
+            show_progress_on=[verdict],
+            trigger_mode="always_last",
+        )
 
-    wire([upload.upload], on_upload, [upload, val_upload, max_len, model, trust], "upload",
-         "checking the file")  # fmt: skip
-    wire([sample_btn.click], on_sample, [sample, max_len, model, trust], "try_sample",
-         "loading the sample")  # fmt: skip
-    wire([fmt.input], on_format, [sel, fmt, max_len, model, trust], "set_format",
-         "reading the file in that format")  # fmt: skip
-    rechecks = [s.input for s in slots] + [val_upload.upload, val_upload.clear, max_len.release]
-    wire(rechecks + [model.change, trust.change], on_options,
-         [sel, fmt, roles, *slots, val_upload, max_len, model, trust], "recheck",
-         "checking the file")  # fmt: skip
+    upload_inputs = [upload, val_upload, max_len, model, trust]
+    wire([upload.upload], on_upload, upload_inputs, "upload", "checking the file")
+    sample_inputs = [sample, max_len, model, trust]
+    wire([sample_btn.click], on_sample, sample_inputs, "try_sample", "loading the sample")
+    format_inputs = [choice, fmt, max_len, model, trust]
+    wire([fmt.input], on_format, format_inputs, "set_format", "reading the file in that format")
+    rechecks = [s.input for s in slots] + [val_upload.upload, val_upload.clear]
+    if max_length is not None:
+        rechecks.append(max_length.release)
+    option_inputs = [choice, fmt, roles, *slots, val_upload, max_len, model, trust]
+    triggers = rechecks + [model.change, trust.change]
+    wire(triggers, on_options, option_inputs, "recheck", "checking the file")
     upload.clear(blank_view, None, outputs, api_visibility="private")
     sample.change(
         lambda name: gr.update(info=SAMPLE_DESCRIPTIONS.get(name)),
@@ -350,9 +370,9 @@ def build_data_tab(model: gr.Dropdown, trust_remote_code: gr.Checkbox | None = N
     gr.on(
         [row.input],
         safe(show_row, "showing that row", lambda m: m),
-        [sel, row, model, trust],
+        [choice, row, model, trust],
         conversation,
         api_name="show_row",
         trigger_mode="always_last",
     )
-    return dataset
+    return choice

@@ -6,27 +6,19 @@ the run is picked. Every text from the data or a model is escaped before display
 """
 
 import logging
+from functools import partial
 
 import gradio as gr
 
 from components.format import esc, message_html
-from components.run_picker import build_run_row, checked_run, owned_run
-from training.chat import engine as chat
+from components.run_picker import build_run_row, checkpoint_update
+from training.chat.engine import ChatEngine
 from training.evaluation import evaluate
+from training.evaluation.metrics import METRICS
 from training.jobs import runs
 
 log = logging.getLogger(__name__)
 
-METRICS = {  # key -> (label, format)
-    "exact_match": ("Exact match", "{:.0%}"),
-    "rouge_l": ("ROUGE-L F1 (similarity)", "{:.3f}"),
-    "json_valid": ("Valid JSON", "{:.0%}"),
-    "json_keys": ("JSON with the reference's keys", "{:.0%}"),
-    "loss": ("Validation loss (assistant tokens)", "{:.3f}"),
-    "perplexity": ("Perplexity", "{:.2f}"),
-    "prompt_tokens": ("Prompt tokens per request", "{:.0f}"),
-    "generated_tokens": ("Generated tokens per reply", "{:.0f}"),
-}
 SIDE_LABELS = {"base": "Base", "tuned": "Tuned", "few_shot": "Base + few-shot"}
 TEXT_CHARS = 600
 
@@ -88,35 +80,49 @@ def rows_html(rows: list[dict]) -> str:
 
 
 def show_saved(run: str, owner: str = ""):
-    run = owned_run(run, owner)
-    checkpoints = runs.checkpoints(run) if run else []
-    report, rows = evaluate.read_report(run) if run else (None, [])
-    pick = gr.update(choices=checkpoints, value=checkpoints[0] if checkpoints else None)
-    if not run:
+    pick, path = checkpoint_update(run, owner)
+    if path is None:
         return pick, message_html("Pick a run to evaluate.", "info"), ""
+    report, rows = evaluate.read_report(path)
     return pick, report_html(report), rows_html(rows)
 
 
-def run_evaluation(run, checkpoint, limit, k, data_file, owner="", progress=gr.Progress()):  # noqa: B008
+def run_evaluation(
+    engine: ChatEngine,
+    run,
+    checkpoint,
+    limit,
+    k,
+    data_file,
+    owner="",
+    progress=gr.Progress(),  # noqa: B008
+):
     try:
-        path = checked_run(run, checkpoint, owner)
+        path = runs.open(run, checkpoint, owner)
         report = evaluate.evaluate_run(
-            path, data=data_file or None, limit=int(limit), checkpoint=checkpoint, few_shot_k=int(k),
-            engine=chat.get_engine(), progress=lambda fraction, message: progress(fraction, desc=message),
-        )  # fmt: skip
+            path,
+            data=data_file or None,
+            limit=int(limit),
+            checkpoint=checkpoint,
+            few_shot_k=int(k),
+            engine=engine,
+            progress=lambda fraction, message: progress(fraction, desc=message),
+        )
     except Exception as exc:  # a plain message in the page, never a traceback
         log.exception("evaluation failed")
         return message_html(f"Evaluation failed: {exc}", "error"), gr.skip()
     return report_html(report), rows_html(evaluate.read_report(path)[1])
 
 
-def build_evaluate_tab(owner=None) -> None:
-    """owner: the visitor's id (the app's gr.BrowserState); without one only CLI runs show."""
+def build_evaluate_tab(engine: ChatEngine, owner=None) -> None:
+    """engine: the app's chat engine (shared with the Playground); owner: the visitor's id
+    (the app's gr.BrowserState); without one only CLI runs show."""
     owner = owner if owner is not None else gr.State("")
     with gr.Tab("Evaluate") as tab:
         gr.Markdown(
-            "Did fine-tuning help, and was it worth it? Base, tuned and base + few-shot answer the "
-            "rows the run held out (or your own file); the report compares them with the references."
+            "Did fine-tuning help, and was it worth it? Base, tuned and base + few-shot answer "
+            "the rows the run held out (or your own file); the report compares them with the "
+            "references."
         )
         run, checkpoint = build_run_row(tab, owner)
         with gr.Row():
@@ -124,13 +130,18 @@ def build_evaluate_tab(owner=None) -> None:
             k = gr.Slider(0, 8, 3, step=1, label="Few-shot examples (0 = no few-shot baseline)")
             data_file = gr.File(
                 label="Held-out file (optional; default: the run's validation split)",
-                file_types=[".jsonl", ".json", ".csv", ".tsv", ".parquet"], type="filepath",
-            )  # fmt: skip
+                file_types=[".jsonl", ".json", ".csv", ".tsv", ".parquet"],
+                type="filepath",
+            )
         start = gr.Button("Evaluate", variant="primary")
         report = gr.HTML(message_html("Pick a run to evaluate.", "info"))
         table = gr.HTML()
     run.change(show_saved, [run, owner], [checkpoint, report, table], api_visibility="private")
     start.click(
-        run_evaluation, [run, checkpoint, limit, k, data_file, owner], [report, table],
-        api_name="evaluate", concurrency_id="chat-engine", concurrency_limit=1,
-    )  # fmt: skip
+        partial(run_evaluation, engine),
+        [run, checkpoint, limit, k, data_file, owner],
+        [report, table],
+        api_name="evaluate",
+        concurrency_id="chat-engine",
+        concurrency_limit=1,
+    )

@@ -7,21 +7,24 @@ returns it, and failures are logged with it scrubbed out (training/export/export
 """
 
 import logging
-import os
 import re
 import tempfile
+from functools import partial
 
 import gradio as gr
 
 from components.format import message_html
-from components.run_picker import build_run_row, checked_run, owned_run
+from components.run_picker import build_run_row, checkpoint_update
 from training.export import export
 from training.jobs import runs
+from training.settings import Settings
 
 log = logging.getLogger(__name__)
 
-KINDS = [("LoRA adapter (small; needs the base model)", "adapter"),
-         ("Merged model (standalone; as large as the base model)", "merged")]  # fmt: skip
+KINDS = [
+    ("LoRA adapter (small; needs the base model)", "adapter"),
+    ("Merged model (standalone; as large as the base model)", "merged"),
+]
 PICK = "Pick one of your runs with a finished adapter."
 
 
@@ -44,7 +47,7 @@ def _failed(action: str, exc: Exception) -> str:
 
 def card_preview(run: str, checkpoint: str, kind: str = "adapter", owner: str = "") -> str:
     try:
-        path = checked_run(run, checkpoint, owner)
+        path = runs.open(run, checkpoint, owner)
         return preview_markdown(export.model_card(path, checkpoint, kind or "adapter"))
     except Exception:
         log.info("no card preview for %s", run, exc_info=True)
@@ -52,17 +55,16 @@ def card_preview(run: str, checkpoint: str, kind: str = "adapter", owner: str = 
 
 
 def on_run(run: str, kind: str = "adapter", owner: str = ""):
-    run = owned_run(run, owner)
-    checkpoints = runs.checkpoints(run) if run else []
-    first = checkpoints[0] if checkpoints else None
-    return gr.update(choices=checkpoints, value=first), card_preview(run, first, kind, owner)
+    pick, path = checkpoint_update(run, owner)
+    first = pick.get("value")
+    return pick, card_preview(str(path) if path else "", first, kind, owner)
 
 
 def download_zip(run: str, checkpoint: str, owner: str = ""):
     """(zip path for gr.File, status). The zip is copied to a temp folder: Gradio serves
     files only from there, the working directory or allowed_paths."""
     try:
-        path = checked_run(run, checkpoint, owner)
+        path = runs.open(run, checkpoint, owner)
         out = tempfile.mkdtemp(prefix="tunesmith-export-")
         archive = export.adapter_zip(path, checkpoint, out_dir=out)
     except Exception as exc:
@@ -70,42 +72,64 @@ def download_zip(run: str, checkpoint: str, owner: str = ""):
     return str(archive), message_html(f"Adapter zip ready: {archive.name}", "ok")
 
 
-def build_merged(run, checkpoint, trust_remote_code=False, owner="", progress=gr.Progress()):  # noqa: B008
+def build_merged(
+    run,
+    checkpoint,
+    trust_remote_code=False,
+    owner="",
+    progress=gr.Progress(),  # noqa: B008
+):
     try:
-        path = checked_run(run, checkpoint, owner)
+        path = runs.open(run, checkpoint, owner)
         folder = export.merge(
-            path, checkpoint, trust_remote_code=bool(trust_remote_code),
+            path,
+            checkpoint,
+            trust_remote_code=bool(trust_remote_code),
             progress=lambda message: progress(None, desc=message),
-        )  # fmt: skip
+        )
     except Exception as exc:
         return _failed("Merging", exc)
     return message_html(f"Merged model saved in {folder}", "ok")
 
 
-def space_token_allowed() -> bool:
-    """May a blank token box push with the Space's own HF_TOKEN secret? Only when its owner
-    says so: on a public Space every visitor could otherwise write to the owner's account."""
-    return os.environ.get("TUNESMITH_PUSH_WITH_SPACE_TOKEN", "") == "1"
-
-
-def push_to_hub(run, checkpoint, kind, repo_id, private, token, trust_remote_code=False,
-                owner="", progress=gr.Progress()):  # noqa: B008  # fmt: skip
-    """token: the visitor's (or, blank, the Space's secret if its owner allows). Never returned."""
+def push_to_hub(
+    run,
+    checkpoint,
+    kind,
+    repo_id,
+    private,
+    token,
+    trust_remote_code=False,
+    owner="",
+    progress=gr.Progress(),  # noqa: B008
+    space_token: bool = False,
+):
+    """token: the visitor's; blank: the Space's HF_TOKEN secret, only when space_token (its
+    owner's TUNESMITH_PUSH_WITH_SPACE_TOKEN=1: on a public Space every visitor could
+    otherwise write to the owner's account). Never returned."""
     try:
-        path = checked_run(run, checkpoint, owner)
+        path = runs.open(run, checkpoint, owner)
         url = export.publish(
-            path, checkpoint, kind or "adapter", repo_id, token or None, bool(private),
-            bool(trust_remote_code), progress=lambda message: progress(None, desc=message),
-            env_fallback=space_token_allowed(),
-        )  # fmt: skip
+            path,
+            checkpoint,
+            kind or "adapter",
+            repo_id,
+            token or None,
+            bool(private),
+            bool(trust_remote_code),
+            progress=lambda message: progress(None, desc=message),
+            env_fallback=space_token,
+        )
     except Exception as exc:
         return _failed("Push", exc)
     return message_html(f"Pushed to {url}", "ok")
 
 
-def build_export_tab(owner=None) -> None:
-    """owner: the visitor's id (the app's gr.BrowserState); without one only CLI runs show."""
+def build_export_tab(owner=None, settings: Settings | None = None) -> None:
+    """owner: the visitor's id (the app's gr.BrowserState); without one only CLI runs show.
+    settings: whether a blank token box may push with the Space's own token."""
     owner = owner if owner is not None else gr.State("")
+    space_token = (settings or Settings()).push_with_space_token
     with gr.Tab("Export") as tab:
         gr.Markdown(
             "Take a fine-tune away: download the LoRA adapter, merge it into the base model, "
@@ -120,30 +144,32 @@ def build_export_tab(owner=None) -> None:
             with gr.Column():
                 merge_button = gr.Button("Build merged model")
                 trust = gr.Checkbox(
-                    False, label="Trust remote code",
+                    False,
+                    label="Trust remote code",
                     info="Only for a base model that ships its own code, and only if you trust it.",
-                )  # fmt: skip
+                )
         with gr.Group():
             repo_id = gr.Textbox(label="Hub repository", placeholder="your-name/my-model")
             private = gr.Checkbox(True, label="Private repository")
+            blank = " Blank: the Space's HF_TOKEN secret." if space_token else ""
             token = gr.Textbox(
-                label="Hugging Face token (write)", type="password",
-                info="Used for this push only: never stored, logged or shown."
-                + (" Blank: the Space's HF_TOKEN secret." if space_token_allowed() else ""),
-            )  # fmt: skip
+                label="Hugging Face token (write)",
+                type="password",
+                info="Used for this push only: never stored, logged or shown." + blank,
+            )
             push_button = gr.Button("Push to the Hub", variant="primary")
         status = gr.HTML()
         card = gr.Markdown(PICK, label="Model card (README.md)")
     private_api = {"api_visibility": "private"}
+    one_at_a_time = {"concurrency_id": "export", "concurrency_limit": 1, **private_api}
     run.change(on_run, [run, kind, owner], [checkpoint, card], **private_api)
     for trigger in (checkpoint.change, kind.change):
         trigger(card_preview, [run, checkpoint, kind, owner], card, **private_api)
     zip_button.click(download_zip, [run, checkpoint, owner], [zip_file, status], **private_api)
-    merge_button.click(
-        build_merged, [run, checkpoint, trust, owner], status,
-        concurrency_id="export", concurrency_limit=1, **private_api,
-    )  # fmt: skip
+    merge_button.click(build_merged, [run, checkpoint, trust, owner], status, **one_at_a_time)
     push_button.click(
-        push_to_hub, [run, checkpoint, kind, repo_id, private, token, trust, owner], status,
-        concurrency_id="export", concurrency_limit=1, **private_api,
-    )  # fmt: skip
+        partial(push_to_hub, space_token=space_token),
+        [run, checkpoint, kind, repo_id, private, token, trust, owner],
+        status,
+        **one_at_a_time,
+    )

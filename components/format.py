@@ -97,17 +97,6 @@ def problem_row_html(row: int, record, problems: list[str]) -> str:
 # --- validation report -------------------------------------------------------------
 
 
-def error_count(report) -> int:
-    """Errors counted before the report capped its list (report.counts is per code)."""
-    codes = {f.code for f in report.errors}
-    return max(len(report.errors), sum(report.counts.get(c, 0) for c in codes))
-
-
-def warning_count(report) -> int:
-    codes = {f.code for f in report.warnings}
-    return max(len(report.warnings), sum(report.counts.get(c, 0) for c in codes))
-
-
 def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 
@@ -116,25 +105,10 @@ def verdict(report) -> tuple[bool, str]:
     """(ready, sentence): the one line a user reads first."""
     if report.ok:
         fmt = f" in {report.format} format" if report.format else ""
-        extra = (
-            f", {plural(warning_count(report), 'warning')} to look at" if report.warnings else ""
-        )
+        warnings = report.warning_count
+        extra = f", {plural(warnings, 'warning')} to look at" if warnings else ""
         return True, f"Ready to train: {plural(report.rows, 'example')}{fmt}{extra}."
-    return False, f"Fix {plural(error_count(report), 'error')} first, then check again."
-
-
-def report_summary(report, model: str | None) -> dict:
-    """The report in a few JSON-able numbers (what the Train tab needs for its estimate)."""
-    keys = ("examples", "total_training_tokens", "recommended_epochs", "over_max_length",
-            "split", "token_estimate")  # fmt: skip
-    return {
-        "verdict": verdict(report)[1],
-        "rows": report.rows,
-        "errors": error_count(report),
-        "warnings": warning_count(report),
-        "model": model,
-        **{k: report.stats.get(k) for k in keys},
-    }
+    return False, f"Fix {plural(report.error_count, 'error')} first, then check again."
 
 
 def verdict_html(report) -> str:

@@ -3,8 +3,8 @@
 Choices come from `training.models.catalogue.list_models()`: the bundled offline default, local
 folders, and Hub ids (shown as unavailable, with the reason, when the Hub cannot be
 reached). Free entry of a Hub id or a local folder path is allowed. "Trust remote code"
-stays off unless the user ticks it. TUNESMITH_DEFAULT_MODEL (a catalogue key, a folder or
-a Hub id) sets the initially selected model, e.g. a small local folder for tests.
+stays off unless the user ticks it. Settings.default_model (TUNESMITH_DEFAULT_MODEL: a
+catalogue key, a folder or a Hub id) sets the initially selected model.
 """
 
 import logging
@@ -14,6 +14,7 @@ from typing import NamedTuple
 import gradio as gr
 
 from training.models.catalogue import ModelEntry, default_model, list_models
+from training.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +23,6 @@ class ModelPicker(NamedTuple):
     model: gr.Dropdown  # value: catalogue key, folder path or Hub id (RunConfig.model)
     trust_remote_code: gr.Checkbox  # RunConfig.trust_remote_code
     note: gr.Markdown  # one line about the selected model
-
-
-def initial_model() -> str:
-    return os.environ.get("TUNESMITH_DEFAULT_MODEL", "").strip() or default_model()
 
 
 def choice_label(entry: ModelEntry) -> str:
@@ -65,9 +62,9 @@ def on_model_change(name: str | None) -> str:
     return note
 
 
-def build_model_picker() -> ModelPicker:
+def build_model_picker(settings: Settings | None = None) -> ModelPicker:
     """Lay out the picker row; returns (model dropdown, trust-remote-code checkbox, note)."""
-    selected = initial_model()
+    selected = (settings or Settings()).default_model or default_model()
     entries = catalogue(selected)
     choices = [(choice_label(e), e.key) for e in entries]
     if selected not in {e.key for e in entries}:

@@ -1,7 +1,8 @@
 """Playground tab: one prompt, side-by-side columns (base, tuned, base + few-shot) that
 stream at the same time from one loaded model.
 
-The columns are rows of ONE batch in the chat engine (training/chat/engine.py), so their tokens
+The columns are rows of ONE batch in the chat engine (training/chat/engine.py), planned by
+training/chat/columns.py, so their tokens
 arrive interleaved and every yield updates whichever column just grew. Each column keeps
 its own history (its own previous replies). Raw conversations live in a gr.State (plain
 dicts, deep-copyable; the model lives in the engine's cache, never here); the chat boxes
@@ -10,17 +11,20 @@ only show an HTML-escaped copy, so nothing a model or a dataset writes runs in t
 
 import html
 import logging
+from functools import partial
 
 import gradio as gr
 
-from components.run_picker import NO_RUN, checked_run, owned_run, run_choices
-from training.chat import engine as chat
+from components.run_picker import build_run_row, checkpoint_update
+from training.chat import columns
+from training.chat.engine import ChatEngine, ReplyStats, Settings
 from training.jobs import runs
 
 log = logging.getLogger(__name__)
 
-SIDES = {"base": "Base model", "tuned": "Tuned (your run)", "few_shot": "Base + few-shot examples"}
-DEFAULTS = chat.Settings()
+SIDES = columns.SIDES
+DEFAULTS = Settings()
+NO_RUN_NOTE = "No run picked: only the base model (the picker above) answers."
 
 
 def shown(text: str) -> str:
@@ -32,7 +36,7 @@ def display(messages: list[dict]) -> list[dict]:
     return [{"role": m["role"], "content": shown(m["content"])} for m in messages]
 
 
-def stats_text(stats: chat.ReplyStats | None) -> str:
+def stats_text(stats: ReplyStats | None) -> str:
     if stats is None:
         return ""
     speed = stats.generated_tokens / stats.latency_s if stats.latency_s else 0
@@ -42,53 +46,28 @@ def stats_text(stats: chat.ReplyStats | None) -> str:
     )
 
 
-def example_prompts(run: str) -> list[str]:
-    """Last user turns of the run's validation split (the rows it did not train on)."""
-    if not run:
-        return []
+def example_prompts(run) -> list[str]:
+    """Prompts from the run's validation split; a moved data file only costs the examples."""
     try:
-        _, val = runs.run_examples(run)
-    except Exception:  # a moved data file only costs the examples, not the tab
+        return columns.example_prompts(run)
+    except Exception:
         log.info("no validation examples for %s", run, exc_info=True)
         return []
-    prompts = [p[0][-1]["content"] for e in val if (p := runs.prompt_and_reference(e))]
-    return list(dict.fromkeys(prompts))[:50]
 
 
 def on_run_change(run: str, owner: str = ""):
-    run = owned_run(run, owner)
-    checkpoints = runs.checkpoints(run) if run else []
-    prompts = example_prompts(run)
-    if run:
-        cfg = runs.run_config(run)
-        note = f"Base model of this run: `{shown(cfg.model)}`. Tuned = its adapter."
+    checkpoint, path = checkpoint_update(run, owner)
+    prompts = example_prompts(path)
+    if path:
+        model = runs.run_config(path).model
+        note = f"Base model of this run: `{shown(model)}`. Tuned = its adapter."
     else:
-        note = "No run picked: only the base model (the picker above) answers."
-    return (
-        gr.update(choices=checkpoints, value=checkpoints[0] if checkpoints else None),
-        gr.update(choices=[(p[:90], p) for p in prompts], value=None),
-        note,
-    )
-
-
-def plan(
-    run: str, checkpoint: str, model: str, few_shot: bool, k: int, owner: str = ""
-) -> tuple[str, dict, str]:
-    """(base model, {side: (adapter, few-shot turns)}, tokenizer folder) for the columns."""
-    if not run:
-        return model or "", {"base": (None, [])}, ""
-    run = checked_run(run, checkpoint, owner)
-    cfg = runs.run_config(run)
-    adapter = runs.adapter_path(run, checkpoint)
-    sides = {"base": (None, []), "tuned": (adapter, [])}
-    if few_shot and k:
-        train, _ = runs.run_examples(run)
-        sides["few_shot"] = (None, runs.few_shot_turns(train, int(k), cfg.seed))
-    tokenizer = adapter if (adapter / "tokenizer_config.json").is_file() else runs.adapter_path(run)
-    return cfg.model, sides, str(tokenizer)
+        note = NO_RUN_NOTE
+    return checkpoint, gr.update(choices=[(p[:90], p) for p in prompts], value=None), note
 
 
 def respond(
+    engine: ChatEngine,
     prompt,
     history,
     run,
@@ -115,26 +94,24 @@ def respond(
         yield update()
         return
     try:
-        base_model, sides, tokenizer = plan(run, checkpoint, model, few_shot, k, owner)
+        plan = columns.plan_columns(run, checkpoint, model, few_shot, k, owner)
     except Exception as exc:
         yield update(f"⚠️ {shown(str(exc))}")
         return
     for s in SIDES:
-        if s not in sides:
+        if s not in plan.columns:
             history[s] = []
-    names = list(sides)
-    rows = []
+    names = list(plan.columns)
     for s in names:
         history[s].append({"role": "user", "content": prompt})
-        adapter, shots = sides[s]
-        rows.append(chat.Row(shots + history[s], adapter))
+    rows = plan.rows(history)
+    for s in names:
         history[s].append({"role": "assistant", "content": ""})
     yield update()
-    settings = chat.Settings(temperature, top_p, int(max_new), int(seed or 0), system or "")
+    settings = Settings(temperature, top_p, int(max_new), int(seed or 0), system or "")
     try:
-        for ev in chat.get_engine().stream(
-            base_model, rows, settings, tokenizer_dir=tokenizer or None
-        ):
+        events = engine.stream(plan.base_model, rows, settings, tokenizer_dir=plan.tokenizer_dir)
+        for ev in events:
             side = names[ev.row]
             history[side][-1]["content"] += ev.text
             if ev.stats:
@@ -161,33 +138,18 @@ def take_last_turn(history: dict, seed: float, temperature: float):
     return trimmed, prompt, (int(seed) + 1 if temperature > 0 else seed)
 
 
-def build_playground_tab(model_dropdown: gr.Dropdown | None = None, owner=None) -> None:
-    """owner: the visitor's id (the app's gr.BrowserState); without one only CLI runs show."""
+def build_playground_tab(engine: ChatEngine, model_dropdown=None, owner=None) -> None:
+    """engine: the app's chat engine; model_dropdown: the shared base-model picker; owner:
+    the visitor's id (the app's gr.BrowserState); without one only CLI runs show."""
     model_box = model_dropdown if model_dropdown is not None else gr.State("")
     owner = owner if owner is not None else gr.State("")
     with gr.Tab("Playground") as tab:
-        gr.Markdown("Ask once, compare side by side: the base model, your tuned model and the "
-                    "base model prompted with examples from your data.")  # fmt: skip
-        with gr.Row(equal_height=True):
-            # Custom values allowed: choices change per session; checked_run() guards them.
-            run = gr.Dropdown(
-                [("(none: base model only)", NO_RUN)],
-                value=NO_RUN,
-                label="Run",
-                scale=3,
-                allow_custom_value=True,
-                elem_id="ts-pg-run",
-            )
-            checkpoint = gr.Dropdown(
-                [],
-                label="Checkpoint",
-                info="final = the finished adapter",
-                scale=2,
-                allow_custom_value=True,
-                elem_id="ts-pg-checkpoint",
-            )
-            refresh = gr.Button("Refresh runs", size="sm", scale=1)
-        note = gr.Markdown("No run picked: only the base model (the picker above) answers.")
+        gr.Markdown(
+            "Ask once, compare side by side: the base model, your tuned model and the "
+            "base model prompted with examples from your data."
+        )
+        run, checkpoint = build_run_row(tab, owner, base_only=True, elem_id="ts-pg")
+        note = gr.Markdown(NO_RUN_NOTE)
         with gr.Accordion("Generation settings", open=False):
             with gr.Row():
                 temperature = gr.Slider(
@@ -202,20 +164,34 @@ def build_playground_tab(model_dropdown: gr.Dropdown | None = None, owner=None) 
                 )
             system = gr.Textbox(label="System prompt (all columns)", lines=2)
             with gr.Row():
-                few_shot = gr.Checkbox(False, label="Add a base + few-shot column",
-                                       info="k training examples as earlier turns: the prompting baseline")  # fmt: skip
+                few_shot = gr.Checkbox(
+                    False,
+                    label="Add a base + few-shot column",
+                    info="k training examples as earlier turns: the prompting baseline",
+                )
                 k = gr.Slider(1, 8, 3, step=1, label="k (examples)")
-        boxes, stat_boxes, columns = [], [], []
+        boxes, stat_boxes, side_columns = [], [], []
         with gr.Row(equal_height=True):
             for side, label in SIDES.items():
                 with gr.Column(visible=side != "few_shot", min_width=280) as column:
-                    boxes.append(gr.Chatbot(label=label, height=440, sanitize_html=True, render_markdown=False,
-                                            allow_tags=False, elem_classes=["ts-chat-" + side]))  # fmt: skip
+                    box = gr.Chatbot(
+                        label=label,
+                        height=440,
+                        sanitize_html=True,
+                        render_markdown=False,
+                        allow_tags=False,
+                        elem_classes=["ts-chat-" + side],
+                    )
+                    boxes.append(box)
                     stat_boxes.append(gr.Markdown(elem_classes=["ts-reply-stats"]))
-                columns.append(column)
+                side_columns.append(column)
         examples = gr.Dropdown([], label="Example prompts from the validation split", value=None)
-        prompt = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, lines=2,
-                            elem_id="ts-pg-prompt")  # fmt: skip
+        prompt = gr.Textbox(
+            placeholder="Type a message and press Enter",
+            show_label=False,
+            lines=2,
+            elem_id="ts-pg-prompt",
+        )
         with gr.Row():
             send = gr.Button("Send", variant="primary", elem_id="ts-pg-send")
             regenerate = gr.Button("Regenerate")
@@ -224,28 +200,28 @@ def build_playground_tab(model_dropdown: gr.Dropdown | None = None, owner=None) 
         history = gr.State({s: [] for s in SIDES})
         hidden_prompt = gr.State("")  # in the tab: anything directly under gr.Tabs breaks its bar
 
-    settings = [run, checkpoint, model_box, few_shot, k, temperature, top_p, max_new, seed, system,
-                owner]  # fmt: skip
+    settings = [run, checkpoint, model_box, few_shot, k, temperature, top_p, max_new, seed]
+    settings += [system, owner]
     outputs = [history, prompt, *boxes, *stat_boxes, note]
+    private = {"api_visibility": "private"}
     # One engine, one model: generations queue behind each other (position shown) instead of
     # piling onto the lock; evaluation shares the same concurrency id.
     queue = {"concurrency_id": "chat-engine", "concurrency_limit": 1}
-    sent = send.click(
-        respond, [prompt, history, *settings], outputs, api_name="playground_send", **queue
+    reply = partial(respond, engine)
+    inputs = [prompt, history, *settings]
+    sent = send.click(reply, inputs, outputs, api_name="playground_send", **queue)
+    entered = prompt.submit(reply, inputs, outputs, **private, **queue)
+    regen = regenerate.click(
+        take_last_turn, [history, seed, temperature], [history, hidden_prompt, seed], **private
+    ).then(reply, [hidden_prompt, history, *settings], outputs, **private, **queue)
+    stop.click(None, cancels=[sent, entered, regen], **private)
+    clear.click(
+        lambda: ({s: [] for s in SIDES}, *[[] for _ in SIDES], *["" for _ in SIDES]),
+        None,
+        [history, *boxes, *stat_boxes],
+        cancels=[sent, entered, regen],
+        **private,
     )
-    entered = prompt.submit(
-        respond, [prompt, history, *settings], outputs, api_visibility="private", **queue
-    )
-    regen = regenerate.click(take_last_turn, [history, seed, temperature], [history, hidden_prompt, seed],
-                             api_visibility="private").then(
-        respond, [hidden_prompt, history, *settings], outputs, api_visibility="private", **queue)  # fmt: skip
-    stop.click(None, cancels=[sent, entered, regen], api_visibility="private")
-    clear.click(lambda: ({s: [] for s in SIDES}, *[[] for _ in SIDES], *["" for _ in SIDES]), None,
-                [history, *boxes, *stat_boxes], api_visibility="private", cancels=[sent, entered, regen])  # fmt: skip
-    run.change(on_run_change, [run, owner], [checkpoint, examples, note], api_visibility="private")
-    for trigger in (refresh.click, tab.select):  # runs finish while the page is open
-        trigger(lambda o: gr.update(choices=run_choices(o)), owner, run, api_visibility="private")
-    examples.change(lambda p: p or gr.skip(), examples, prompt, api_visibility="private")
-    few_shot.change(
-        lambda on: gr.update(visible=on), few_shot, columns[2], api_visibility="private"
-    )
+    run.change(on_run_change, [run, owner], [checkpoint, examples, note], **private)
+    examples.change(lambda p: p or gr.skip(), examples, prompt, **private)
+    few_shot.change(lambda on: gr.update(visible=on), few_shot, side_columns[2], **private)

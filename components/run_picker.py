@@ -1,52 +1,61 @@
 """The run picker shared by the Playground, Evaluate and Export tabs: a visitor lists and
-uses only their own runs (and runs made with the CLI), and every handler re-checks the
-values it receives, since an API caller can send any string."""
-
-from pathlib import Path
+picks only their own runs (and runs made with the CLI). Which runs a visitor may see, and
+the check of any run value a handler receives, are training/jobs/runs.py's (`visible`,
+`owned`, `open`)."""
 
 import gradio as gr
 
 from training.jobs import runs
-from training.jobs.runner import may_see
-from training.paths import runs_dir
 
 NO_RUN = ""  # the Playground's run value for "chat with the base model only"
+BASE_ONLY = ("(none: base model only)", NO_RUN)
 
 
-def run_choices(owner: str = "") -> list[tuple[str, str]]:
+def run_choices(owner: str = "", base_only: bool = False) -> list[tuple[str, str]]:
     """The visitor's own runs (and CLI runs); other visitors' runs are never listed."""
-    mine = [(p.name, str(p)) for p in runs.list_runs() if may_see(p, owner)]
-    return [("(none: base model only)", NO_RUN), *mine]
+    mine = [(p.name, str(p)) for p in runs.visible(owner)]
+    return [BASE_ONLY, *mine] if base_only else mine
 
 
-def owned_run(run: str, owner: str) -> str:
-    """The run if the visitor may use it, else "" (a typed-in path or another visitor's run)."""
-    if run and Path(run).resolve().parent == runs_dir().resolve() and may_see(run, owner):
-        return run
-    return ""
-
-
-def checked_run(run: str, checkpoint: str | None = "final", owner: str = "") -> Path:
-    """Only the visitor's runs under the runs folder and their own checkpoints: API callers
-    pick values freely, so the lists alone guard nothing."""
-    path = Path(run).resolve()
-    if path.parent != runs_dir().resolve() or checkpoint not in runs.checkpoints(path):
-        raise ValueError("Pick a run and one of its checkpoints from the lists.")
-    if not may_see(path, owner):
-        raise ValueError("Pick a run and one of its checkpoints from the lists.")
-    return path
-
-
-def build_run_row(tab: gr.Tab, owner) -> tuple[gr.Dropdown, gr.Dropdown]:
+def build_run_row(
+    tab: gr.Tab, owner, base_only: bool = False, elem_id: str | None = None
+) -> tuple[gr.Dropdown, gr.Dropdown]:
     """Run and checkpoint dropdowns with a refresh button; the list refreshes on the tab's
-    select too, so runs that finished while the page was open appear."""
+    select too, so runs that finished while the page was open appear. base_only: offer
+    "(none: base model only)" first, and start there."""
+    ids = {"run": f"{elem_id}-run", "checkpoint": f"{elem_id}-checkpoint"} if elem_id else {}
     with gr.Row(equal_height=True):
-        # Custom values allowed: choices change per session; checked_run() guards them.
-        run = gr.Dropdown([], value=None, label="Run", scale=3, allow_custom_value=True)
-        checkpoint = gr.Dropdown([], label="Checkpoint", scale=2, allow_custom_value=True)
+        # Custom values allowed: choices change per session; runs.open() guards them.
+        run = gr.Dropdown(
+            [BASE_ONLY] if base_only else [],
+            value=NO_RUN if base_only else None,
+            label="Run",
+            scale=3,
+            allow_custom_value=True,
+            elem_id=ids.get("run"),
+        )
+        checkpoint = gr.Dropdown(
+            [],
+            label="Checkpoint",
+            info="final = the finished adapter",
+            scale=2,
+            allow_custom_value=True,
+            elem_id=ids.get("checkpoint"),
+        )
         refresh = gr.Button("Refresh runs", size="sm", scale=1)
     for trigger in (refresh.click, tab.select):
         trigger(
-            lambda o: gr.update(choices=run_choices(o)[1:]), owner, run, api_visibility="private"
+            lambda o: gr.update(choices=run_choices(o, base_only)),
+            owner,
+            run,
+            api_visibility="private",
         )
     return run, checkpoint
+
+
+def checkpoint_update(run, owner: str) -> tuple[dict, object]:
+    """(checkpoint dropdown update, the run folder or None) for a newly picked run value."""
+    path = runs.owned(run, owner)
+    checkpoints = runs.checkpoints(path) if path else []
+    first = checkpoints[0] if checkpoints else None
+    return gr.update(choices=checkpoints, value=first), path

@@ -13,15 +13,26 @@ import pandas as pd
 from components.format import esc
 from training.backends.preflight import Preflight
 from training.config import RunConfig
+from training.data import DataChoice
 from training.jobs import rundir
-from training.jobs.runner import Job
+from training.jobs.store import Job
 
 DEFAULTS = RunConfig()
 # Hyperparameter widgets, in the order their values reach the handlers.
 MAIN = ["epochs", "max_steps", "learning_rate", "batch_size", "grad_accum", "max_length"]
 ADAPTER = ["lora_r", "lora_alpha"]
-ADVANCED = ["lora_dropout", "target_modules", "lr_scheduler", "warmup_ratio", "validation_split",
-            "eval_steps", "save_steps", "logging_steps", "early_stopping_patience", "seed"]  # fmt: skip
+ADVANCED = [
+    "lora_dropout",
+    "target_modules",
+    "lr_scheduler",
+    "warmup_ratio",
+    "validation_split",
+    "eval_steps",
+    "save_steps",
+    "logging_steps",
+    "early_stopping_patience",
+    "seed",
+]
 HYPER = MAIN + ADAPTER + ADVANCED
 LOG_LINES = 40
 LABELS = {"lora_r": "LoRA rank", "lora_alpha": "LoRA alpha", "grad_accum": "Gradient accumulation"}
@@ -35,7 +46,7 @@ def label(name: str) -> str:
     return LABELS.get(name, name.replace("_", " ").capitalize())
 
 
-def build_config(model, trust, dataset, backend, method, *values) -> RunConfig:
+def build_config(model, trust, choice: DataChoice | None, backend, method, *values) -> RunConfig:
     """Widget values -> RunConfig (ValueError with a plain message when out of range)."""
     data = dict(zip(HYPER, values, strict=True))
     for name, value in data.items():
@@ -43,25 +54,19 @@ def build_config(model, trust, dataset, backend, method, *values) -> RunConfig:
             raise ValueError(f"{label(name)} is empty.")
         default = getattr(DEFAULTS, name)
         data[name] = type(default)(value) if isinstance(default, int | float) else value
-    dataset = dataset or {}
     return RunConfig(
         model=model or DEFAULTS.model,
         trust_remote_code=bool(trust),
         backend=backend or DEFAULTS.backend,
         method=method,
-        data=dataset.get("path") or "",
-        format=dataset.get("format") or None,
-        column_mapping=dict(dataset.get("mapping") or {}),
-        validation_file=dataset.get("validation_file") or None,
+        **(choice or DataChoice()).run_fields(),
         **data,
     )
 
 
-def report_stats(dataset: dict | None) -> dict | None:
-    """The Data tab's report figures (counted at its max length) for the estimate."""
-    d = dataset or {}
-    summary = d.get("stats") or d.get("report_summary")
-    return {"max_length": d.get("max_length"), **summary} if summary else None
+def report_stats(choice: DataChoice | None) -> dict | None:
+    """The Data tab's report figures (counted at the max length it checked with)."""
+    return choice.summary.stats if choice and choice.summary else None
 
 
 def config_text(cfg: RunConfig) -> tuple[str, str]:
@@ -110,11 +115,12 @@ def autotrain_note(ok: bool, reason: str, can_install: bool) -> str:
     return text
 
 
-def install_verdict(returncode: int, ok: bool, reason: str) -> str:
-    if returncode == 0 and ok:
+def install_verdict(failure: str | None, ok: bool, reason: str) -> str:
+    """failure: why the install script failed (None: it succeeded)."""
+    if failure:
+        return failure
+    if ok:
         return "AutoTrain is installed: choose it as the backend."
-    if returncode != 0:
-        return f"The install failed (exit code {returncode}); the lines above say why."
     return f"The install finished but AutoTrain is still unavailable: {reason}"
 
 
@@ -151,17 +157,9 @@ def jobs_table(jobs: list[Job]) -> pd.DataFrame:
         p = job.progress
         step = f"{p['step']}/{p.get('total_steps', '?')}" if "step" in p else ""
         loss = " / ".join(f"{p[k]:.4f}" for k in ("loss", "eval_loss") if p.get(k) is not None)
-        rows.append(
-            [
-                job.id,
-                Path(job.model).name,
-                status_text(job),
-                step,
-                loss,
-                duration(p.get("eta")) if job.status == "running" else "",
-                time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created)),
-            ]  # fmt: skip
-        )
+        eta = duration(p.get("eta")) if job.status == "running" else ""
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created))
+        rows.append([job.id, Path(job.model).name, status_text(job), step, loss, eta, created])
     columns = ["Run", "Model", "Status", "Step", "Loss (train / eval)", "ETA", "Created"]
     return pd.DataFrame(rows, columns=columns)
 

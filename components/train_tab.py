@@ -2,49 +2,58 @@
 
 Widgets take their initial values and help text from RunConfig; "Show config" prints the
 exact YAML the worker receives. Training runs in a worker process owned by the app's
-JobRunner (training/jobs/runner.py); this tab only submits and polls (gr.Timer), so closing the
-tab loses nothing. The visitor's identity is a random token kept in the browser's
-localStorage (gr.BrowserState): reopening the page shows their runs again.
+JobRunner (training/jobs/runner.py); this tab only submits and polls (gr.Timer), so
+closing the tab loses nothing. The visitor's identity comes from components/visitor.py; the runner,
+the settings and the visitor state are handed in by app.py.
 
 Two backends train (RunConfig.backend): LoRA with TRL + PEFT, or AutoTrain Advanced in its
 own venv; AutoTrain's note, Install button and config export live in
 components/autotrain_panel.py. Pure helpers and formatters live in components/train_format.py.
 """
 
-import copy
 import logging
 import os
-import secrets
 from functools import partial
 from pathlib import Path
 
 import gradio as gr
 
 from components import train_format as tf
-from components.autotrain_panel import build_autotrain_panel, on_backend, on_export
+from components.autotrain_panel import build_autotrain_panel, on_export
 from components.format import message_html
-from training.backends import autotrain_config as autotrain
+from components.visitor import ensure_owner
+from training.backends import get_backend
 from training.backends.preflight import estimate
 from training.config import SCHEDULERS, RunConfig, help_text
+from training.data import DataChoice
+from training.data.labels import explain_choice
 from training.jobs import rundir
-from training.jobs.runner import Job, JobRunner, get_runner
-from training.paths import REPO_ROOT, home
+from training.jobs.runner import JobRunner
+from training.jobs.store import Job
+from training.models.catalogue import chat_tokenizer
+from training.paths import REPO_ROOT
+from training.settings import Settings
 
 log = logging.getLogger(__name__)
 PRESETS_DIR = REPO_ROOT / "configs"
 POLL_S = 2.0
 OUR_FAULT = "Something went wrong on our side; the details are in the server log."
 SLIDERS = {  # name: (minimum, maximum, step)
-    "batch_size": (1, 64, 1), "grad_accum": (1, 64, 1), "max_length": (16, 8192, 16),
-    "lora_r": (1, 256, 1), "lora_alpha": (1, 512, 1), "lora_dropout": (0.0, 0.5, 0.01),
-    "warmup_ratio": (0.0, 0.5, 0.01), "validation_split": (0.0, 0.45, 0.01),
-}  # fmt: skip
+    "batch_size": (1, 64, 1),
+    "grad_accum": (1, 64, 1),
+    "max_length": (16, 8192, 16),
+    "lora_r": (1, 256, 1),
+    "lora_alpha": (1, 512, 1),
+    "lora_dropout": (0.0, 0.5, 0.01),
+    "warmup_ratio": (0.0, 0.5, 0.01),
+    "validation_split": (0.0, 0.45, 0.01),
+}
 
 
-def widget(name: str):
+def widget(name: str, render: bool = True):
     """A numeric widget (or dropdown / textbox) for one RunConfig field."""
     value = getattr(tf.DEFAULTS, name)
-    kw = {"value": value, "label": tf.label(name), "info": help_text(name)}
+    kw = {"value": value, "label": tf.label(name), "info": help_text(name), "render": render}
     if name == "lr_scheduler":
         return gr.Dropdown(list(SCHEDULERS), **kw)
     if isinstance(value, str):
@@ -63,22 +72,13 @@ def preset_choices() -> list[tuple[str, str]]:
     return [(p.stem, str(p)) for p in sorted(PRESETS_DIR.glob("*.yaml"))]
 
 
-def browser_secret() -> str:
-    """Fixed across restarts, so the browser's stored token still decrypts after one."""
-    if env := os.environ.get("TUNESMITH_BROWSER_SECRET"):
-        return env
-    path = home() / "browser_secret"
-    if not path.is_file():
-        path.write_text(secrets.token_urlsafe(24))
-        path.chmod(0o600)
-    return path.read_text().strip()
+def max_length_widget() -> gr.Slider:
+    """The one max length widget, made before the tabs (unrendered): the Data tab's report
+    counts tokens at its value, and the Train tab shows it among the settings."""
+    return widget("max_length", render=False)
 
 
 # --- event handlers: unpack widget values, call training, format --------------------
-
-
-def ensure_owner(owner: str | None) -> str:
-    return owner or secrets.token_urlsafe(18)
 
 
 def on_estimate(*config) -> str:
@@ -115,11 +115,11 @@ def on_start(runner: JobRunner, owner, *config):
     """Queue a run; returns (message, selected run id)."""
     if not owner:
         return "⚠️ The page is still loading; press Start again.", gr.skip()
-    if not (config[2] or {}).get("ok"):
+    if not (config[2] and config[2].ok):
         return "⚠️ Check a dataset on the Data tab first (it must pass without errors).", gr.skip()
     try:
         cfg = tf.build_config(*config)
-        ok, reason = autotrain.available() if cfg.backend == "autotrain" else (True, "")
+        ok, reason = get_backend(cfg.backend).available()
         if not ok:
             return f"⚠️ {reason}", gr.skip()
         job = runner.submit(cfg, owner)
@@ -132,7 +132,9 @@ def on_start(runner: JobRunner, owner, *config):
     return f"Run **{job.id}** queued ({where}). You can close this page: it keeps going.", job.id
 
 
-def on_job_action(runner: JobRunner, action: str, owner, selected, dataset=None) -> str:
+def on_job_action(
+    runner: JobRunner, action: str, owner, selected, choice: DataChoice | None = None
+) -> str:
     """Cancel, Resume or Continue the selected run, with a plain message either way."""
     if not selected:
         return "⚠️ Select one of your runs in the list first."
@@ -142,13 +144,9 @@ def on_job_action(runner: JobRunner, action: str, owner, selected, dataset=None)
             return f"Stopping run {job.id}: it saves the adapter it has, then stops."
         if action == "resume":
             return f"Run {runner.resume(selected, owner).id} is queued to resume."
-        d = dataset or {}
-        if not d.get("ok"):
+        if not (choice and choice.ok):
             return "⚠️ Check the new data on the Data tab first."
-        overrides = {"data": d["path"], "format": d.get("format") or None,
-                     "column_mapping": dict(d.get("mapping") or {}),
-                     "validation_file": d.get("validation_file") or None}  # fmt: skip
-        job = runner.continue_from(selected, owner, overrides)
+        job = runner.continue_from(selected, owner, choice.run_fields())
         return f"Run **{job.id}** queued: continues from {selected}'s adapter on the current data."
     except (PermissionError, ValueError, LookupError) as e:
         return f"⚠️ {e}"
@@ -191,26 +189,13 @@ def pick_job(evt: gr.SelectData) -> str:
     return evt.row_value[0]
 
 
-def on_learn(model, trust, dataset, max_length, number) -> str:
+def on_learn(model, trust, choice: DataChoice | None, max_length, number) -> str:
     """One example rendered with the chat template, trained tokens highlighted."""
-    d = dataset or {}
-    if not d.get("path"):
+    if not (choice and choice.path):
         return message_html("Check a dataset on the Data tab first.", "info")
     try:
-        from training.data import load_examples
-        from training.data.labels import ensure_chat_template, explain_example
-        from training.models.catalogue import load_tokenizer
-
-        examples = load_examples(d["path"], fmt=d.get("format"), mapping=d.get("mapping") or None)
-        if not examples:
-            return message_html("The dataset holds no usable examples.", "warning")
-        example = examples[min(max(int(number or 1), 1), len(examples)) - 1]
-        tok = load_tokenizer(model, bool(trust))
-        if not tok.chat_template or tok.pad_token is None:
-            # The cached tokenizer is shared: patch a copy, as the worker does.
-            tok = copy.deepcopy(tok)
-            ensure_chat_template(tok)
-        return tf.learned_html(explain_example(tok, example, int(max_length)))
+        tokenizer = chat_tokenizer(model, bool(trust))
+        return tf.learned_html(explain_choice(tokenizer, choice, number, int(max_length)))
     except (ValueError, OSError) as e:
         return message_html(str(e), "error")
     except Exception:
@@ -221,50 +206,61 @@ def on_learn(model, trust, dataset, max_length, number) -> str:
 # --- layout and wiring ---------------------------------------------------------------
 
 
-def owner_state() -> gr.BrowserState:
-    """The visitor's id: a random token kept in localStorage (set on first page load by the
-    Train tab), shared by every tab that shows or acts on the visitor's runs."""
-    return gr.BrowserState("", storage_key="tunesmith-owner", secret=browser_secret())
-
-
-def build_train_tab(model, dataset_state, trust_remote_code=None, runner=None, owner=None) -> None:
-    """The Train tab. model: the shared base-model dropdown; dataset_state: the Data tab's
-    gr.State ({"path", "format", "mapping", "validation_file", "max_length", "ok",
-    "report_summary"}); trust_remote_code: the picker's checkbox; runner: defaults to the
-    app's JobRunner."""
-    runner = runner or get_runner()
+def build_train_tab(
+    model,
+    choice_state,
+    runner: JobRunner,
+    owner,
+    trust_remote_code=None,
+    settings: Settings | None = None,
+    max_length: gr.Slider | None = None,
+) -> None:
+    """The Train tab. model: the shared base-model dropdown; choice_state: the Data tab's
+    gr.State (a DataChoice); runner: the app's JobRunner; owner: the visitor state;
+    trust_remote_code: the picker's checkbox; max_length: max_length_widget(), shared with
+    the Data tab (a new one when not given)."""
+    settings = settings or Settings()
     trust = trust_remote_code if trust_remote_code is not None else gr.State(False)
-    ok, reason = autotrain.available()
+    ok, _ = get_backend("autotrain").available()
     with gr.Tab("Train"):
-        owner = owner if owner is not None else owner_state()
         selected, shown = gr.State(None), gr.State("")
         with gr.Row():
             backend = gr.Radio(
-                tf.backend_choices(ok), value=tf.DEFAULTS.backend, label="Backend",
+                tf.backend_choices(ok),
+                value=tf.DEFAULTS.backend,
+                label="Backend",
                 info=help_text("backend"),
-            )  # fmt: skip
+            )
             method = gr.Radio(
                 [("LoRA", "lora"), ("QLoRA (4-bit base, GPU only)", "qlora")],
-                value=tf.DEFAULTS.method, label="Method (either backend)",
+                value=tf.DEFAULTS.method,
+                label="Method (either backend)",
                 info=help_text("method"),
-            )  # fmt: skip
+            )
             preset = gr.Dropdown(
-                preset_choices(), value=None, label="Preset",
+                preset_choices(),
+                value=None,
+                label="Preset",
                 info="Load tested settings for a machine size (configs/*.yaml).",
-            )  # fmt: skip
-        backend_io = build_autotrain_panel(backend, ok, reason)
+            )
+        backend_io = build_autotrain_panel(backend, settings.install_allowed)
+        max_length = max_length if max_length is not None else max_length_widget()
+
+        def make(name):
+            return max_length.render() if name == "max_length" else widget(name)
+
         widgets = {}
         with gr.Group():
             with gr.Row():
-                widgets.update({n: widget(n) for n in tf.MAIN[:3]})
+                widgets.update({n: make(n) for n in tf.MAIN[:3]})
             with gr.Row():
-                widgets.update({n: widget(n) for n in tf.MAIN[3:]})
+                widgets.update({n: make(n) for n in tf.MAIN[3:]})
             with gr.Row():
-                widgets.update({n: widget(n) for n in tf.ADAPTER})
+                widgets.update({n: make(n) for n in tf.ADAPTER})
         with gr.Accordion("Advanced", open=False):
             for i in range(0, len(tf.ADVANCED), 3):
                 with gr.Row():
-                    widgets.update({n: widget(n) for n in tf.ADVANCED[i : i + 3]})
+                    widgets.update({n: make(n) for n in tf.ADVANCED[i : i + 3]})
         values = [widgets[n] for n in tf.HYPER]
         with gr.Row():
             estimate_btn = gr.Button("Estimate")
@@ -291,19 +287,24 @@ def build_train_tab(model, dataset_state, trust_remote_code=None, runner=None, o
             resume_btn = gr.Button("Resume run")
             continue_btn = gr.Button("Continue training on the current data")
         chart = gr.LinePlot(
-            tf.loss_frame(None), x="step", y="loss", color="series", height=280,
+            tf.loss_frame(None),
+            x="step",
+            y="loss",
+            color="series",
+            height=280,
             title="Loss per step (blue: training, orange: validation)",
             color_map={"train": "#4f46e5", "eval": "#f97316"},
-        )  # fmt: skip
+        )
         log_box = gr.Textbox(
             label="Log (last lines)", lines=10, max_lines=tf.LOG_LINES, autoscroll=True
         )
         timer = gr.Timer(POLL_S)
 
-    config_inputs = [model, trust, dataset_state, backend, method, *values]
+    config_inputs = [model, trust, choice_state, backend, method, *values]
     quiet = {"show_progress": "hidden", "api_visibility": "private"}
-    gr.on([estimate_btn.click, backend.change, method.change, model.change, dataset_state.change]
-          + [w.change for w in values], on_estimate, config_inputs, estimate_md, **quiet)  # fmt: skip
+    changes = [estimate_btn.click, backend.change, method.change, model.change]
+    changes += [choice_state.change] + [w.change for w in values]
+    gr.on(changes, on_estimate, config_inputs, estimate_md, **quiet)
     open_config = {"fn": lambda: gr.Accordion(open=True), "outputs": config_box, **quiet}
     config_btn.click(on_show_config, config_inputs, [yaml_code, shell_code], **quiet).then(
         **open_config
@@ -312,30 +313,25 @@ def build_train_tab(model, dataset_state, trust_remote_code=None, runner=None, o
         **open_config
     )
     preset.change(on_preset, preset, [model, method, *values], **quiet)
-    dataset_state.change(
-        lambda d: (d or {}).get("max_length") or gr.skip(), dataset_state, widgets["max_length"],
-        **quiet,
-    )  # fmt: skip
-    learn_btn.click(
-        on_learn, [model, trust, dataset_state, widgets["max_length"], example_no], learn_html,
-        api_visibility="private",
-    )  # fmt: skip
+    learn_inputs = [model, trust, choice_state, max_length, example_no]
+    learn_btn.click(on_learn, learn_inputs, learn_html, api_visibility="private")
     poll_io = ([owner, selected, shown], [jobs, selected, status_md, chart, log_box, shown])
     ticking = {"concurrency_limit": None, **quiet}  # file reads only: never wait in line
+    refresh = partial(poll, runner)
     start_btn.click(
         partial(on_start, runner), [owner, *config_inputs], [notice, selected], **quiet
-    ).then(partial(poll, runner), *poll_io, **ticking)
+    ).then(refresh, *poll_io, **ticking)
     for btn, action in ((cancel_btn, "cancel"), (resume_btn, "resume"), (continue_btn, "continue")):
         btn.click(
             partial(on_job_action, runner, action),
-            [owner, selected, dataset_state],
+            [owner, selected, choice_state],
             notice,
             **quiet,
-        ).then(partial(poll, runner), *poll_io, **ticking)
-    jobs.select(pick_job, None, selected, **quiet).then(partial(poll, runner), *poll_io, **ticking)
-    timer.tick(partial(poll, runner), *poll_io, **ticking)
-    # On page load: a token for first-time visitors (kept in localStorage), their runs,
+        ).then(refresh, *poll_io, **ticking)
+    jobs.select(pick_job, None, selected, **quiet).then(refresh, *poll_io, **ticking)
+    timer.tick(refresh, *poll_io, **ticking)
+    # On page load: an id for first-time visitors (kept in localStorage), their runs,
     # AutoTrain's availability now (another page may have installed it) and the estimate.
-    gr.on(None, ensure_owner, owner, owner, **quiet).then(
-        partial(poll, runner), *poll_io, **ticking
-    ).then(on_backend, *backend_io, **quiet).then(on_estimate, config_inputs, estimate_md, **quiet)
+    gr.on(None, ensure_owner, owner, owner, **quiet).then(refresh, *poll_io, **ticking).then(
+        *backend_io, **quiet
+    ).then(on_estimate, config_inputs, estimate_md, **quiet)
