@@ -1,6 +1,9 @@
 """Tiny test assets built in seconds: a byte-level BPE tokenizer with a ChatML template
-and a ~0.2 M-parameter Llama model. It learns nothing useful; it exercises the pipeline."""
+and a ~0.2 M-parameter Llama model (it learns nothing useful; it exercises the pipeline),
+and `make_run`, a run directory with a perturbed LoRA adapter, a checkpoint, config and data
+that the chat, playground, evaluation and export tests share."""
 
+import json
 import time
 from pathlib import Path
 
@@ -105,3 +108,53 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "condition", interval
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+QUESTIONS = ["capital of France", "haiku about autumn", "quick brown fox", "language model"]
+
+
+def answer(q: str) -> str:  # a rigid JSON answer format
+    return json.dumps({"topic": q, "words": len(q.split())})
+
+
+def make_run(root: Path, model_dir: Path, rows: int = 12, seed: int = 0) -> Path:
+    """RUN_DIR with config.yaml, data.jsonl, adapter/ (+ tokenizer) and checkpoints/checkpoint-2."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.config import RunConfig
+
+    run = Path(root)
+    run.mkdir(parents=True, exist_ok=True)
+    data = run / "data.jsonl"
+    with open(data, "w") as f:
+        for i in range(rows):
+            q = QUESTIONS[i % len(QUESTIONS)] + f" {i}"
+            chat = [
+                {"role": "user", "content": f"Describe: {q}"},
+                {"role": "assistant", "content": answer(q)},
+            ]
+            f.write(json.dumps({"messages": chat}) + "\n")
+    RunConfig(model=str(model_dir), data=str(data), validation_split=0.25, max_length=256).to_yaml(
+        run / "config.yaml"
+    )
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
+    torch.manual_seed(seed)  # lora_A starts random: the same seed, the same adapter
+    peft_model = get_peft_model(model, lora)
+    gen = torch.Generator().manual_seed(seed)
+    for name, p in peft_model.named_parameters():
+        if "lora_B" in name:  # B starts at zero (adapter = identity): perturb it so outputs change
+            p.data = torch.randn(p.shape, generator=gen) * 2.0
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    peft_model.save_pretrained(run / "adapter")
+    tok.save_pretrained(run / "adapter")
+    for name, p in peft_model.named_parameters():
+        if "lora_B" in name:
+            p.data = p.data * -0.5  # the checkpoint is a different adapter
+    peft_model.save_pretrained(run / "checkpoints" / "checkpoint-2")
+    return run
+
+
+MSGS = [{"role": "user", "content": "Describe: capital of France"}]

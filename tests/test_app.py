@@ -20,3 +20,26 @@ def test_every_child_of_the_tabs_is_a_tab():
     assert children == [
         ("tabitem", name) for name in ("Data", "Train", "Playground", "Evaluate", "Export")
     ]
+
+
+def test_the_apps_job_runner_empties_the_apps_chat_cache_before_a_job(tiny_model_dir):
+    from training.chat.engine import ChatEngine
+
+    engine = ChatEngine()
+    with engine.lock:
+        engine.model(str(tiny_model_dir))
+    runner = app.start_runner(engine)
+    try:
+        for hook in runner.before_start:  # what the scheduler calls before a worker starts
+            hook()
+    finally:
+        runner.shutdown()
+    assert engine.loaded()["base"] is None
+
+
+def test_launch_options_follow_the_settings():
+    from training.settings import Settings
+
+    options = app.launch_options(Settings(max_upload_mb=3))
+    assert options["max_file_size"] == 3 * 1024 * 1024
+    assert options["show_error"] is False  # tracebacks never reach a visitor

@@ -26,10 +26,15 @@ pytestmark = pytest.mark.slow
 SCRIPT = "<script>alert('pwned')</script> ${1+1} {{7*7}}"
 SCREENSHOT = Path("/tmp/tunesmith-data-tab.png")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
-]  # fmt: skip
+]
 
 
 def free_port() -> int:
@@ -74,8 +79,9 @@ def serve(tmp_path: Path, model: str):
         "GRADIO_ANALYTICS_ENABLED": "False",
     }
     log = open(tmp_path / "app.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_ready(url, proc)
@@ -96,9 +102,12 @@ def app_url(tmp_path, tiny_model_dir):
 
 def open_browser(pw, tmp_path: Path):
     return pw.chromium.launch_persistent_context(
-        str(tmp_path / "chromium"), executable_path=shutil.which("chromium"),
-        headless=True, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900},
-    )  # fmt: skip
+        str(tmp_path / "chromium"),
+        executable_path=shutil.which("chromium"),
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1280, "height": 900},
+    )
 
 
 def test_upload_shows_report_and_preview(app_url, tmp_path):
@@ -106,8 +115,14 @@ def test_upload_shows_report_and_preview(app_url, tmp_path):
 
     chat = [{"role": "user", "content": "Q{}?"}, {"role": "assistant", "content": "A{}."}]
     lines = [json.dumps({"messages": chat}).replace("{}", str(i)) for i in range(60)]
-    lines[1] = json.dumps({"messages": [{"role": "user", "content": SCRIPT},
-                                        {"role": "assistant", "content": "Plain."}]})  # fmt: skip
+    lines[1] = json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": SCRIPT},
+                {"role": "assistant", "content": "Plain."},
+            ]
+        }
+    )
     lines[2] = '{"messages": [{"role": "user", "content": "unfinished"'
     data = tmp_path / "one_bad_row.jsonl"
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -145,7 +160,7 @@ def test_playground_streams_base_and_tuned_side_by_side(tmp_path, tiny_model_dir
     prompt, both columns answer, and the prompt's markup is shown as text, never run."""
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.training.test_chat import make_run
+    from tests.assets import make_run
 
     make_run(tmp_path / "home" / "runs" / "demo-run", tiny_model_dir)
     dialogs = []

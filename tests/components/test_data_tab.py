@@ -12,10 +12,9 @@ import socket
 import pytest
 
 from components import data_tab as dt
-from training.data import SAMPLES
+from training.data import SAMPLES, DataChoice
 
 SCRIPT = "<script>alert('pwned')</script><img src=x onerror=alert(1)> ${1+1} {{7*7}}"
-STATE_KEYS = {"path", "format", "mapping", "validation_file", "max_length", "ok", "report_summary"}
 
 
 def no_progress(*args, **kwargs):
@@ -38,9 +37,9 @@ def bad_jsonl(tmp_path):
     return path
 
 
-def run(handler, *args) -> dt.View:
+def run(handler, *args, **kwargs) -> dt.View:
     """Drive a generator handler to its last update; check every update has all outputs."""
-    views = list(handler(*args, progress=no_progress))
+    views = list(handler(*args, progress=no_progress, **kwargs))
     assert views and all(len(v) == len(dt.View._fields) for v in views)
     return dt.View(*views[-1])
 
@@ -54,15 +53,17 @@ def test_upload_reports_the_bad_row_and_escapes_user_content(bad_jsonl, tiny_mod
     for html in view:  # no output carries live markup from the data
         assert "<script>" not in str(html) and "<img" not in str(html)
     assert "&lt;script&gt;" in view.preview
-    state = view.dataset
-    assert set(state) == STATE_KEYS and state["ok"] is False
-    assert state["report_summary"]["errors"] == 1 and state["format"] == "messages"
-    assert copy.deepcopy(state) == state
+    choice = view.choice
+    assert isinstance(choice, DataChoice) and choice.ok is False
+    assert choice.summary.errors == 1 and choice.format == "messages"
+    assert copy.deepcopy(choice) == choice  # it can sit in a gr.State
 
 
 def test_first_update_shows_the_preview_before_the_check_finishes(bad_jsonl, tiny_model_dir):
-    first = dt.View(*next(dt.on_upload(str(bad_jsonl), None, 1024, str(tiny_model_dir), False,
-                                       progress=no_progress)))  # fmt: skip
+    updates = dt.on_upload(
+        str(bad_jsonl), None, 1024, str(tiny_model_dir), False, progress=no_progress
+    )
+    first = dt.View(*next(updates))
     assert "Checking" in first.verdict and "Question 0?" in first.preview and first.report == ""
 
 
@@ -70,17 +71,17 @@ def test_first_update_shows_the_preview_before_the_check_finishes(bad_jsonl, tin
 def test_every_sample_is_ready_to_train(name, tiny_model_dir):
     view = run(dt.on_sample, name, 1024, str(tiny_model_dir), False)
     assert "Ready to train" in view.verdict, view.report
-    state = view.dataset
-    assert state["ok"] and state["path"] == str(SAMPLES[name]) and state["mapping"]
-    summary = state["report_summary"]
-    assert summary["examples"] >= 50 and summary["total_training_tokens"] > 0
-    assert summary["token_estimate"] is False  # counted with the tiny model's tokenizer
+    choice = view.choice
+    assert choice.ok and choice.path == str(SAMPLES[name]) and choice.mapping
+    stats = choice.summary.stats
+    assert stats["examples"] >= 50 and stats["total_training_tokens"] > 0
+    assert stats["token_estimate"] is False  # counted with the tiny model's tokenizer
     assert "<svg" in view.histogram and "max length 1,024" in view.histogram
     assert "Examples" in view.stats and "&lt;|im_start|&gt;" in view.conversation
 
 
 def test_row_view_uses_the_chat_template_and_escapes(bad_jsonl, tiny_model_dir):
-    sel = dt.selection(bad_jsonl)
+    sel = dt.choose(bad_jsonl)
     html = dt.show_row(sel, 2, str(tiny_model_dir), False)
     assert '<span class="ts-special">&lt;|im_end|&gt;</span>' in html
     assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in html
@@ -96,49 +97,61 @@ def test_format_override_and_column_mapping(tmp_path, tiny_model_dir):
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     model = str(tiny_model_dir)
     view = run(dt.on_upload, str(path), None, 1024, model, False)
-    assert not view.dataset["ok"] and view.options == {"__type__": "update", "open": True}
-    view = run(dt.on_format, view.selection, "prompt_completion", 1024, model, False)
+    assert not view.choice.ok and view.options == {"__type__": "update", "open": True}
+    view = run(dt.on_format, view.choice, "prompt_completion", 1024, model, False)
     assert view.roles == ["prompt", "completion", "system"]
     assert view.slot1["choices"] == [("(none)", ""), ("frage", "frage"), ("antwort", "antwort")]
-    view = run(dt.on_options, view.selection, "prompt_completion", view.roles, "frage",
-               "antwort", "", None, None, 1024, model, False)  # fmt: skip
+    view = run(
+        dt.on_options,
+        view.choice,
+        "prompt_completion",
+        view.roles,
+        "frage",
+        "antwort",
+        "",
+        None,
+        None,
+        1024,
+        model,
+        False,
+    )
     assert "Ready to train: 60 examples" in view.verdict, view.report
-    assert view.dataset["mapping"] == {"prompt": "frage", "completion": "antwort"}
-    assert view.dataset["format"] == "prompt_completion"
+    assert view.choice.mapping == {"prompt": "frage", "completion": "antwort"}
+    assert view.choice.format == "prompt_completion" and view.choice.ok
 
 
 def test_max_length_marks_long_rows(tmp_path, tiny_model_dir):
     path = tmp_path / "long.jsonl"
-    lines = [chat(f"Story {i}. " + "Tell me a story. " * (40 if i % 3 == 0 else 1), "Once.")
-             for i in range(60)]  # fmt: skip
+    lines = [
+        chat(f"Story {i}. " + "Tell me a story. " * (40 if i % 3 == 0 else 1), "Once.")
+        for i in range(60)
+    ]
     path.write_text("\n".join(lines), encoding="utf-8")
     view = run(dt.on_upload, str(path), None, 64, str(tiny_model_dir), False)
     assert 'data-code="over_max_length"' in view.report and "rows 1, 4, 7," in view.report
     assert "ts-bar-over" in view.histogram and "max length 64" in view.histogram
-    assert (
-        view.dataset["max_length"] == 64 and view.dataset["report_summary"]["over_max_length"] == 20
-    )
+    stats = view.choice.summary.stats
+    assert stats["max_length"] == 64 and stats["over_max_length"] == 20
 
 
 def test_validation_file_and_its_rows(bad_jsonl, tmp_path, tiny_model_dir):
     val = tmp_path / "val.jsonl"
     val.write_text(chat("Valid?", "Yes.") + "\nnot json\n", encoding="utf-8")
     view = run(dt.on_upload, str(bad_jsonl), str(val), 1024, str(tiny_model_dir), False)
-    assert view.dataset["validation_file"] == str(val)
-    assert view.dataset["report_summary"]["split"]["source"] == "file"
+    assert view.choice.validation_file == str(val)
+    assert view.choice.summary.stats["split"]["source"] == "file"
     assert "validation file row 2" in view.report
 
 
 def test_unavailable_model_falls_back_to_estimates(bad_jsonl):
     view = run(dt.on_upload, str(bad_jsonl), None, 1024, "someone/not-here", False)
     assert 'data-code="model_unavailable"' in view.report and "estimates" in view.report
-    assert view.dataset["report_summary"]["token_estimate"] is True
+    assert view.choice.summary.stats["token_estimate"] is True
     assert "ChatML layout" in view.conversation
 
 
-def test_size_cap_is_a_plain_message(bad_jsonl, tiny_model_dir, monkeypatch):
-    monkeypatch.setenv("TUNESMITH_MAX_UPLOAD_MB", "0.001")  # ~1 KB
-    view = run(dt.on_upload, str(bad_jsonl), None, 1024, str(tiny_model_dir), False)
+def test_size_cap_is_a_plain_message(bad_jsonl, tiny_model_dir):
+    view = run(dt.on_upload, str(bad_jsonl), None, 1024, str(tiny_model_dir), False, max_bytes=1024)
     assert 'data-code="file_too_large"' in view.report and "limit here is" in view.report
 
 
@@ -160,10 +173,8 @@ def test_a_crash_shows_a_plain_message_and_logs_the_traceback(
 
 
 def test_no_file_yet():
-    view = run(
-        dt.on_options, dt.selection(None), "auto", [], "", "", "", "", None, 1024, None, False
-    )
-    assert "Upload a file or try a sample" in view.verdict and view.dataset["ok"] is False
+    view = run(dt.on_options, dt.choose(None), "auto", [], "", "", "", "", None, 1024, None, False)
+    assert "Upload a file or try a sample" in view.verdict and view.choice.ok is False
 
 
 # --- the launched app, through gradio_client ------------------------------------------
@@ -181,8 +192,13 @@ def launched():
 
     demo = app.build_app()
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                quiet=True, **app.launch_options())  # fmt: skip
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        **app.launch_options(),
+    )
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -193,8 +209,8 @@ def test_client_uploads_a_file_and_reads_the_report(launched, bad_jsonl, tiny_mo
     client = Client(launched, verbose=False)
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert {"/upload", "/try_sample", "/set_format", "/recheck", "/show_row"} <= api.keys()
-    out = client.predict(handle_file(str(bad_jsonl)), None, 1024, str(tiny_model_dir), False,
-                         api_name="/upload")  # fmt: skip
+    model = str(tiny_model_dir)
+    out = client.predict(handle_file(str(bad_jsonl)), None, 1024, model, False, api_name="/upload")
     verdict, report, stats, histogram, preview = out[:5]
     assert "Fix 1 error first" in verdict and "row 3" in report and "not valid JSON" in report
     assert "<svg" in histogram and "Examples" in stats and "Question 0?" in preview
@@ -207,8 +223,8 @@ def test_client_tries_a_sample(launched, tiny_model_dir):
     from gradio_client import Client
 
     client = Client(launched, verbose=False)
-    out = client.predict(next(iter(SAMPLES)), 1024, str(tiny_model_dir), False,
-                         api_name="/try_sample")  # fmt: skip
+    sample = next(iter(SAMPLES))
+    out = client.predict(sample, 1024, str(tiny_model_dir), False, api_name="/try_sample")
     assert "Ready to train" in out[0] and "No problems found" in out[1]
 
 
@@ -219,30 +235,36 @@ def test_picker_shows_unavailable_models_with_the_reason():
     from components import model_picker as mp
     from training.models.catalogue import ModelEntry
 
-    hub = ModelEntry("Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct (Hub)", "hub",
-                     False, "offline mode (HF_HUB_OFFLINE) is on", "494M", True)  # fmt: skip
+    hub_id = "Qwen/Qwen2.5-0.5B-Instruct"
+    offline = "offline mode (HF_HUB_OFFLINE) is on"
+    hub = ModelEntry(hub_id, f"{hub_id} (Hub)", "hub", False, offline, "494M", True)
     assert mp.choice_label(hub).endswith("(unavailable: offline mode (HF_HUB_OFFLINE) is on)")
     assert mp.model_note(hub.key, [hub]).startswith("⚠️ **Qwen/Qwen2.5-0.5B-Instruct** cannot")
     assert mp.model_note("my/own-model", [hub]).startswith("Custom model")
 
 
-def test_picker_starts_on_the_env_model_folder(monkeypatch, tiny_model_dir):
-    from components import model_picker as mp
+def test_picker_starts_on_the_settings_model_folder(tiny_model_dir):
+    import gradio as gr
 
-    monkeypatch.setenv("TUNESMITH_DEFAULT_MODEL", str(tiny_model_dir))
-    assert mp.initial_model() == str(tiny_model_dir)
+    from components import model_picker as mp
+    from training.settings import Settings
+
+    with gr.Blocks():
+        chosen = mp.build_model_picker(Settings(default_model=str(tiny_model_dir)))
+        default = mp.build_model_picker(Settings())
+    assert chosen.model.value == str(tiny_model_dir)
     entry = next(e for e in mp.catalogue(str(tiny_model_dir)) if e.source == "local")
     assert entry.key == str(tiny_model_dir) and entry.available
-    monkeypatch.delenv("TUNESMITH_DEFAULT_MODEL")
-    assert mp.initial_model() == "bundled/SmolLM2-135M-Instruct"
+    assert default.model.value == "bundled/SmolLM2-135M-Instruct"
 
 
 def test_app_builds_without_importing_torch():
     import subprocess
     import sys
 
-    code = "import sys, app; app.build_app(); print('torch' in sys.modules, 'transformers' in sys.modules)"
     from training.paths import REPO_ROOT
+
+    code = "import sys, app; app.build_app(); print('torch' in sys.modules, 'transformers' in sys.modules)"
 
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from components import export_tab as ex
-from tests.training.test_chat import make_run
+from tests.assets import make_run
 from training.config import RunConfig
 from training.jobs.runner import JobRunner
 from training.paths import runs_dir
@@ -85,11 +85,10 @@ def test_push_failure_is_plain_and_never_echoes_the_token(alice_run, monkeypatch
 def test_space_secret_pushes_only_when_the_owner_allows(alice_run, monkeypatch):
     """A blank token box on a public Space must not push with the owner's HF_TOKEN."""
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    monkeypatch.delenv("TUNESMITH_PUSH_WITH_SPACE_TOKEN", raising=False)
-    status = ex.push_to_hub(str(alice_run), "final", "adapter", "alice/m", True, "", False, "alice")
+    args = (str(alice_run), "final", "adapter", "alice/m", True, "", False, "alice")
+    status = ex.push_to_hub(*args)
     assert "No Hugging Face token" in status and TOKEN not in status
-    monkeypatch.setenv("TUNESMITH_PUSH_WITH_SPACE_TOKEN", "1")  # the owner opted in
-    status = ex.push_to_hub(str(alice_run), "final", "adapter", "alice/m", True, "", False, "alice")
+    status = ex.push_to_hub(*args, space_token=True)  # the owner opted in (Settings)
     assert "Offline mode" in status  # got past the token check to the (offline) Hub client
 
 

@@ -5,6 +5,7 @@ import json
 import re
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -14,14 +15,19 @@ import yaml
 from components import autotrain_panel as ap
 from components import train_format as tf
 from components import train_tab as tt
+from components.visitor import ensure_owner, owner_state
 from training.backends import autotrain_config
 from training.backends.preflight import SMOLLM2_135M, estimate
 from training.config import RunConfig, help_text
+from training.data import DataChoice, ReportSummary
 from training.hardware import Hardware
 from training.jobs import rundir
 from training.jobs.runner import JobRunner
+from training.settings import Settings
 
-DATASET = {"path": "/data/chats.jsonl", "format": "messages", "mapping": {}, "ok": True}
+STATS = {"max_length": 1024, "examples": 20, "total_training_tokens": 2000}
+CHECKED = ReportSummary(ok=True, format="messages", rows=20, errors=0, warnings=0, stats=STATS)
+DATASET = DataChoice(path="/data/chats.jsonl", format="messages", summary=CHECKED)
 
 
 def defaults() -> list:
@@ -55,9 +61,16 @@ def test_build_config_from_widget_values_coerces_types():
     values = values_with(batch_size=8.0, lora_r=32.0, learning_rate=1e-4, max_steps=30.0)
     cfg = tf.build_config("some/model", True, DATASET, "lora", "qlora", *values)
     assert cfg == RunConfig(
-        model="some/model", trust_remote_code=True, method="qlora", data="/data/chats.jsonl",
-        format="messages", batch_size=8, lora_r=32, learning_rate=1e-4, max_steps=30,
-    )  # fmt: skip
+        model="some/model",
+        trust_remote_code=True,
+        method="qlora",
+        data="/data/chats.jsonl",
+        format="messages",
+        batch_size=8,
+        lora_r=32,
+        learning_rate=1e-4,
+        max_steps=30,
+    )
     assert type(cfg.batch_size) is int and type(cfg.max_steps) is int
     with pytest.raises(ValueError, match="LoRA rank is empty"):
         tf.build_config("m", False, DATASET, "lora", "lora", *values_with(lora_r=None))
@@ -100,7 +113,8 @@ def test_start_needs_owner_and_checked_data_then_queues(runner):
         "still loading"
         in tt.on_start(runner, "", "m", False, DATASET, "lora", "lora", *defaults())[0]
     )
-    bad = dict(DATASET, ok=False)
+    bad = replace(DATASET, summary=replace(CHECKED, ok=False, errors=2))
+    assert not bad.ok and not replace(DATASET, summary=None).ok
     assert (
         "Data tab" in tt.on_start(runner, "alice", "m", False, bad, "lora", "lora", *defaults())[0]
     )
@@ -109,7 +123,7 @@ def test_start_needs_owner_and_checked_data_then_queues(runner):
     assert job_id in message and "keeps going" in message
     [job] = runner.jobs_for("alice")
     assert job.id == job_id and job.status == "queued"
-    assert RunConfig.from_yaml(Path(job.run_dir, "config.yaml")).data == DATASET["path"]
+    assert RunConfig.from_yaml(Path(job.run_dir, "config.yaml")).data == DATASET.path
 
 
 def test_job_list_and_poll_only_show_the_callers_runs(runner):
@@ -148,7 +162,9 @@ def test_presets_load_into_widgets_and_back_into_the_same_config():
     for name, path in choices:
         model, method, *values = tt.on_preset(path)
         preset = RunConfig.from_yaml(Path(path))
-        rebuilt = tf.build_config(model, False, {"path": preset.data}, "lora", method, *values)
+        rebuilt = tf.build_config(
+            model, False, DataChoice(path=preset.data), "lora", method, *values
+        )
         assert rebuilt == preset, name
     assert tt.on_preset(None) == [gr.skip()] * (2 + len(tf.HYPER))
 
@@ -161,10 +177,16 @@ def test_loss_frame_and_job_text_from_the_run_directory(tmp_path, runner):
     empty = tf.loss_frame(str(tmp_path))  # no progress yet: numeric axes, both series
     assert empty["loss"].isna().all() and set(empty["series"]) == {"train", "eval"}
     assert gr.LinePlot(x="step", y="loss").postprocess(empty).datatypes == {
-        "step": "quantitative", "loss": "quantitative", "series": "nominal"}  # fmt: skip
+        "step": "quantitative",
+        "loss": "quantitative",
+        "series": "nominal",
+    }
     frame = tf.loss_frame(job.run_dir)
     assert frame.dropna().values.tolist() == [
-        [5, 2.0, "train"], [10, 1.5, "train"], [10, 1.7, "eval"]]  # fmt: skip
+        [5, 2.0, "train"],
+        [10, 1.5, "train"],
+        [10, 1.7, "eval"],
+    ]
     rundir.write_status(job.run_dir, "failed", "Out of memory while training.", "Lower max_length.")
     shown = runner.jobs_for("alice")[0]
     shown.status = "failed"
@@ -178,9 +200,12 @@ def test_loss_frame_and_job_text_from_the_run_directory(tmp_path, runner):
 def test_learned_view_highlights_trained_tokens_and_escapes(tiny_tokenizer):
     from training.data.labels import explain_example
 
-    example = {"messages": [
-        {"role": "user", "content": "<b>hi</b>"}, {"role": "assistant", "content": "Paris."},
-    ]}  # fmt: skip
+    example = {
+        "messages": [
+            {"role": "user", "content": "<b>hi</b>"},
+            {"role": "assistant", "content": "Paris."},
+        ]
+    }
     pairs = explain_example(tiny_tokenizer, example, 64)
     html = tf.learned_html(pairs)
     trained = "".join(text for text, t in pairs if t)
@@ -188,54 +213,59 @@ def test_learned_view_highlights_trained_tokens_and_escapes(tiny_tokenizer):
     assert "<b>" not in html and "&lt;" in html
     assert f"{sum(t for _, t in pairs)} of {len(pairs)} tokens receive loss" in html
     assert html.count('title="trained"') == sum(t for _, t in pairs)
-    assert "Data tab" in tt.on_learn("m", False, {}, 64, 1)
+    assert "Data tab" in tt.on_learn("m", False, None, 64, 1)
+    assert "Data tab" in tt.on_learn("m", False, DataChoice(), 64, 1)
 
 
-def test_owner_token_and_browser_secret_are_stable():
-    token = tt.ensure_owner(None)
-    assert len(token) >= 20 and tt.ensure_owner(token) == token and tt.ensure_owner("") != token
-    assert tt.browser_secret() == tt.browser_secret()  # survives an app restart (a file)
+def test_owner_token_and_browser_state_are_stable(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path))
+    token = ensure_owner(None)
+    assert len(token) >= 20 and ensure_owner(token) == token and ensure_owner("") != token
+    settings = Settings()
+    with gr.Blocks():
+        state = owner_state(settings)
+    assert state.storage_key == "tunesmith-owner"
+    assert state.secret == owner_state(settings).secret == settings.browser_secret()
 
 
 def test_tab_builds_with_its_events(runner):
     with gr.Blocks() as demo:
         model = gr.Dropdown(["m"], value="m", allow_custom_value=True)
-        tt.build_train_tab(model, gr.State(dict(DATASET)), runner=runner)
+        tt.build_train_tab(model, gr.State(DATASET), runner, gr.State("alice"))
     config = demo.get_config_file()
     kinds = {c["type"] for c in config["components"]}
-    assert {"browserstate", "timer", "nativeplot", "dataframe"} <= kinds
-    state = next(c for c in config["components"] if c["type"] == "browserstate")
-    assert state["props"]["storage_key"] == "tunesmith-owner"
-    states = [c["props"].get("value") for c in config["components"] if c["type"] == "state"]
-    assert all(v is None or isinstance(v, str | dict) for v in states)  # plain data only
+    assert {"timer", "nativeplot", "dataframe", "slider"} <= kinds
+    assert len(config["dependencies"]) > 10  # buttons, timer, page load
 
 
 def test_estimate_reads_the_data_tabs_report_summary(monkeypatch):
-    monkeypatch.setattr(tt, "estimate", lambda cfg, stats: estimate(
-        cfg, stats, Hardware("cpu", "CPU", 16.0, "fp32"), SMOLLM2_135M))  # fmt: skip
-    dataset = dict(DATASET, max_length=1024,
-                   report_summary={"examples": 20, "total_training_tokens": 2000})  # fmt: skip
-    assert tf.report_stats(dataset) == {
-        "max_length": 1024,
-        "examples": 20,
-        "total_training_tokens": 2000,
-    }
-    text = tt.on_estimate("m", False, dataset, "lora", "lora", *defaults())
+    monkeypatch.setattr(
+        tt,
+        "estimate",
+        lambda cfg, stats: estimate(cfg, stats, Hardware("cpu", "CPU", 16.0, "fp32"), SMOLLM2_135M),
+    )
+    assert tf.report_stats(DATASET) == STATS and tf.report_stats(DataChoice()) is None
+    text = tt.on_estimate("m", False, DATASET, "lora", "lora", *defaults())
     assert "- 18 training examples, 1.8 K tokens per epoch" in text
-    assert "Check a dataset" in tt.on_estimate("m", False, {}, "lora", "lora", *defaults())
+    unchecked = tt.on_estimate("m", False, None, "lora", "lora", *defaults())
+    assert "Check a dataset" in unchecked
 
 
 def test_learn_view_renders_a_dataset_row_with_the_models_template(tiny_model_dir, tmp_path):
     data = tmp_path / "chats.jsonl"
-    rows = [[{"role": "user", "content": f"Q{i}"}, {"role": "assistant", "content": f"A{i}"}]
-            for i in range(3)]  # fmt: skip
+    rows = [
+        [{"role": "user", "content": f"Q{i}"}, {"role": "assistant", "content": f"A{i}"}]
+        for i in range(3)
+    ]
     data.write_text("".join(json.dumps({"messages": r}) + "\n" for r in rows))
-    dataset = {"path": str(data), "format": None, "mapping": {}, "ok": True}
+    dataset = DataChoice(path=str(data))
     html = tt.on_learn(str(tiny_model_dir), False, dataset, 64, 2)
     trained = re.findall(r'title="trained">([^<]*)</span>', html)
     assert "".join(trained) == "A1&lt;|im_end|&gt;"  # row 2's answer and its end token
     assert "tokens receive loss" in html
-    missing = tt.on_learn(str(tiny_model_dir), False, {"path": str(tmp_path / "no.jsonl")}, 64, 1)
+    missing = tt.on_learn(
+        str(tiny_model_dir), False, DataChoice(path=str(tmp_path / "no.jsonl")), 64, 1
+    )
     assert "ts-error" in missing and "Traceback" not in missing
 
 
@@ -263,12 +293,9 @@ def test_log_text_keeps_the_last_lines_and_the_latest_progress_bar(runner):
 
 @pytest.fixture
 def no_autotrain(tmp_path, monkeypatch):
-    """AutoTrain's venv points at an empty folder (the real available() says no); installing
-    software is not allowed unless a test says so."""
+    """AutoTrain's venv points at an empty folder (the real available() says no)."""
     venv = tmp_path / "venv-autotrain"
     monkeypatch.setenv("TUNESMITH_AUTOTRAIN_VENV", str(venv))
-    monkeypatch.delenv("SPACE_ID", raising=False)
-    monkeypatch.delenv("TUNESMITH_ALLOW_INSTALL", raising=False)
     return venv
 
 
@@ -288,6 +315,15 @@ def fake_install_script(venv: Path, code: int = 0) -> str:
     )
 
 
+def backend_radio(demo) -> dict:
+    [radio] = [
+        c
+        for c in demo.get_config_file()["components"]
+        if c["type"] == "radio" and c["props"]["label"] == "Backend"
+    ]
+    return radio["props"]
+
+
 def test_autotrain_cannot_be_chosen_while_not_installed(no_autotrain, runner):
     assert autotrain_config.available()[0] is False
     with pytest.warns(UserWarning, match="not installed"):
@@ -298,15 +334,14 @@ def test_autotrain_cannot_be_chosen_while_not_installed(no_autotrain, runner):
     assert install_box["visible"] is False and "Install AutoTrain" not in note
     # Picking LoRA is untouched; Start refuses AutoTrain even if the page still offered it.
     assert "value" not in ap.on_backend("lora")[0]
-    message, job = tt.on_start(runner, "alice", "m", False, DATASET, "autotrain", "lora",
-                               *defaults())  # fmt: skip
+    message, job = tt.on_start(
+        runner, "alice", "m", False, DATASET, "autotrain", "lora", *defaults()
+    )
     assert message.startswith("⚠️ AutoTrain Advanced is not installed") and job == gr.skip()
     assert runner.jobs_for("alice") == []
     with gr.Blocks() as demo:
-        tt.build_train_tab(gr.Dropdown(["m"], value="m"), gr.State(dict(DATASET)), runner=runner)
-    [radio] = [c for c in demo.get_config_file()["components"]
-               if c["type"] == "radio" and c["props"]["label"] == "Backend"]  # fmt: skip
-    assert ("AutoTrain Advanced (not installed)", "autotrain") in radio["props"]["choices"]
+        tt.build_train_tab(gr.Dropdown(["m"], value="m"), gr.State(DATASET), runner, gr.State("a"))
+    assert ("AutoTrain Advanced (not installed)", "autotrain") in backend_radio(demo)["choices"]
 
 
 def test_autotrain_is_a_backend_once_installed(no_autotrain, runner):
@@ -317,8 +352,9 @@ def test_autotrain_is_a_backend_once_installed(no_autotrain, runner):
     assert "value" not in radio and ("AutoTrain Advanced", "autotrain") in radio["choices"]
     assert note.startswith("✅ AutoTrain Advanced 0.8.36 (cpu build)")
     assert install_box["visible"] is False
-    message, job_id = tt.on_start(runner, "alice", "m", False, DATASET, "autotrain", "qlora",
-                                  *defaults())  # fmt: skip
+    message, job_id = tt.on_start(
+        runner, "alice", "m", False, DATASET, "autotrain", "qlora", *defaults()
+    )
     [job] = runner.jobs_for("alice")
     assert job.id == job_id
     cfg = RunConfig.from_yaml(Path(job.run_dir, "config.yaml"))
@@ -329,8 +365,9 @@ def test_autotrain_config_round_trips_through_the_shown_yaml():
     values = values_with(epochs=2.0, lora_r=8.0, max_steps=40.0)
     cfg = tf.build_config("some/model", False, DATASET, "autotrain", "qlora", *values)
     assert (cfg.backend, cfg.method, cfg.lora_r) == ("autotrain", "qlora", 8)
-    yaml_text, shell = tt.on_show_config("some/model", False, DATASET, "autotrain", "qlora",
-                                         *values)  # fmt: skip
+    yaml_text, shell = tt.on_show_config(
+        "some/model", False, DATASET, "autotrain", "qlora", *values
+    )
     assert "backend: autotrain" in yaml_text.splitlines()
     assert RunConfig.from_yaml(yaml_text) == cfg
     heredoc = re.search(r"<<'EOF'\n(.*)EOF\n", shell, re.S).group(1)
@@ -351,68 +388,78 @@ def test_export_writes_a_runnable_autotrain_yaml_without_any_token(monkeypatch):
     exported = yaml.safe_load(text)
     assert exported["task"] == "llm-sft" and exported["base_model"] == "some/model"
     params = exported["params"]
-    assert (params["lora_r"], params["batch_size"], params["lr"], params["epochs"]) == (
-        8,
-        2,
-        3e-4,
-        2,
-    )
+    got = (params["lora_r"], params["batch_size"], params["lr"], params["epochs"])
+    assert got == (8, 2, 3e-4, 2)
     assert params["quantization"] is None  # plain LoRA: no 4-bit, runs on a CPU too
     assert exported["data"]["column_mapping"] == {"text_column": "messages"}
     assert "pip install autotrain-advanced==0.8.36 && autotrain --config autotrain.yml" in note
-    assert ap.on_export("m", False, DATASET, "lora", "lora", *values_with(seed=None)) == (
-        None, "⚠️ Seed is empty.")  # fmt: skip
+    refused = ap.on_export("m", False, DATASET, "lora", "lora", *values_with(seed=None))
+    assert refused == (None, "⚠️ Seed is empty.")
 
 
 def test_install_streams_the_setup_output_then_enables_autotrain(no_autotrain, monkeypatch):
-    monkeypatch.setenv("TUNESMITH_ALLOW_INSTALL", "1")
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
     script = fake_install_script(no_autotrain)
     monkeypatch.setattr(
         autotrain_config, "setup_command", lambda gpu: [sys.executable, "-c", script]
     )
-    assert ap.on_backend("lora")[2]["visible"] is True  # allowed here: the button shows
+    assert ap.on_backend("lora", install_allowed=True)[2]["visible"] is True  # the button shows
     seen = []
-    for update in ap.on_install():
+    for update in ap.on_install(install_allowed=True):
         seen.append((time.monotonic(), update))
     streamed = [u for _, u in seen[:-1]]
     assert streamed[0] == ("[1/2] creating the venv", gr.skip(), gr.skip(), gr.skip())
     assert seen[-1][0] - seen[0][0] > 0.4  # line 1 reached the page before the script ended
     log, radio, note, button = seen[-1][1]
-    assert log.split("\n") == ["[1/2] creating the venv", "token: absent", "[2/2] installing",
-                               "AutoTrain is installed: choose it as the backend."]  # fmt: skip
+    assert log.split("\n") == [
+        "[1/2] creating the venv",
+        "token: absent",  # the install never sees the Hub token
+        "[2/2] installing",
+        "AutoTrain is installed: choose it as the backend.",
+    ]
     assert radio["value"] == "autotrain" and ("AutoTrain Advanced", "autotrain") in radio["choices"]
     assert note.startswith("✅") and button["visible"] is False
     assert autotrain_config.available()[0] is True
 
 
 def test_a_failed_install_says_so_and_keeps_autotrain_off(no_autotrain, monkeypatch):
-    monkeypatch.setenv("SPACE_ID", "me/space")  # inside a Space installing is allowed
     script = fake_install_script(no_autotrain, code=3)
     monkeypatch.setattr(
         autotrain_config, "setup_command", lambda gpu: [sys.executable, "-c", script]
     )
-    *_, (log, radio, note, button) = ap.on_install()
+    *_, (log, radio, note, button) = ap.on_install(install_allowed=True)
     assert log.endswith("The install failed (exit code 3); the lines above say why.")
-    assert (
-        "value" not in radio
-        and ("AutoTrain Advanced (not installed)", "autotrain") in radio["choices"]
-    )
+    assert "value" not in radio
+    assert ("AutoTrain Advanced (not installed)", "autotrain") in radio["choices"]
     assert "press **Install AutoTrain**" in note and button["visible"] is True
 
 
-def test_install_is_only_offered_where_the_app_may_install(no_autotrain, monkeypatch):
+def test_install_is_only_offered_where_the_app_may_install(no_autotrain, runner, monkeypatch):
     def never(gpu):
         raise AssertionError("the setup script must not run here")
 
     monkeypatch.setattr(autotrain_config, "setup_command", never)
-    assert ap.install_allowed() is False
+    assert Settings().install_allowed is False
+    assert Settings(allow_install=True).install_allowed is True
+    assert Settings(space_id="me/space").install_allowed is True  # a Space owns its machine
     assert ap.on_backend("lora")[2]["visible"] is False
     [(message, *rest)] = list(ap.on_install())  # called anyway (e.g. through the API): refused
     assert "not allowed here" in message and "bash scripts/setup_autotrain.sh" in message
     assert rest == [gr.skip()] * 3
-    monkeypatch.setenv("TUNESMITH_ALLOW_INSTALL", "1")
-    assert ap.install_allowed() is True and ap.on_backend("lora")[2]["visible"] is True
+    # The tab builds the box from the settings it is handed.
+    for settings, shown in ((Settings(), False), (Settings(allow_install=True), True)):
+        with gr.Blocks() as demo:
+            model = gr.Dropdown(["m"], value="m")
+            tt.build_train_tab(model, gr.State(DATASET), runner, gr.State("a"), settings=settings)
+        buttons = [
+            c
+            for c in demo.get_config_file()["components"]
+            if c["type"] == "button" and c["props"].get("value") == "Install AutoTrain"
+        ]
+        assert len(buttons) == 1
+        assert (
+            ap.on_backend("lora", install_allowed=settings.install_allowed)[2]["visible"] is shown
+        )
 
 
 def test_status_line_shows_autotrains_phase_while_it_prepares(runner, monkeypatch):

@@ -39,14 +39,19 @@ def test_pirate_replies_open_and_close_the_same_way():
 
 
 UNITS = {
-    ("km", "miles"): lambda v: v / 1.609344, ("miles", "km"): lambda v: v * 1.609344,
-    ("kg", "lb"): lambda v: v / 0.45359237, ("lb", "kg"): lambda v: v * 0.45359237,
-    ("°C", "°F"): lambda v: v * 9 / 5 + 32, ("°F", "°C"): lambda v: (v - 32) * 5 / 9,
-    ("inches", "cm"): lambda v: v * 2.54, ("cm", "inches"): lambda v: v / 2.54,
-    ("feet", "metres"): lambda v: v * 0.3048, ("metres", "feet"): lambda v: v / 0.3048,
+    ("km", "miles"): lambda v: v / 1.609344,
+    ("miles", "km"): lambda v: v * 1.609344,
+    ("kg", "lb"): lambda v: v / 0.45359237,
+    ("lb", "kg"): lambda v: v * 0.45359237,
+    ("°C", "°F"): lambda v: v * 9 / 5 + 32,
+    ("°F", "°C"): lambda v: (v - 32) * 5 / 9,
+    ("inches", "cm"): lambda v: v * 2.54,
+    ("cm", "inches"): lambda v: v / 2.54,
+    ("feet", "metres"): lambda v: v * 0.3048,
+    ("metres", "feet"): lambda v: v / 0.3048,
     ("litres", "US gallons"): lambda v: v / 3.785411784,
     ("US gallons", "litres"): lambda v: v * 3.785411784,
-}  # fmt: skip
+}
 
 
 def test_unit_conversions_are_correct():

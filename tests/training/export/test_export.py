@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.training.test_chat import MSGS, make_run
+from tests.assets import MSGS, make_run
 from training.export import export
 from training.paths import REPO_ROOT, home, runs_dir
 
@@ -92,8 +92,14 @@ def test_zip_holds_adapter_tokenizer_and_card(run, tmp_path):
     archive = export.adapter_zip(run, out_dir=tmp_path)
     assert archive.name == "run1-adapter.zip" and not list(tmp_path.glob(".*"))
     names = set(zipfile.ZipFile(archive).namelist())
-    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json",
-            "tokenizer_config.json", "README.md", "metrics.json"} <= names  # fmt: skip
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "README.md",
+        "metrics.json",
+    } <= names
     checkpoint = export.adapter_zip(run, "checkpoint-2")  # default: under RUN_DIR/export
     assert checkpoint == run / "export" / "run1-checkpoint-2-adapter.zip"
     inside = zipfile.ZipFile(checkpoint)
@@ -104,9 +110,15 @@ def test_zip_holds_adapter_tokenizer_and_card(run, tmp_path):
 def test_card_front_matter_eval_verdict_and_hub_base(run, tmp_path):
     hub = hub_run(run, tmp_path / "hub")
     (hub / "eval").mkdir()
-    report = {"rows": 3, "verdict": "tuned beats base on 2 of 3 rows (1 tie, 0 losses, by ROUGE-L).",
-              "base": {"rouge_l": 0.1, "loss": 2.5}, "tuned": {"rouge_l": 0.8, "loss": 0.4},
-              "few_shot": None, "checkpoint": "final", "data": "/x/val.jsonl"}  # fmt: skip
+    report = {
+        "rows": 3,
+        "verdict": "tuned beats base on 2 of 3 rows (1 tie, 0 losses, by ROUGE-L).",
+        "base": {"rouge_l": 0.1, "loss": 2.5},
+        "tuned": {"rouge_l": 0.8, "loss": 0.4},
+        "few_shot": None,
+        "checkpoint": "final",
+        "data": "/x/val.jsonl",
+    }
     (hub / "eval" / "report.json").write_text(json.dumps(report))
     card = export.model_card(hub, repo_id="alice/my-model")
     meta = front_matter(card)
@@ -164,8 +176,10 @@ class FakeApi:
             from huggingface_hub.errors import HfHubHTTPError
 
             request = httpx2.Request("POST", "https://huggingface.co/api/repos/create")
-            raise HfHubHTTPError(f"{FakeApi.fail_status} Client Error (token {TOKEN})",
-                                 response=httpx2.Response(FakeApi.fail_status, request=request))  # fmt: skip
+            raise HfHubHTTPError(
+                f"{FakeApi.fail_status} Client Error (token {TOKEN})",
+                response=httpx2.Response(FakeApi.fail_status, request=request),
+            )
         FakeApi.calls.append(("create_repo", repo_id, kwargs))
         return f"https://huggingface.co/{repo_id}"
 
@@ -195,8 +209,11 @@ def test_push_creates_repo_and_uploads_without_leaking_the_token(
     url = export.publish(run, "final", "adapter", "alice/my-model", TOKEN, private=True)
     assert url == "https://huggingface.co/alice/my-model"
     assert fake_hub.calls[0] == ("init", TOKEN)
-    assert fake_hub.calls[1] == ("create_repo", "alice/my-model",
-                                 {"private": True, "exist_ok": True, "repo_type": "model"})  # fmt: skip
+    assert fake_hub.calls[1] == (
+        "create_repo",
+        "alice/my-model",
+        {"private": True, "exist_ok": True, "repo_type": "model"},
+    )
     kind, upload = fake_hub.calls[2]
     assert kind == "upload_folder" and upload["repo_id"] == "alice/my-model"
     assert (
@@ -242,8 +259,14 @@ def test_real_client_offline_gives_a_plain_message(run):
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "training", "export", *args], cwd=REPO_ROOT,
-                          capture_output=True, text=True, env=os.environ.copy(), timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "training", "export", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    )
 
 
 def test_cli_json_and_errors(run, tmp_path):

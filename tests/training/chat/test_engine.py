@@ -1,62 +1,14 @@
 """Chat engine on the tiny model: one loaded copy, base rows identical to a fresh base model,
-tuned rows different, streaming, the cache. `make_run` builds a run directory the other
-playground / evaluation tests reuse (a perturbed LoRA adapter, a checkpoint, config, data)."""
+tuned rows different, streaming, the cache (runs built by tests.assets.make_run)."""
 
-import json
 import threading
-from pathlib import Path
 
 import pytest
 
+from tests.assets import MSGS, make_run
 from training.chat.engine import ChatEngine, Row, Settings
 from training.chat.generation import stop_token_ids
 from training.jobs.runs import adapter_path, checkpoints, list_runs
-
-QUESTIONS = ["capital of France", "haiku about autumn", "quick brown fox", "language model"]
-
-
-def answer(q: str) -> str:  # a rigid JSON answer format
-    return json.dumps({"topic": q, "words": len(q.split())})
-
-
-def make_run(root: Path, model_dir: Path, rows: int = 12, seed: int = 0) -> Path:
-    """RUN_DIR with config.yaml, data.jsonl, adapter/ (+ tokenizer) and checkpoints/checkpoint-2."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from training.config import RunConfig
-
-    run = Path(root)
-    run.mkdir(parents=True, exist_ok=True)
-    data = run / "data.jsonl"
-    with open(data, "w") as f:
-        for i in range(rows):
-            q = QUESTIONS[i % len(QUESTIONS)] + f" {i}"
-            chat = [
-                {"role": "user", "content": f"Describe: {q}"},
-                {"role": "assistant", "content": answer(q)},
-            ]
-            f.write(json.dumps({"messages": chat}) + "\n")
-    RunConfig(model=str(model_dir), data=str(data), validation_split=0.25, max_length=256).to_yaml(
-        run / "config.yaml"
-    )
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
-    torch.manual_seed(seed)  # lora_A starts random: the same seed, the same adapter
-    peft_model = get_peft_model(model, lora)
-    gen = torch.Generator().manual_seed(seed)
-    for name, p in peft_model.named_parameters():
-        if "lora_B" in name:  # B starts at zero (adapter = identity): perturb it so outputs change
-            p.data = torch.randn(p.shape, generator=gen) * 2.0
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    peft_model.save_pretrained(run / "adapter")
-    tok.save_pretrained(run / "adapter")
-    for name, p in peft_model.named_parameters():
-        if "lora_B" in name:
-            p.data = p.data * -0.5  # the checkpoint is a different adapter
-    peft_model.save_pretrained(run / "checkpoints" / "checkpoint-2")
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +19,6 @@ def run_dir(tiny_model_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def engine():
     return ChatEngine()
-
-
-MSGS = [{"role": "user", "content": "Describe: capital of France"}]
 
 
 def fresh_greedy(model_dir, n_tokens):
@@ -184,22 +133,6 @@ def test_free_empties_cache_and_reloads(run_dir, tiny_model_dir):
     assert engine.loaded() == {"base": None, "adapters": []}
     again = engine.generate(str(tiny_model_dir), [Row(MSGS, adapter_path(run_dir))], s)
     assert again[0].text == first[0].text and engine.loaded()["base"] == str(tiny_model_dir)
-
-
-def test_the_apps_job_runner_empties_the_apps_chat_cache_before_a_job(tiny_model_dir):
-    import training.chat.engine as chat
-    from training.jobs.runner import get_runner
-
-    engine = chat.get_engine()
-    with engine.lock:
-        engine.model(str(tiny_model_dir))
-    runner = get_runner()
-    try:
-        for hook in runner.before_start:  # what the scheduler calls before a worker starts
-            hook()
-    finally:
-        runner.shutdown()
-    assert engine.loaded()["base"] is None
 
 
 def test_free_stops_a_running_generation(run_dir, tiny_model_dir):

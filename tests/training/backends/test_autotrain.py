@@ -1,4 +1,4 @@
-"""The AutoTrain backend (issue 4). Pure tests replay AutoTrain output captured from the real
+"""The AutoTrain backend. Pure tests replay AutoTrain output captured from the real
 0.8.36 CLI (tests/fixtures/autotrain/); AutoTrain's own parser validates our YAML; a fake
 `autotrain` (a script dumping its environment) checks what reaches it and how the process
 tree is stopped; slow tests run the real AutoTrain from .venv-autotrain on the tiny model,
@@ -25,9 +25,14 @@ from training.config import RunConfig
 from training.jobs import rundir
 from training.paths import REPO_ROOT
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "autotrain"
-ENV_SECRETS = {"SPACE_ID": "me/space", "ENDPOINT_ID": "me/ep", "HF_TOKEN": "hf_secret",
-               "HUGGING_FACE_HUB_TOKEN": "hf_secret2", "OAUTH_CLIENT_SECRET": "s3"}  # fmt: skip
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "autotrain"
+ENV_SECRETS = {
+    "SPACE_ID": "me/space",
+    "ENDPOINT_ID": "me/ep",
+    "HF_TOKEN": "hf_secret",
+    "HUGGING_FACE_HUB_TOKEN": "hf_secret2",
+    "OAUTH_CLIENT_SECRET": "s3",
+}
 
 
 def replay(name: str, chunk: int = 97, **kw) -> tuple[AutoTrainLog, list]:
@@ -40,10 +45,14 @@ def replay(name: str, chunk: int = 97, **kw) -> tuple[AutoTrainLog, list]:
 
 def chats(n: int = 40) -> list[dict]:
     return [
-        {"messages": [{"role": "user", "content": f"What is {i}+{i}?"},
-                      {"role": "assistant", "content": f"The answer is {2 * i}."}]}
+        {
+            "messages": [
+                {"role": "user", "content": f"What is {i}+{i}?"},
+                {"role": "assistant", "content": f"The answer is {2 * i}."},
+            ]
+        }
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -52,9 +61,20 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def autotrain_cfg(model, data, **kw) -> RunConfig:
-    base = dict(model=str(model), data=str(data), backend="autotrain", epochs=2, batch_size=2,
-                grad_accum=1, max_length=64, logging_steps=2, learning_rate=1e-3, lora_r=8,
-                lora_alpha=16, validation_split=0.1)  # fmt: skip
+    base = dict(
+        model=str(model),
+        data=str(data),
+        backend="autotrain",
+        epochs=2,
+        batch_size=2,
+        grad_accum=1,
+        max_length=64,
+        logging_steps=2,
+        learning_rate=1e-3,
+        lora_r=8,
+        lora_alpha=16,
+        validation_split=0.1,
+    )
     return RunConfig(**{**base, **kw})
 
 
@@ -64,9 +84,14 @@ def worker(cfg: RunConfig, run_dir: Path, env: dict, *extra: str) -> subprocess.
     cfg.to_yaml(run_dir / rundir.CONFIG)
     cmd = [sys.executable, "-m", "training", "train", str(run_dir / rundir.CONFIG)]
     with open(run_dir / rundir.LOG, "ab") as log:
-        return subprocess.Popen([*cmd, "--run-dir", str(run_dir), *extra], cwd=REPO_ROOT,
-                                stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)  # fmt: skip
+        return subprocess.Popen(
+            [*cmd, "--run-dir", str(run_dir), *extra],
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
 
 
 def gone(pid: int) -> bool:
@@ -96,8 +121,13 @@ def test_success_log_becomes_progress_records():
     assert log.summary["train_loss"] == pytest.approx(5.8309, abs=1e-4)
     assert log.failure() is None
     phases = [v for k, v in events if k == "phase"]
-    assert phases == ["starting the trainer", "preparing data", "loading the model",
-                      "training", "saving the adapter"]  # fmt: skip
+    assert phases == [
+        "starting the trainer",
+        "preparing data",
+        "loading the model",
+        "training",
+        "saving the adapter",
+    ]
     lines = [v for k, v in events if k == "line"]
     assert not any("it/s]" in line or "examples/s]" in line for line in lines)  # no redraws
     assert any("Finished training, saving model" in line for line in lines)
@@ -126,9 +156,16 @@ def test_bar_glued_to_a_record_and_bars_that_are_not_the_trainers():
     )
     events = log.feed(text) + log.flush()
     progress = [v for k, v in events if k == "progress"]
-    assert progress[0] == {"step": 1, "total_steps": 4, "epoch": 1.0, "loss": 1.5,
-                           "learning_rate": 0.1, "tokens_per_second": 50.0,
-                           "elapsed": 2.0, "eta": 6.0}  # fmt: skip
+    assert progress[0] == {
+        "step": 1,
+        "total_steps": 4,
+        "epoch": 1.0,
+        "loss": 1.5,
+        "learning_rate": 0.1,
+        "tokens_per_second": 50.0,
+        "elapsed": 2.0,
+        "eta": 6.0,
+    }
     assert progress[1]["eval_loss"] == 1.25 and log.total_steps == 4
 
 
@@ -176,8 +213,13 @@ def test_exported_config_is_accepted_by_autotrains_parser(tmp_path, monkeypatch)
         "p = AutoTrainConfigParser(sys.argv[1])\n"
         "print(json.dumps(LLMTrainingParams(**p.parsed_config).model_dump()))"
     )
-    out = subprocess.run([atc.venv_dir() / "bin" / "python", "-c", script, path], cwd=tmp_path,
-                         capture_output=True, text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [atc.venv_dir() / "bin" / "python", "-c", script, path],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     parsed = json.loads(out.stdout.strip().splitlines()[-1])
     assert parsed["trainer"] == "sft" and parsed["text_column"] == "messages"
     assert parsed["quantization"] is None and parsed["token"] is None
@@ -201,8 +243,9 @@ def test_model_saved_by_transformers_5_loads_in_autotrains_transformers(tiny_mod
     config = json.loads((tiny_model_dir / "config.json").read_text())
     config.pop("rope_theta", None)
     (src / "config.json").unlink()
-    (src / "config.json").write_text(json.dumps({**config, "rope_parameters": {
-        "rope_theta": 123456.0, "rope_type": "default"}}))  # fmt: skip
+    (src / "config.json").write_text(
+        json.dumps({**config, "rope_parameters": {"rope_theta": 123456.0, "rope_type": "default"}})
+    )
     view = atc.compat_model_dir(src, tmp_path / "view")
     script = (
         "import sys\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
@@ -220,9 +263,18 @@ def test_model_saved_by_transformers_5_loads_in_autotrains_transformers(tiny_mod
 
 
 def test_environment_loses_space_ids_and_secrets(tmp_path):
-    base = {**ENV_SECRETS, "HF_HUB_OFFLINE": "1", "HF_HOME": "/cache", "PATH": "/usr/bin",
-            "CUDA_VISIBLE_DEVICES": "0", "SPACE_HOST": "x.hf.space", "PYTHONPATH": "/repo",
-            "AWS_SECRET_ACCESS_KEY": "k", "OPENAI_API_KEY": "k", "TOKENIZERS_PARALLELISM": "0"}  # fmt: skip
+    base = {
+        **ENV_SECRETS,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": "/cache",
+        "PATH": "/usr/bin",
+        "CUDA_VISIBLE_DEVICES": "0",
+        "SPACE_HOST": "x.hf.space",
+        "PYTHONPATH": "/repo",
+        "AWS_SECRET_ACCESS_KEY": "k",
+        "OPENAI_API_KEY": "k",
+        "TOKENIZERS_PARALLELISM": "0",
+    }
     env = atc.autotrain_env(base, trust_remote_code=False, work=tmp_path)
     assert not set(ENV_SECRETS) & set(env) and "SPACE_HOST" not in env
     assert not {"AWS_SECRET_ACCESS_KEY", "OPENAI_API_KEY"} & set(env)
@@ -352,9 +404,12 @@ def adapter_changes_outputs(model_dir: Path, adapter: Path) -> bool:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(adapter)
-    ids = tok.apply_chat_template([{"role": "user", "content": "What is 3+3?"}],
-                                  add_generation_prompt=True, return_tensors="pt",
-                                  return_dict=True)  # fmt: skip
+    ids = tok.apply_chat_template(
+        [{"role": "user", "content": "What is 3+3?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     base = AutoModelForCausalLM.from_pretrained(model_dir)
     with torch.no_grad():
         before = base(**ids).logits
@@ -389,14 +444,17 @@ def test_real_autotrain_run_through_the_job_runner(tiny_model_dir, tmp_path, mon
     adapter = run_dir / rundir.ADAPTER
     assert rundir.adapter_complete(run_dir) and (adapter / rundir.CONFIG).is_file()
     assert json.loads((adapter / "adapter_config.json").read_text())[
-        "base_model_name_or_path"] == str(tiny_model_dir.resolve())  # fmt: skip
+        "base_model_name_or_path"
+    ] == str(tiny_model_dir.resolve())
     assert adapter_changes_outputs(tiny_model_dir, adapter)
     log = (run_dir / rundir.LOG).read_text()
     assert "[progress]" in log and "Starting to train" in log and "Pausing space" not in log
     replies = ChatEngine().generate(
-        str(tiny_model_dir), [Row([{"role": "user", "content": "What is 3+3?"}], adapter)],
-        Settings(temperature=0, max_new_tokens=8), tokenizer_dir=adapter,
-    )  # fmt: skip
+        str(tiny_model_dir),
+        [Row([{"role": "user", "content": "What is 3+3?"}], adapter)],
+        Settings(temperature=0, max_new_tokens=8),
+        tokenizer_dir=adapter,
+    )
     assert replies[0].stats.generated_tokens > 0  # the playground loads and runs it
 
 

@@ -27,28 +27,46 @@ def found(report, level=None) -> set:
 def test_openai_recipe_checks_each_at_its_row(tmp_path):
     good = [chat(f"q{i}", f"a{i}", system="S") for i in range(8)]
     bad = [
-        [1, 2],                                                            # 9 not_an_object
-        {"messages": []},                                                  # 10 missing_messages
+        [1, 2],  # 9 not_an_object
+        {"messages": []},  # 10 missing_messages
         {"messages": [{"content": "x"}, {"role": "assistant", "content": "y"}]},  # 11 no role
-        {"messages": [{"role": "user", "content": "x", "mood": "happy"},
-                      {"role": "assistant", "content": "y"}]},             # 12 unknown keys
-        {"messages": [{"role": "bot", "content": "x"}]},                   # 13 unknown role
+        {
+            "messages": [
+                {"role": "user", "content": "x", "mood": "happy"},
+                {"role": "assistant", "content": "y"},
+            ]
+        },  # 12 unknown keys
+        {"messages": [{"role": "bot", "content": "x"}]},  # 13 unknown role
         {"messages": [{"role": "user", "content": 7}, {"role": "assistant", "content": "y"}]},  # 14
-        {"messages": [{"role": "user", "content": "only a question"}]},    # 15 no assistant
-        {"messages": [{"role": "assistant", "content": "hello"}]},         # 16 no user, no system
-        "{not json",                                                       # 17 unparseable
-        {"messages": [{"role": "user", "content": "   "}, {"role": "assistant", "content": "y"}]},  # 18
-        {"messages": ["hi", {"role": "assistant", "content": "y"}]},       # 19 message not object
-        {"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y", "weight": 2}]},
-    ]  # fmt: skip
+        {"messages": [{"role": "user", "content": "only a question"}]},  # 15 no assistant
+        {"messages": [{"role": "assistant", "content": "hello"}]},  # 16 no user, no system
+        "{not json",  # 17 unparseable
+        {
+            "messages": [{"role": "user", "content": "   "}, {"role": "assistant", "content": "y"}]
+        },  # 18
+        {"messages": ["hi", {"role": "assistant", "content": "y"}]},  # 19 message not object
+        {
+            "messages": [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "content": "y", "weight": 2},
+            ]
+        },
+    ]
     report = validate_file(write(tmp_path, good + bad))
     assert report.format == "messages" and report.rows == 20
     assert {
-        ("not_an_object", 9), ("missing_messages", 10), ("message_missing_key", 11),
-        ("unknown_message_keys", 12), ("unknown_role", 13), ("content_not_text", 14),
-        ("no_assistant_message", 15), ("unparseable_line", 17), ("empty_content", 18),
-        ("message_not_object", 19), ("invalid_weight", 20),
-    } <= found(report, "error")  # fmt: skip
+        ("not_an_object", 9),
+        ("missing_messages", 10),
+        ("message_missing_key", 11),
+        ("unknown_message_keys", 12),
+        ("unknown_role", 13),
+        ("content_not_text", 14),
+        ("no_assistant_message", 15),
+        ("unparseable_line", 17),
+        ("empty_content", 18),
+        ("message_not_object", 19),
+        ("invalid_weight", 20),
+    } <= found(report, "error")
     assert {("no_user_message", 16), ("no_system_message", 16)} <= found(report, "warning")
     assert ("no_system_message", 1) not in found(report)
     assert report.stats["examples"] == 9  # 8 good rows + row 16 (warnings only)
@@ -60,17 +78,20 @@ def test_openai_recipe_checks_each_at_its_row(tmp_path):
 def test_conversation_shape_warnings(tmp_path):
     u, a, s = ({"role": r, "content": r[0]} for r in ("user", "assistant", "system"))
     rows = [
-        {"messages": [u, u, a]},     # 1 two user turns in a row
-        {"messages": [u, a, a]},     # 2 two assistant turns in a row
-        {"messages": [u, a, u]},     # 3 ends with the user
-        {"messages": [u, s, a]},     # 4 system not first
+        {"messages": [u, u, a]},  # 1 two user turns in a row
+        {"messages": [u, a, a]},  # 2 two assistant turns in a row
+        {"messages": [u, a, u]},  # 3 ends with the user
+        {"messages": [u, s, a]},  # 4 system not first
         {"messages": [u, {**a, "weight": 0}, u, {**a, "weight": 0}]},  # 5 nothing trained
-    ]  # fmt: skip
+    ]
     report = validate_file(write(tmp_path, rows))
     assert {
-        ("consecutive_user_turns", 1), ("consecutive_assistant_turns", 2),
-        ("last_turn_not_assistant", 3), ("system_not_first", 4), ("zero_trained_tokens", 5),
-    } <= found(report, "warning")  # fmt: skip
+        ("consecutive_user_turns", 1),
+        ("consecutive_assistant_turns", 2),
+        ("last_turn_not_assistant", 3),
+        ("system_not_first", 4),
+        ("zero_trained_tokens", 5),
+    } <= found(report, "warning")
     assert not report.errors
 
 
@@ -166,8 +187,14 @@ def test_statistics_without_tokenizer_are_estimates(tmp_path):
 
 
 def test_exact_token_counts_match_the_tokenizer(tmp_path, tiny_tokenizer):
-    rows = [chat("What is the capital of France? " * (i % 5 + 1), "Paris. " * (i % 7 + 1),
-                 system="Be brief." if i % 2 else None) for i in range(40)]  # fmt: skip
+    rows = [
+        chat(
+            "What is the capital of France? " * (i % 5 + 1),
+            "Paris. " * (i % 7 + 1),
+            system="Be brief." if i % 2 else None,
+        )
+        for i in range(40)
+    ]
     report = validate_file(write(tmp_path, rows), tokenizer=tiny_tokenizer, max_length=50)
     lengths = [
         len(tiny_tokenizer.apply_chat_template(r["messages"], return_dict=False)) for r in rows
@@ -187,8 +214,16 @@ def test_assistant_tokens_are_what_training_trains(tmp_path, tiny_tokenizer):
         chat("Tell me something. " * (i + 1), "Here it is: " * (i % 4 + 1), system="S")
         for i in range(12)
     ]
-    rows.append({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b", "weight": 0},
-                              {"role": "user", "content": "c"}, {"role": "assistant", "content": "d d d"}]})  # fmt: skip
+    rows.append(
+        {
+            "messages": [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": "b", "weight": 0},
+                {"role": "user", "content": "c"},
+                {"role": "assistant", "content": "d d d"},
+            ]
+        }
+    )
     report = validate_file(write(tmp_path, rows), tokenizer=tiny_tokenizer)
     trained = [sum(x != -100 for x in encode_example(tiny_tokenizer, r)["labels"]) for r in rows]
     assert report.stats["assistant_tokens_per_example"] == summary(trained)

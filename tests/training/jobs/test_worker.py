@@ -39,9 +39,19 @@ def write_chats(path: Path, n: int = 48, long_every: int = 0) -> Path:
 
 
 def make_config(tmp_path: Path, model: Path, data: Path, **changes) -> Path:
-    settings = dict(model=str(model), data=str(data), max_steps=8, batch_size=4, grad_accum=1,
-                    max_length=64, learning_rate=5e-3, eval_steps=4, save_steps=4,
-                    logging_steps=1, validation_split=0.2)  # fmt: skip
+    settings = dict(
+        model=str(model),
+        data=str(data),
+        max_steps=8,
+        batch_size=4,
+        grad_accum=1,
+        max_length=64,
+        learning_rate=5e-3,
+        eval_steps=4,
+        save_steps=4,
+        logging_steps=1,
+        validation_split=0.2,
+    )
     path = tmp_path / "config.yaml"
     RunConfig(**{**settings, **changes}).to_yaml(path)
     return path
@@ -49,8 +59,15 @@ def make_config(tmp_path: Path, model: Path, data: Path, **changes) -> Path:
 
 def worker(*args, **popen):
     cmd = [sys.executable, "-m", "training", "train", *map(str, args)]
-    return subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True, **popen)  # fmt: skip
+    return subprocess.Popen(
+        cmd,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        **popen,
+    )
 
 
 def finish(proc, timeout=180) -> tuple[int, str]:
@@ -167,8 +184,14 @@ def test_qlora_is_refused_on_cpu(tmp_path, tiny_model_dir):
 
 
 def test_sigterm_stops_at_a_step_and_keeps_the_adapter(tmp_path, tiny_model_dir):
-    cfg = make_config(tmp_path, tiny_model_dir, write_chats(tmp_path / "c.jsonl"),
-                      max_steps=100_000, save_steps=1000, eval_steps=1000)  # fmt: skip
+    cfg = make_config(
+        tmp_path,
+        tiny_model_dir,
+        write_chats(tmp_path / "c.jsonl"),
+        max_steps=100_000,
+        save_steps=1000,
+        eval_steps=1000,
+    )
     run = tmp_path / "run"
     proc = worker(cfg, "--run-dir", run)
     wait_for(lambda: len(rundir.read_progress(run)) >= 3, proc, what="progress lines")
@@ -194,8 +217,14 @@ def test_sigterm_stops_at_a_step_and_keeps_the_adapter(tmp_path, tiny_model_dir)
 
 
 def test_sigkill_then_resume_continues_the_step_count(tmp_path, tiny_model_dir):
-    cfg = make_config(tmp_path, tiny_model_dir, write_chats(tmp_path / "c.jsonl"),
-                      max_steps=40, save_steps=3, eval_steps=20)  # fmt: skip
+    cfg = make_config(
+        tmp_path,
+        tiny_model_dir,
+        write_chats(tmp_path / "c.jsonl"),
+        max_steps=40,
+        save_steps=3,
+        eval_steps=20,
+    )
     run = tmp_path / "run"
     proc = worker(cfg, "--run-dir", run)
     wait_for(lambda: rundir.last_checkpoint(run) is not None, proc, what="a checkpoint")
@@ -224,11 +253,25 @@ def test_early_stopping_ends_the_run_before_max_steps(tmp_path, tiny_model_dir):
     # A validation file unlike the training data: learning the training answers makes its
     # loss worse from the first evaluations, so patience 1 stops the run within a few steps.
     val = tmp_path / "val.jsonl"
-    rows = [{"messages": [{"role": "user", "content": "Write a haiku."},
-                          {"role": "assistant", "content": "Autumn leaves falling softly to the ground."}]}] * 12  # fmt: skip
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "Write a haiku."},
+                {"role": "assistant", "content": "Autumn leaves falling softly to the ground."},
+            ]
+        }
+    ] * 12
     val.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = make_config(tmp_path, tiny_model_dir, write_chats(tmp_path / "c.jsonl"), max_steps=60,
-                      validation_file=str(val), eval_steps=2, save_steps=2, early_stopping_patience=1)  # fmt: skip
+    cfg = make_config(
+        tmp_path,
+        tiny_model_dir,
+        write_chats(tmp_path / "c.jsonl"),
+        max_steps=60,
+        validation_file=str(val),
+        eval_steps=2,
+        save_steps=2,
+        early_stopping_patience=1,
+    )
     run = tmp_path / "run"
     code, out = finish(worker(cfg, "--run-dir", run))
     assert code == 0, out
@@ -251,10 +294,28 @@ def test_two_process_accelerate_launch(tmp_path, tiny_model_dir):
     run = tmp_path / "run"
     # accelerate 1.15: `--cpu` would start a single process; --multi_gpu runs torchrun and the
     # worker turns the ranks into CPU/gloo data parallel (no GPU here).
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(free_port()),
-           "-m", "training", "train", str(cfg), "--run-dir", str(run)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "training",
+        "train",
+        str(cfg),
+        "--run-dir",
+        str(run),
+    ]
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "world_size=2" in proc.stdout + proc.stderr
@@ -331,8 +392,10 @@ def test_cpu_demo_preset_halves_the_loss_on_smollm2(tmp_path):
     assert code == 0, out[-3000:]
     losses = [r["loss"] for r in rundir.read_progress(run) if "loss" in r]
     evals = [r["eval_loss"] for r in rundir.read_progress(run) if "eval_loss" in r]
-    print(f"\nSmolLM2 cpu-demo: loss {losses[0]:.3f} -> {losses[-1]:.3f}; eval {evals}; "
-          f"{time.monotonic() - started:.0f} s")  # fmt: skip
+    print(
+        f"\nSmolLM2 cpu-demo: loss {losses[0]:.3f} -> {losses[-1]:.3f}; eval {evals}; "
+        f"{time.monotonic() - started:.0f} s"
+    )
     assert losses[-1] <= losses[0] / 2
     assert evals[-1] < evals[0]
     assert logits_change(prepare_bundled(), run / "adapter") > 1e-3

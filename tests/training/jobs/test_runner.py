@@ -302,16 +302,29 @@ def test_real_worker_through_the_runner_with_the_tiny_model(tiny_model_dir, tmp_
 
     data = tmp_path / "chats.jsonl"
     rows = [
-        {"messages": [{"role": "user", "content": f"Fact {i}?"},
-                      {"role": "assistant", "content": f"The answer is {i % 5}."}]}
+        {
+            "messages": [
+                {"role": "user", "content": f"Fact {i}?"},
+                {"role": "assistant", "content": f"The answer is {i % 5}."},
+            ]
+        }
         for i in range(24)
-    ]  # fmt: skip
+    ]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     runner = JobRunner(device="cpu", tick_s=0.2).start()  # the default worker command
     try:
-        config = RunConfig(model=str(tiny_model_dir), data=str(data), max_steps=4, batch_size=4,
-                           grad_accum=1, max_length=64, eval_steps=2, save_steps=2,
-                           logging_steps=1, learning_rate=5e-3)  # fmt: skip
+        config = RunConfig(
+            model=str(tiny_model_dir),
+            data=str(data),
+            max_steps=4,
+            batch_size=4,
+            grad_accum=1,
+            max_length=64,
+            eval_steps=2,
+            save_steps=2,
+            logging_steps=1,
+            learning_rate=5e-3,
+        )
         job = runner.submit(config, owner="alice")
         wait_for(lambda: status_of(runner, job.id) not in ("queued", "running"), timeout=240)
         done = runner.jobs_for("alice")[0]

@@ -5,10 +5,11 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from training.backends.batching import plan_sub_batches
-from training.backends.lora import build_trainer, load_tokenizer
+from training.backends.lora import build_trainer
 from training.config import RunConfig
 from training.data.labels import encode_examples
 from training.hardware import detect
+from training.models.catalogue import chat_tokenizer
 
 
 def cost(lengths, groups):
@@ -35,14 +36,25 @@ def test_equal_lengths_stay_one_pass():
 
 @pytest.fixture
 def trainer_and_batch(tiny_model_dir, tmp_path):
-    cfg = RunConfig(model=str(tiny_model_dir), batch_size=8, grad_accum=1, max_steps=1,
-                    save_steps=0, eval_steps=0, lora_dropout=0.0)  # fmt: skip
-    tok = load_tokenizer(cfg)
+    cfg = RunConfig(
+        model=str(tiny_model_dir),
+        batch_size=8,
+        grad_accum=1,
+        max_steps=1,
+        save_steps=0,
+        eval_steps=0,
+        lora_dropout=0.0,
+    )
+    tok = chat_tokenizer(cfg.model, cfg.trust_remote_code)
     examples = [
-        {"messages": [{"role": "user", "content": "q" * (i % 3 + 1)},
-                      {"role": "assistant", "content": "the quick brown fox " * (1 + 10 * (i == 0) + i)}]}
+        {
+            "messages": [
+                {"role": "user", "content": "q" * (i % 3 + 1)},
+                {"role": "assistant", "content": "the quick brown fox " * (1 + 10 * (i == 0) + i)},
+            ]
+        }
         for i in range(8)
-    ]  # fmt: skip
+    ]
     rows, _ = encode_examples(tok, examples, 512)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)

@@ -14,8 +14,13 @@ LLAMA3_SPLIT = (
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 PIECES = list("ab xyz  \n\n\t.,!?'\"-()<>|0123456789éß中😀\u200b\u00a0\u3000") + [
-    "<|im_end|>", "'s", " the", "\n\n\n", "   ", "quick brown fox",
-]  # fmt: skip
+    "<|im_end|>",
+    "'s",
+    " the",
+    "\n\n\n",
+    "   ",
+    "quick brown fox",
+]
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +30,12 @@ def split_tokenizer():
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(LLAMA3_SPLIT), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])  # fmt: skip
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(LLAMA3_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     trainer = trainers.BpeTrainer(
         vocab_size=1024,
         special_tokens=SPECIALS,

@@ -5,11 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.assets import MSGS, make_run
 from training.chat import cpu_decode
 from training.chat.engine import ChatEngine, Row, Settings
 from training.jobs.runs import adapter_path
-
-from .test_chat import MSGS, make_run
 
 
 @pytest.fixture

@@ -9,17 +9,27 @@ from pathlib import Path
 import pytest
 
 from training.data.cli import main
+from training.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-CHAT = {"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"},
-                     {"role": "assistant", "content": "A"}]}  # fmt: skip
+ROOT = REPO_ROOT
+CHAT = {
+    "messages": [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "Q"},
+        {"role": "assistant", "content": "A"},
+    ]
+}
 
 
 def run(*args) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "training", "validate", *map(str, args)],
-        capture_output=True, text=True, cwd=ROOT, env={**os.environ}, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ},
+        timeout=120,
+    )
 
 
 def cli(capsys, *args) -> tuple[int, str]:
