@@ -201,7 +201,7 @@ def test_exported_config_is_accepted_by_autotrains_parser(tmp_path, monkeypatch)
 
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
     cfg = autotrain_cfg("bundled/SmolLM2-135M-Instruct", "my chats.jsonl", max_steps=40)
-    path = atc.export_autotrain_config(cfg, tmp_path / "autotrain.yml", Splits(chats(8), chats(2)))
+    path = atc.export_config(cfg, tmp_path / "autotrain.yml", Splits(chats(8), chats(2)))
     text = path.read_text()
     assert "hf_secret" not in text and "autotrain --config autotrain.yml" in text
     assert (tmp_path / "data" / "train.jsonl").read_text().count("\n") == 8
