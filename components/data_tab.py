@@ -8,6 +8,9 @@ statistics, a preview table and any row rendered with the selected model's chat 
 `DataChoice` the Train tab trains on (training/data/choice.py); max_length is the Train
 tab's widget, the one place that setting lives. Handlers are plain functions, tested
 without a browser: each returns or yields a `View`, the tab's outputs in order.
+
+Its length: upload, Hub and sample sources, the mapping editor and the row viewer share one
+DataChoice state; formatters live in format.py and stats_format.py.
 """
 
 import functools
@@ -31,6 +34,8 @@ from training.data import (
 )
 from training.data.codes import make_finding
 from training.data.detect import FIELD_NAMES, OPTIONAL, REQUIRED
+from training.data.load import UPLOAD_SUFFIXES
+from training.models.access import check_base_model
 from training.models.catalogue import load_tokenizer
 from training.settings import Settings
 
@@ -40,7 +45,6 @@ PREVIEW_ROWS = 20
 SLOTS = 4  # most fields a format has (alpaca: instruction, input, output, system)
 SLOT_FIELDS = ("slot1", "slot2", "slot3", "slot4")
 OPTIONAL_NAMES = {"system": "system prompt", "input": "extra input (context)"}
-FILE_TYPES = [".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt", ".gz"]
 FORMAT_CHOICES = [
     ("Detect automatically", "auto"),
     ("Chat messages (OpenAI: role/content)", "messages"),
@@ -91,11 +95,13 @@ def choose(path, fmt_choice="auto", mapping=None, validation_file=None) -> DataC
     )
 
 
-def get_tokenizer(model: str | None, trust: bool, progress=None):
-    """(tokenizer or None, why not): token counts fall back to estimates, never fail."""
+def get_tokenizer(model: str | None, trust: bool, progress=None, settings: Settings | None = None):
+    """(tokenizer or None, why not): token counts fall back to estimates, never fail. The
+    model and trust pass the app's access rule first (training/models/access.py)."""
     say = (lambda m: progress(0, desc=m)) if progress else None
     try:
-        return load_tokenizer(model, trust_remote_code=bool(trust), progress=say), ""
+        model, trust = check_base_model(model, trust, settings or Settings())
+        return load_tokenizer(model, trust_remote_code=trust, progress=say), ""
     except ValueError as e:
         return None, str(e)
     except Exception as e:
@@ -133,7 +139,7 @@ def preview_view(sel: DataChoice) -> View:
 
 
 def load_and_check(
-    sel: DataChoice, max_length, model, trust, max_bytes, progress
+    sel: DataChoice, max_length, model, trust, max_bytes, progress, settings=None
 ) -> Iterator[View]:
     """Preview at once, then the full check with the model's tokenizer (progress shown)."""
     if not sel.path:
@@ -142,7 +148,7 @@ def load_and_check(
     view = preview_view(sel)
     yield view
     # The first use of the bundled model converts it (~30 s): progress says so.
-    tokenizer, why_not = get_tokenizer(model, trust, progress)
+    tokenizer, why_not = get_tokenizer(model, trust, progress, settings)
     report = validate_file(
         sel.path,
         tokenizer=tokenizer,
@@ -162,30 +168,41 @@ def load_and_check(
         verdict=fmt_html.verdict_html(report),
         report=fmt_html.report_html(report),
         stats=stats_format.stats_html(stats),
-        conversation=show_row(sel, 1, model, trust),
+        conversation=show_row(sel, 1, model, trust, settings),
         histogram=stats_format.histogram_svg(stats.get("histogram"), stats.get("max_length")),
         choice=sel.checked(report),
     )
 
 
-def on_upload(file, validation_file, max_length, model, trust, progress=PROGRESS, max_bytes=None):
+def on_upload(
+    file,
+    validation_file,
+    max_length,
+    model,
+    trust,
+    progress=PROGRESS,
+    max_bytes=None,
+    settings=None,
+):
     """A new file: detect its format afresh, then check it."""
     sel = choose(file, "auto", None, validation_file)
-    yield from load_and_check(sel, max_length, model, trust, max_bytes, progress)
+    yield from load_and_check(sel, max_length, model, trust, max_bytes, progress, settings)
 
 
-def on_sample(name, max_length, model, trust, progress=PROGRESS, max_bytes=None):
+def on_sample(name, max_length, model, trust, progress=PROGRESS, max_bytes=None, settings=None):
     """'Try a sample': the bundled file, detected and checked like an upload."""
     if name not in SAMPLES:
         raise gr.Error("Pick one of the samples first.")
     sel = choose(SAMPLES[name])
-    yield from load_and_check(sel, max_length, model, trust, max_bytes, progress)
+    yield from load_and_check(sel, max_length, model, trust, max_bytes, progress, settings)
 
 
-def on_format(sel, fmt_choice, max_length, model, trust, progress=PROGRESS, max_bytes=None):
+def on_format(
+    sel, fmt_choice, max_length, model, trust, progress=PROGRESS, max_bytes=None, settings=None
+):
     """A format chosen by hand: columns are matched afresh for that format."""
     sel = choose(sel.path, fmt_choice, None, sel.validation_file)
-    yield from load_and_check(sel, max_length, model, trust, max_bytes, progress)
+    yield from load_and_check(sel, max_length, model, trust, max_bytes, progress, settings)
 
 
 def on_options(
@@ -202,14 +219,15 @@ def on_options(
     trust,
     progress=PROGRESS,
     max_bytes=None,
+    settings=None,
 ):
     """Columns mapped by hand, a validation file, a new max length or model: check again."""
     mapping = dict(zip(roles, (s1, s2, s3, s4), strict=False))
     sel = choose(sel.path, fmt, mapping, val_file)
-    yield from load_and_check(sel, max_len, model, trust, max_bytes, progress)
+    yield from load_and_check(sel, max_len, model, trust, max_bytes, progress, settings)
 
 
-def show_row(sel: DataChoice, row, model, trust) -> str:
+def show_row(sel: DataChoice, row, model, trust, settings: Settings | None = None) -> str:
     """One row as the model will see it: the selected model's chat template, escaped."""
     if not sel.path:
         return ""
@@ -220,7 +238,7 @@ def show_row(sel: DataChoice, row, model, trust) -> str:
     i = p.row_numbers.index(row)
     if p.examples[i] is None:
         return fmt_html.problem_row_html(row, p.rows[i], p.problems[i] or [p.error or ""])
-    tokenizer, why_not = get_tokenizer(model, trust)
+    tokenizer, why_not = get_tokenizer(model, trust, settings=settings)
     text = render_example(p.examples[i], tokenizer)
     if tokenizer is None:
         title = f"Row {row} in ChatML layout (the model's own template is unavailable: {why_not})"
@@ -284,7 +302,7 @@ def build_data_tab(
             upload = gr.File(
                 label="Your dataset: JSONL, JSON, CSV, TSV, Parquet or TXT "
                 f"(up to {settings.max_upload_mb:g} MB)",
-                file_types=FILE_TYPES,
+                file_types=UPLOAD_SUFFIXES,
                 type="filepath",
                 scale=3,
                 elem_id="ts-upload",
@@ -303,7 +321,7 @@ def build_data_tab(
                 slots = [gr.Dropdown(label=f"Column {i + 1}", visible=False) for i in range(SLOTS)]
             val_upload = gr.File(
                 label="Validation file (optional; without one, 10 % of the rows are held out)",
-                file_types=FILE_TYPES,
+                file_types=UPLOAD_SUFFIXES,
                 type="filepath",
             )
         verdict = gr.HTML(START, elem_id="ts-verdict")
@@ -335,7 +353,7 @@ def build_data_tab(
     outputs = [verdict, report, stats, histogram, preview, detection, conversation, row, fmt]
     outputs += [roles, *slots, opts, choice]
     assert len(outputs) == len(View._fields)
-    cap = {"max_bytes": settings.max_upload_bytes}
+    cap = {"max_bytes": settings.max_upload_bytes, "settings": settings}
 
     def wire(triggers, handler, inputs, api_name, doing):
         gr.on(
@@ -369,7 +387,7 @@ def build_data_tab(
     )
     gr.on(
         [row.input],
-        safe(show_row, "showing that row", lambda m: m),
+        safe(functools.partial(show_row, settings=settings), "showing that row", lambda m: m),
         [choice, row, model, trust],
         conversation,
         api_name="show_row",

@@ -14,8 +14,10 @@ Public API (the UI, the worker and the backends use only these):
     detect_format(records, fmt=None, mapping=None) -> Detection
     SAMPLES / SAMPLE_DESCRIPTIONS: the bundled example data sets
 
-Modules: load (files and streams) -> detect (format) -> normalise (one internal form) ->
-validate (findings, codes.py; statistics, stats.py; token counts, tokens.py) -> report.
+Modules: load (files and streams; per format jsonfile, csvfile, parquetfile; limits on
+reading, streams.py; text encodings, encoding.py) -> detect (format) -> normalise (one
+internal form) -> validate (findings, codes.py; statistics, stats.py; token counts,
+tokens.py) -> report.
 This package never imports gradio; torch and transformers are not imported either (a
 tokenizer object is passed in by the caller).
 """

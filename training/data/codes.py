@@ -23,6 +23,12 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {  # code: (level, message, hint)
         "Add at least one example (50 or more is better)."),
     "file_too_large": (ERROR, "The file is {size} MB; the limit here is {limit} MB.",
         "Upload a smaller file, or split it and keep the most useful examples."),
+    "decompressed_too_large": (ERROR, "Uncompressed, this file holds more than {limit} MB of data, the limit here.",
+        "Upload a smaller file, or split it and keep the most useful examples."),
+    "compression_bomb": (ERROR, "Uncompressed, this file grows more than {ratio} times its size, far more than real data does, so it is refused here.",
+        "Upload the data uncompressed, or as a smaller file."),
+    "not_utf8": (ERROR, "The file is not UTF-8 text: the byte at offset {offset} (line {line}) is not valid UTF-8{guess}.",
+        "Open it in a text editor or spreadsheet and save it with the encoding UTF-8 (Save As, Encoding: UTF-8), then upload it again."),
     "invalid_json": (ERROR, "The JSON document is broken after {good} complete examples: {detail}.",
         "Fix the JSON syntax at that point (a missing comma or bracket is the usual cause), or save one example per line as JSONL."),
     "hub_offline": (ERROR, "“{path}” is not a local file, and Hugging Face Hub datasets cannot be downloaded here because this machine is offline.",
@@ -42,6 +48,8 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {  # code: (level, message, hint)
         "Check the quotes in this row: text containing the separator or line breaks must be inside double quotes."),
     "bad_csv_row": (ERROR, "This row has {found} fields but the header has {expected}.",
         "Put text containing commas or line breaks inside double quotes, and double any quote inside a quoted field."),
+    "record_too_large": (ERROR, "This row is {size} MB, over the limit of {limit} MB per row, so it was not read.",
+        "Split it into shorter examples or delete it; training uses only the first max-length tokens of an example anyway."),
     "invalid_utf8": (WARNING, "This row contains bytes that are not UTF-8 text; they were replaced with “�”.",
         "Save the file with UTF-8 encoding (in most editors: Save As, Encoding: UTF-8)."),
     # -- OpenAI's format checks ---------------------------------------------------------
@@ -111,13 +119,31 @@ UNREADABLE = {
     "unreadable_file",
     "binary_file",
     "file_too_large",
+    "decompressed_too_large",
+    "compression_bomb",
+    "not_utf8",
     "hub_offline",
     "hub_unavailable",
 }
 
 
+DETAIL_CHARS = 300  # a detail quoted from the data (a role, a key) is cut to this
+
+
+def _short(value) -> str:
+    """A detail as text fit for a message: cut short, lone surrogates replaced (they
+    cannot be printed or encoded), never raising (a value may be nested too deep)."""
+    try:
+        text = str(value)
+    except (RecursionError, ValueError):
+        text = type(value).__name__
+    text = text if len(text) <= DETAIL_CHARS else text[: DETAIL_CHARS - 1] + "…"
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def make_finding(code: str, row: int | None, **details) -> Finding:
     level, message, hint = CATALOGUE[code]
+    details = {k: _short(v) for k, v in details.items()}
     try:
         message = message.format(**details)
         hint = hint.format(**details)

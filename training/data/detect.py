@@ -10,6 +10,7 @@ mapping such as `{"prompt": "my_q", "completion": "my_a"}` (the format then foll
 import json
 from dataclasses import asdict, dataclass, field
 
+from .encoding import fix_escapes
 from .report import FORMATS
 
 # Canonical fields per format; the first ones are required, "system"/"input" are optional.
@@ -80,8 +81,8 @@ def _as_list(value):
     """Conversation columns in CSV files hold JSON text: look inside it."""
     if isinstance(value, str) and value.lstrip()[:1] == "[":
         try:
-            return json.loads(value)
-        except ValueError:
+            return fix_escapes(json.loads(value), value)[0]
+        except (ValueError, RecursionError):
             return None
     return value
 

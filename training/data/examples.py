@@ -18,19 +18,23 @@ from .load import BAD, DataError, open_source
 from .normalise import normalise
 from .stats import validation_count
 
-SAMPLE_ROWS = 200  # rows read before deciding the format
+SAMPLE_ROWS = 200  # rows read before deciding the format...
+SAMPLE_BYTES = 8_000_000  # ...or fewer, when they are long: the sample is held in memory
+PREVIEW_BYTES = 24_000_000  # a preview reads no further (20 rows of up to 1 MB fit)
 
 
-def open_detected(path, fmt=None, mapping=None, max_bytes=None):
+def open_detected(path, fmt=None, mapping=None, max_bytes=None, stop_after=None):
     """(source, detection, records, columns): the format decided on the first rows, and an
-    iterator over all records (those rows included). Raises DataError if unreadable."""
+    iterator over all records (those rows included). Raises DataError if unreadable.
+    `stop_after`: bytes of data after which the records end (a preview needs few)."""
     source = open_source(path, max_bytes)
+    source.stop_after = stop_after
     records = source.records()
     sample, broken = [], None
     try:
         for record in records:
             sample.append(record)
-            if len(sample) >= SAMPLE_ROWS:
+            if len(sample) >= SAMPLE_ROWS or source.consumed > SAMPLE_BYTES:
                 break
     except DataError as e:  # broken after a few rows: those rows still count
         broken = e
@@ -117,27 +121,21 @@ class Preview:
 def preview_file(path, n: int = 20, fmt: str | None = None, mapping: dict | None = None) -> Preview:
     """The first n rows, raw and normalised, plus the format; never raises."""
     try:
-        source, detection, records, columns = open_detected(path, fmt, mapping)
+        source, detection, records, columns = open_detected(
+            path, fmt, mapping, stop_after=PREVIEW_BYTES
+        )
         preview = Preview(detection.format, [str(c) for c in columns], detection=detection)
         preview.kind = source.kind
         try:
             require_format(detection, columns)
         except DataError as e:
             preview.error, detection = str(e), None
-        for row, value, issues in records:
-            if len(preview.rows) >= n:
-                break
-            problems = [make_finding(code, row, **d).message for code, d in issues]
-            example = None
-            if value is not BAD and detection is not None:
-                example, found = normalise(value, detection)
-                problems += [make_finding(code, row, **d).message for code, d in found.items()]
-            if value is BAD:
-                value = {}
-            preview.rows.append(value if isinstance(value, dict) else {"value": value})
-            preview.row_numbers.append(row)
-            preview.examples.append(example)
-            preview.problems.append(problems)
+        try:
+            _preview_rows(preview, records, n, detection)
+        except DataError as e:  # broken after some rows: show them, and why it stops there
+            if not preview.rows:
+                raise
+            preview.error = str(e)
         if not preview.columns:
             preview.columns = list(dict.fromkeys(k for r in preview.rows for k in r))
         return preview
@@ -145,3 +143,20 @@ def preview_file(path, n: int = 20, fmt: str | None = None, mapping: dict | None
         return Preview(None, error=str(e))
     except Exception as e:  # never let a preview take the page down
         return Preview(None, error=f"The file could not be read ({type(e).__name__}: {e}).")
+
+
+def _preview_rows(preview: Preview, records, n: int, detection: Detection | None) -> None:
+    for row, value, issues in records:
+        if len(preview.rows) >= n:
+            break
+        problems = [make_finding(code, row, **d).message for code, d in issues]
+        example = None
+        if value is not BAD and detection is not None:
+            example, found = normalise(value, detection)
+            problems += [make_finding(code, row, **d).message for code, d in found.items()]
+        if value is BAD:
+            value = {}
+        preview.rows.append(value if isinstance(value, dict) else {"value": value})
+        preview.row_numbers.append(row)
+        preview.examples.append(example)
+        preview.problems.append(problems)

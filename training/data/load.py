@@ -5,14 +5,19 @@ gzipped, or a Hugging Face Hub dataset id) and returns a `Source` whose `records
 `(row, value, issues)`: `row` is the 1-based record number users see (JSONL and TXT: the
 line number; CSV/TSV: the data row after the header; JSON/Parquet: the element number),
 `value` is the parsed record or `BAD`, and `issues` lists `(code, details)` found while
-reading (unparseable lines, bytes that are not UTF-8). A file that cannot be read at all
-raises `DataError` with a catalogue code; nothing else escapes.
+reading (unparseable lines, damaged UTF-8, records over the size limit). A file that
+cannot be read at all raises `DataError` with a catalogue code; nothing else escapes.
+
+Every read is bounded (streams.py): a record over 1 MB is skipped as `record_too_large`
+without being held, and `max_bytes` caps the data once decompressed as well as the file.
+Text must be UTF-8, or UTF-16/UTF-32 with a byte-order mark (encoding.py).
+
+Its length: one Source class for every format and container (local, gzip, Hub) with its
+sniffing; the per-format readers live in jsonfile.py, csvfile.py and parquetfile.py.
 """
 
-import csv
 import gzip
 import io
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,16 +25,29 @@ from pathlib import Path
 from training.paths import hub_offline
 
 from .codes import DataError
-from .jsonfile import NO_ISSUES, SURROGATES, fix_text, json_error, json_records
+from .csvfile import CsvRows
+from .encoding import INVALID_UTF8, Utf8Check, sniff_encoding
+from .jsonfile import json_records, parse_json_line
+from .parquetfile import ParquetRows
+from .streams import (
+    BAD,
+    BLANK,
+    GZIP_ERRORS,
+    MAX_RECORD_BYTES,
+    NO_ISSUES,
+    PIECE,
+    Converted,
+    Counted,
+    cr_to_lf,
+    drop_line,
+    gzip_check,
+    mb,
+    skip_lines,
+    to_utf8,
+    too_large,
+    unreadable,
+)
 
-try:  # orjson ships with gradio; 2-3x faster than json on the lines we read
-    import orjson
-
-    _loads = orjson.loads
-except ImportError:  # pragma: no cover
-    _loads = json.loads
-
-BAD = object()  # the value of a record that could not be parsed
 SUFFIXES = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -43,8 +61,18 @@ SUFFIXES = {
     ".txt": "txt",
     ".text": "txt",
 }
+ARCHIVES = {  # containers this loader does not open, by their first bytes
+    b"PK\x03\x04": "a ZIP archive",
+    b"BZh": "compressed with bzip2",
+    b"\xfd7zXZ\x00": "compressed with xz",
+    b"7z\xbc\xaf\x27\x1c": "a 7-Zip archive",
+    b"\x28\xb5\x2f\xfd": "compressed with zstd",
+}
+# What an upload box accepts: the formats read, gzip, and the archives refused with a reason
+# (better than a bare "invalid file type").
+UPLOAD_SUFFIXES = [*SUFFIXES, ".gz", ".zip", ".bz2", ".xz", ".7z", ".zst"]
+UTF8_BOM = b"\xef\xbb\xbf"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-csv.field_size_limit(2**31 - 1)  # long answers exceed csv's 128 KB default per field
 
 
 def _hub_answers() -> bool:
@@ -56,33 +84,35 @@ def _hub_answers() -> bool:
     return hub_reachable()
 
 
-def parse_json_line(data: bytes) -> tuple[object, tuple]:
-    """One JSONL line -> (value, issues); never raises."""
-    try:
-        return _loads(data), NO_ISSUES
-    except ValueError:
-        pass
-    issues = NO_ISSUES
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("utf-8", errors="replace")
-        issues = (("invalid_utf8", {}),)
-    try:
-        return json.loads(text), issues
-    except (ValueError, RecursionError) as e:
-        return BAD, issues + (("unparseable_line", {"detail": json_error(e)}),)
+def _blank(line: bytes) -> bool:
+    return not line or line.isspace()
 
 
 class Source:
     """One opened data source. `records()` streams it once; `fraction()` tells progress."""
 
-    def __init__(self, path: Path, kind: str, encoding: str, gz: bool, delimiter: str = ","):
+    def __init__(
+        self,
+        path: Path,
+        kind: str,
+        encoding: str,
+        gz: bool,
+        delimiter: str = ",",
+        *,
+        utf8_known: bool = True,
+        cr_lines: bool = False,
+        max_bytes: int | None = None,
+    ):
         self.path, self.kind, self.encoding, self.gz = path, kind, encoding, gz
         self.delimiter = delimiter
+        self.utf8_known = utf8_known  # valid UTF-8 beyond ASCII seen in the first bytes
+        self.cr_lines = cr_lines  # lines end in CR alone (old Mac): read as LF
+        self.max_bytes = max_bytes  # cap on the data once decompressed (Parquet; gzip: open)
+        self.stop_after: int | None = None  # end the stream after this much data (a preview)
         self.size = path.stat().st_size
         self.columns: list[str] = []
-        self._raw = None
+        self.check = Utf8Check(utf8_known)
+        self._raw = self._counted = self._rows = None
         self._done = 0.0
 
     def fraction(self) -> float:
@@ -90,99 +120,101 @@ class Source:
             return min(1.0, self._raw.tell() / self.size)
         return self._done
 
-    def _binary(self):
+    @property
+    def consumed(self) -> int:
+        """Bytes of data read so far (decompressed; Parquet: of the rows materialised)."""
+        if self._rows is not None:
+            return self._rows.expanded
+        return self._counted.count if self._counted is not None else 0
+
+    def _open(self):
         self._raw = open(self.path, "rb")  # noqa: SIM115 - closed by records()
-        return gzip.GzipFile(fileobj=self._raw) if self.gz else self._raw
+        inner = gzip.GzipFile(fileobj=self._raw) if self.gz else self._raw
+        if self.kind == "parquet":
+            return inner  # pyarrow seeks; it reads only what its metadata says
+        self._counted = stream = Counted(inner, self.stop_after)
+        if self.encoding != "utf-8":
+            stream = Converted(stream, to_utf8(self.encoding))
+        if self.cr_lines:
+            stream = Converted(stream, cr_to_lf)
+        f = io.BufferedReader(stream, PIECE)
+        if f.peek(3)[:3] == UTF8_BOM:
+            self.check.offset = len(f.read(3))
+        return f
 
     def _text(self, f):
-        return io.TextIOWrapper(f, encoding=self.encoding, errors="surrogateescape", newline="")
+        return io.TextIOWrapper(f, encoding="utf-8", errors="surrogateescape", newline="")
 
     def records(self) -> Iterator[tuple[int, object, tuple]]:
-        f = self._binary()
+        self.check, self._counted, self._rows = Utf8Check(self.utf8_known), None, None
+        f = self._open()
         try:
             yield from getattr(self, "_" + self.kind)(f)
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
-            raise DataError("unreadable_file", detail=str(e) or type(e).__name__) from None
+        except GZIP_ERRORS as e:
+            raise unreadable(e) from None
         finally:
             f.close()
             self._raw.close()
             self._done = 1.0
 
-    def _lines(self, f) -> Iterator[tuple[int, bytes]]:
-        if self.encoding == "utf-16":  # rare (Windows "Unicode text"): re-encode as UTF-8
-            for n, line in enumerate(self._text(f), 1):
-                yield n, line.encode("utf-8", errors="replace")
-            return
-        for n, line in enumerate(f, 1):
-            yield n, (line[3:] if n == 1 and line.startswith(b"\xef\xbb\xbf") else line)
+    def _lines(self, f) -> Iterator[tuple[int, bytes | None, int, int]]:
+        """(line number, the line or None when over the record limit, its size, its byte
+        offset) of each line that is not blank; runs of blank lines are skipped in bulk."""
+        readline, limit = f.readline, MAX_RECORD_BYTES + 1
+        n, offset = 0, self.check.offset
+        while line := readline(limit):
+            n, size = n + 1, len(line)
+            if size == limit and not line.endswith(b"\n"):
+                size += drop_line(readline)
+                yield n, None, size, offset
+            elif line.isspace():  # blank lines separate examples
+                skipped, blank = skip_lines(f, BLANK)
+                n, size = n + blank, size + skipped
+            else:
+                yield n, line, size, offset
+            offset += size
 
     def _jsonl(self, f):
-        for n, line in self._lines(f):
-            if line.strip():
-                value, issues = parse_json_line(line)
+        for n, line, size, offset in self._lines(f):
+            if line is None:
+                yield n, BAD, too_large(size)
+            elif not _blank(line):
+                value, issues = parse_json_line(line, self.check, offset, n)
                 yield n, value, issues
 
     def _txt(self, f):
         self.columns = ["text"]
-        for n, line in self._lines(f):
+        for n, line, size, offset in self._lines(f):
+            if line is None:
+                yield n, BAD, too_large(size)
+                continue
             line = line.rstrip(b"\r\n")
-            if not line.strip():
+            if _blank(line):
                 continue  # blank lines separate examples; they are not examples
             try:
-                yield n, {"text": line.decode("utf-8")}, NO_ISSUES
-            except UnicodeDecodeError:
-                text = line.decode("utf-8", errors="replace")
-                yield n, {"text": text}, (("invalid_utf8", {}),)
+                text, issues, bad = line.decode("utf-8"), NO_ISSUES, None
+            except UnicodeDecodeError as e:
+                text, issues, bad = line.decode("utf-8", errors="replace"), INVALID_UTF8, e.start
+            self.check.line(line, bad, offset, n)
+            yield n, {"text": text}, issues
 
     def _json(self, f):
-        yield from json_records(self._text(f))
+        yield from json_records(self._text(f), self.check)
 
     def _csv(self, f):
-        reader = csv.reader(self._text(f), delimiter=self.delimiter)
-        header = next(reader, None)
-        if header is None:
-            return
-        header = _unique([fix_text(h).strip() or f"column_{i + 1}" for i, h in enumerate(header)])
-        self.columns = header
-        n, failures = 0, 0
-        while True:
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as e:
-                n, failures = n + 1, failures + 1
-                if failures > 100:  # the reader cannot resync: give up on the file
-                    raise DataError("unreadable_file", detail=str(e)) from None
-                yield n, BAD, (("unparseable_row", {"detail": str(e)}),)
-                continue
-            if not fields:
-                continue
-            n, failures = n + 1, 0
-            issues = NO_ISSUES
-            if any(SURROGATES.search(v) for v in fields):
-                fields, issues = [fix_text(v) for v in fields], (("invalid_utf8", {}),)
-            if len(fields) != len(header):
-                found, expected = len(fields), len(header)
-                yield n, BAD, issues + (("bad_csv_row", {"found": found, "expected": expected}),)
-                continue
-            yield n, dict(zip(header, fields, strict=True)), issues
+        rows = CsvRows(f, self.check, self.delimiter)
+        self.columns = rows.columns
+        yield from rows
 
     _tsv = _csv
 
     def _parquet(self, f):
-        import pyarrow.parquet as pq
-
         try:
-            pf = pq.ParquetFile(f)
-            self.columns = list(pf.schema_arrow.names)
-            total = max(1, pf.metadata.num_rows)
-            n = 0
-            for batch in pf.iter_batches(batch_size=1000):
-                for record in batch.to_pylist():
-                    n += 1
-                    yield n, _drop_nulls(record), NO_ISSUES
-                self._done = n / total
+            self._rows = rows = ParquetRows(f, self.size, self.max_bytes, self.stop_after)
+            self.columns = rows.columns
+            yield from rows
+        except DataError:
+            raise
         except (OSError, ValueError) as e:  # pyarrow's errors derive from these
             raise DataError("unreadable_file", detail=str(e).splitlines()[0]) from None
 
@@ -190,7 +222,7 @@ class Source:
 class HubSource:
     """A dataset on the Hugging Face Hub, streamed (only when the Hub may be reached)."""
 
-    kind, size, columns = "hub", 0, []
+    kind, size, consumed, columns = "hub", 0, 0, []
 
     def __init__(self, name: str):
         self.path = self.name = name
@@ -212,41 +244,22 @@ class HubSource:
             raise DataError("hub_unavailable", path=self.name, detail=detail) from None
 
 
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name}.{seen[name] - 1}")
-    return out
-
-
-def _drop_nulls(record: dict) -> dict:
-    """Parquet gives every struct the union of all keys (missing ones as None): drop those
-    inside message lists so optional keys such as `weight` or `name` stay optional."""
-    for key, value in record.items():
-        if isinstance(value, list) and value and isinstance(value[0], dict):
-            record[key] = [
-                {k: v for k, v in m.items() if v is not None} if isinstance(m, dict) else m
-                for m in value
-            ]
-    return record
-
-
-def _sniff(head: bytes, suffix: str) -> tuple[str, str, str]:
-    """(kind, text encoding, CSV delimiter) from the first bytes and the file name."""
-    encoding = "utf-8-sig"
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        encoding = "utf-16"
-        head = head.decode("utf-16", errors="replace").encode("utf-8")
+def _sniff(head: bytes, suffix: str) -> tuple[str, str, str, bool]:
+    """(kind, text encoding, CSV delimiter, UTF-8 already seen) from the first bytes and
+    the file name."""
     if head[:4] == b"PAR1":
-        return "parquet", encoding, ","
-    if b"\x00" in head:
-        raise DataError("binary_file")
+        return "parquet", "utf-8", ",", True
+    for magic, what in ARCHIVES.items():
+        if head.startswith(magic):
+            detail = f"it is {what}; unpack it, or compress the data file with gzip (.gz)"
+            raise DataError("unreadable_file", detail=detail)
     kind = SUFFIXES.get(suffix)
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if kind == "parquet":
         raise DataError("unreadable_file", detail="it is not a Parquet file")
+    encoding, utf8_known = sniff_encoding(head)
+    if encoding != "utf-8":
+        head = head.decode(encoding, errors="replace").encode("utf-8")
+    text = head.removeprefix(UTF8_BOM).lstrip(b" \t\r\n")
     if kind == "json" and text[:1] == b"{":
         first, _, rest = text.partition(b"\n")
         _, issues = parse_json_line(first)
@@ -270,11 +283,12 @@ def _sniff(head: bytes, suffix: str) -> tuple[str, str, str]:
         first_line = text.split(b"\n", 1)[0]
         if b"," not in first_line and b";" in first_line:
             delimiter = ";"  # spreadsheets in many locales export with semicolons
-    return kind, encoding, delimiter
+    return kind, encoding, delimiter, utf8_known
 
 
 def open_source(path, max_bytes: int | None = None) -> Source | HubSource:
-    """Open a file (or Hub dataset id) for streaming; raises DataError if it cannot be read."""
+    """Open a file (or Hub dataset id) for streaming; raises DataError if it cannot be
+    read. `max_bytes` caps the file and, for compressed data, what it decompresses to."""
     p = Path(path)
     try:
         exists = p.exists()
@@ -290,7 +304,7 @@ def open_source(path, max_bytes: int | None = None) -> Source | HubSource:
         raise DataError("unreadable_file", detail="it is a folder, not a file")
     size = p.stat().st_size
     if max_bytes and size > max_bytes:
-        raise DataError("file_too_large", size=f"{size / 1e6:.1f}", limit=f"{max_bytes / 1e6:.0f}")
+        raise DataError("file_too_large", size=mb(size), limit=mb(max_bytes))
     suffixes = [s.lower() for s in p.suffixes]
     gz = bool(suffixes) and suffixes[-1] == ".gz"
     suffix = suffixes[-2] if gz and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
@@ -299,9 +313,21 @@ def open_source(path, max_bytes: int | None = None) -> Source | HubSource:
             head = f.read(65536)
         if gz or head[:2] == b"\x1f\x8b":
             gz = True
+            if max_bytes:  # a bomb is refused before any work
+                gzip_check(p, size, max_bytes)
             with gzip.open(p, "rb") as f:
                 head = f.read(65536)
-    except (OSError, EOFError) as e:
-        raise DataError("unreadable_file", detail=e.strerror or str(e)) from None
-    kind, encoding, delimiter = _sniff(head, suffix)
-    return Source(p, kind, encoding, gz, delimiter)
+    except GZIP_ERRORS as e:
+        raise unreadable(e) from None
+    kind, encoding, delimiter, utf8_known = _sniff(head, suffix)
+    cr_lines = b"\r" in head and b"\n" not in head
+    return Source(
+        p,
+        kind,
+        encoding,
+        gz,
+        delimiter,
+        utf8_known=utf8_known,
+        cr_lines=cr_lines,
+        max_bytes=max_bytes,
+    )

@@ -16,6 +16,14 @@ byte-level BPE tokenizers, with a sample of rows checked against the full tokeni
 every other tokenizer, and rows the fast path cannot cut safely, one `encode_batch` call
 (Rust, all cores) with character->token lookups for the trained spans. Without a
 tokenizer, counts are estimated at about 4 characters per token.
+
+Bounded: only the first `char_budget(max_length)` characters of an example go to the
+tokenizer (32 per token of max_length, at most 256K), so a multi-MB example never meets
+it whole. Tokens within max_length lie far inside that budget, so what training keeps is
+counted exactly; the text beyond is counted at about 4 characters per token.
+
+Its length: the fast counting path, the chat-template path and the character budget share
+one pass and are read together.
 """
 
 from .fastcount import fast_counter
@@ -26,6 +34,8 @@ CHATML = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+CHARS_PER_TOKEN = 32  # characters sent to the tokenizer per token of max_length...
+MAX_TOKENIZED_CHARS = 1 << 18  # ...and at most this many per example
 CHECK_EVERY = 500  # rows between checks of a skeleton against a direct render
 VERIFY_FIRST, VERIFY_EVERY = 100, 1000  # rows whose fast count is checked with the full tokenizer
 
@@ -43,6 +53,21 @@ def chatml_for(tokenizer) -> str | None:
     vocab = tokenizer.get_vocab()
     end = "<|im_end|>" if "<|im_end|>" in vocab else (tokenizer.eos_token or "\n")
     return CHATML.replace("%END%", end)
+
+
+def char_budget(max_length: int) -> int:
+    """Characters of one example's text the tokenizer sees (see the module docstring)."""
+    return min(MAX_TOKENIZED_CHARS, CHARS_PER_TOKEN * max_length)
+
+
+def _cut(text: str, spans: list, budget: int) -> tuple[str, list, int, int]:
+    """(text, spans) within the budget, and the characters cut from the text and from its
+    trained spans."""
+    if len(text) <= budget:
+        return text, spans, 0, 0
+    beyond = sum(max(0, end - max(start, budget)) for start, end in spans)
+    kept = [(start, min(end, budget)) for start, end in spans if start < budget]
+    return text[:budget], kept, len(text) - budget, beyond
 
 
 def _trained(message: dict) -> bool:
@@ -169,13 +194,23 @@ class TokenCounter:
         """Per example: (tokens, trained tokens, trained tokens within max_length, error)."""
         if self.estimate:
             return [_estimate(e, max_length) for e in examples]
-        rendered, out = [], [None] * len(examples)
+        rendered, out, beyond = [], [None] * len(examples), {}
+        budget = char_budget(max_length)
         for i, example in enumerate(examples):
             try:
-                rendered.append((i, *self.render(example)))
+                text, spans = self.render(example)
             except Exception as e:  # a template that raises on this row's shape or content
                 detail = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
                 out[i] = (0, 0, 0, detail)
+                continue
+            text, spans, chars, trained_chars = _cut(text, spans, budget)
+            if chars:
+                beyond[i] = (chars, trained_chars)
+            rendered.append((i, text, spans))
+        counted = self._count(rendered, out, max_length)
+        return [_beyond(r, beyond.get(i)) for i, r in enumerate(counted)] if beyond else counted
+
+    def _count(self, rendered: list, out: list, max_length: int) -> list[tuple]:
         if self.backend is None:  # a slow (pure Python) tokenizer: count prefixes, row by row
             for i, text, spans in rendered:
                 out[i] = self._count_slow(text, spans, max_length)
@@ -189,7 +224,7 @@ class TokenCounter:
         for k, result in zip(exact + checked, results, strict=True):
             if fast is not None and fast[k] is not None and fast[k] != result:
                 self.fast = None  # this tokenizer breaks an assumption: full path from now on
-                return self.count(examples, max_length)
+                return self._count(rendered, out, max_length)
             out[rendered[k][0]] = (*result, None)
         for k, result in enumerate(fast or ()):
             if result is not None and out[rendered[k][0]] is None:
@@ -219,6 +254,15 @@ class TokenCounter:
             trained += b - a
             kept += max(0, min(b, max_length) - a)
         return n(text), trained, kept, None
+
+
+def _beyond(result: tuple, cut: tuple | None) -> tuple:
+    """The count of a cut text, plus about 4 characters per token for the (text, trained
+    text) characters cut."""
+    if cut is None or result[3] is not None:
+        return result
+    tokens, trained, kept, error = result
+    return tokens + (cut[0] + 3) // 4, trained + (cut[1] + 3) // 4, kept, error
 
 
 def _trained_tokens(enc, spans: list, max_length: int) -> tuple[int, int]:

@@ -1,9 +1,11 @@
 """Check a data file before training: one streaming pass, a structured report, no exceptions.
 
-`validate_file` reads the file once in chunks of 1,000 rows: parse, detect the format from
-the first rows, normalise and check each row, count tokens per chunk (tokens.py), and keep
-only compact per-row numbers (lengths, a 64-bit hash for the duplicate check, the row
-number), so memory stays flat however long the file is.
+`validate_file` reads the file once in chunks of 1,000 rows (fewer when they are long: at
+most about 4 MB of data): parse, detect the format from the first rows, normalise and
+check each row, count tokens per chunk (tokens.py), and keep only compact per-row numbers
+(lengths, a 64-bit hash for the duplicate check, the row number), so memory stays flat
+however long the file and its lines are. Reading is bounded (streams.py): a record over
+1 MB is an error on its row, and `max_bytes` caps the file before and after decompression.
 
 Rows over max_length, and rows whose assistant reply the limit cuts off entirely, are
 warnings rather than errors: training truncates the first and skips the second without
@@ -28,6 +30,7 @@ from .stats import Lengths, recommended_epochs, token_stats, validation_count
 from .tokens import TokenCounter
 
 CHUNK_ROWS = 1000
+CHUNK_BYTES = 4_000_000  # data read per chunk at most (then tokenized in one batch)
 MIN_EXAMPLES = 50
 MIN_VALIDATION = 5  # fewer held-out examples make validation loss mostly noise
 
@@ -78,7 +81,7 @@ class _Scan:
         return True
 
     def _stream(self, records, usable: bool, source) -> None:
-        add, chunk = self.findings.add, []
+        add, chunk, start = self.findings.add, [], 0  # the format sample counts too
         try:
             for row, value, issues in records:
                 self.rows += 1
@@ -94,9 +97,9 @@ class _Scan:
                     add(code, row, **details)
                 if example is not None:
                     chunk.append((row, example, "zero_trained_tokens" in problems))
-                    if len(chunk) >= CHUNK_ROWS:
+                    if len(chunk) >= CHUNK_ROWS or source.consumed - start > CHUNK_BYTES:
                         self._flush(chunk)
-                        chunk = []
+                        chunk, start = [], source.consumed
                         self.progress(source.fraction(), f"Checked {self.rows:,} rows")
         finally:  # rows read before a fatal error in the file still count
             self._flush(chunk)

@@ -3,6 +3,7 @@
 import pytest
 
 from tests.conftest import FIXTURES
+from tests.training.data.test_load import DAMAGED_UTF8
 from training.data import (
     iter_examples,
     load_examples,
@@ -59,8 +60,14 @@ def test_txt_is_text_format():
     ]
 
 
-def test_iter_examples_skips_bad_rows_and_keeps_row_numbers():
-    rows = list(iter_examples(DATA / "bad_bytes.jsonl"))
+def damaged(tmp_path):
+    path = tmp_path / "damaged.jsonl"
+    path.write_bytes(DAMAGED_UTF8)
+    return path
+
+
+def test_iter_examples_skips_bad_rows_and_keeps_row_numbers(tmp_path):
+    rows = list(iter_examples(damaged(tmp_path)))
     assert [r for r, _ in rows] == [1, 2, 5]
 
 
@@ -84,12 +91,12 @@ def test_split_is_seeded_deterministic_and_complete():
     assert split_examples(examples[:5], 0.1)[1] != []  # at least one held out when splitting
 
 
-def test_preview_shows_raw_rows_examples_and_problems():
-    preview = preview_file(DATA / "bad_bytes.jsonl", n=3)
+def test_preview_shows_raw_rows_examples_and_problems(tmp_path):
+    preview = preview_file(damaged(tmp_path), n=3)
     assert preview.kind == "jsonl" and preview.row_numbers == [1, 2, 4]
     assert preview.columns == ["messages"]
     assert preview.examples[0] == {
-        "messages": [{"role": "user", "content": "one"}, {"role": "assistant", "content": "1"}]
+        "messages": [{"role": "user", "content": "née"}, {"role": "assistant", "content": "1"}]
     }
     assert preview.rows[2] == {} and preview.examples[2] is None
     assert any("not valid JSON" in p for p in preview.problems[2])

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.conftest import FIXTURES
-from training.data import load
+from training.data import jsonfile, validate_file
 from training.data.load import BAD, DataError, open_source
 
 DATA = FIXTURES / "data"
@@ -32,8 +32,20 @@ def test_jsonl_with_bom_and_crlf():
     assert [(n, v["messages"][0]["content"]) for n, v, _ in got] == [(1, "Hi"), (2, "Bye")]
 
 
-def test_jsonl_bad_bytes_broken_line_and_blank_line_keep_line_numbers():
-    _, got = records(DATA / "bad_bytes.jsonl")
+# UTF-8 (line 1 says "née") with one damaged byte on line 2, a blank and a broken line
+DAMAGED_UTF8 = (
+    b'{"messages": [{"role": "user", "content": "n\xc3\xa9e"}, {"role": "assistant", "content": "1"}]}\n'
+    b'{"messages": [{"role": "user", "content": "caf\xe9"}, {"role": "assistant", "content": "ok"}]}\n'
+    b"\n"
+    b'{"messages": [\n'
+    b'{"messages": [{"role": "user", "content": "five"}, {"role": "assistant", "content": "5"}]}\n'
+)
+
+
+def test_jsonl_bad_bytes_broken_line_and_blank_line_keep_line_numbers(tmp_path):
+    path = tmp_path / "damaged.jsonl"
+    path.write_bytes(DAMAGED_UTF8)
+    _, got = records(path)
     rows = {n: (v, issues) for n, v, issues in got}
     assert sorted(rows) == [1, 2, 4, 5]  # line 3 is blank: skipped, numbering unchanged
     value, issues = rows[2]
@@ -56,7 +68,7 @@ def test_csv_rows_count_records_after_the_header_not_lines():
 
 def test_csv_wrong_field_count_and_bad_bytes(tmp_path):
     path = tmp_path / "x.csv"
-    path.write_bytes(b"prompt,completion\na,b\nonly one\nc\xff,d\n")
+    path.write_bytes(b"prompt,completion\n\xc3\xa0,b\nonly one\nc\xff,d\n")  # UTF-8, then damage
     _, got = records(path)
     assert got[1][1] is BAD and got[1][2][0] == ("bad_csv_row", {"found": 1, "expected": 2})
     assert got[2][1] == {"prompt": "c\ufffd", "completion": "d"}
@@ -92,7 +104,7 @@ def test_json_object_holding_one_array():
 
 
 def test_json_array_streams_across_chunk_boundaries(tmp_path, monkeypatch):
-    monkeypatch.setattr(load.json_records.__globals__["_JsonText"], "__init__", _tiny_chunks)
+    monkeypatch.setattr(jsonfile, "CHUNK", 7)  # 7 characters at a time: values span chunks
     rows = [chat(f"question {i} " + "x" * (i % 7), f"answer {i}") for i in range(50)]
     rows[10]["messages"][1]["content"] = 12345  # a number at a chunk edge must not be cut
     path = tmp_path / "a.json"
@@ -100,12 +112,6 @@ def test_json_array_streams_across_chunk_boundaries(tmp_path, monkeypatch):
     _, got = records(path)
     assert [v for _, v, _ in got] == rows
     assert [n for n, _, _ in got] == list(range(1, 51))
-
-
-def _tiny_chunks(self, stream):
-    self.stream, self.buf, self.pos, self.eof, self.dirty = stream, "", 0, False, False
-    read = stream.read
-    stream.read = lambda n: read(7)  # 7 characters at a time: every value spans chunks
 
 
 def test_json_broken_after_some_rows_keeps_them(tmp_path):
@@ -216,3 +222,40 @@ def test_progress_fraction_reaches_one(tmp_path):
     assert 0 <= source.fraction() <= 1
     list(it)
     assert source.fraction() == 1.0
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".txt"])
+def test_line_numbers_survive_long_runs_of_blank_lines(tmp_path, suffix):
+    row = json.dumps({"text": "a"}) + "\n"
+    path = tmp_path / f"x{suffix}"
+    path.write_text(row + "\n" * 100_000 + "  \t\r\n" * 10 + row)  # skipped in bulk
+    assert [n for n, _, _ in records(path)[1]] == [1, 100_012]
+
+
+def test_archives_other_than_gzip_are_named(tmp_path):
+    import zipfile
+
+    path = tmp_path / "data.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("data.jsonl", json.dumps(chat("a", "b")))
+    with pytest.raises(DataError) as e:
+        open_source(path)
+    assert "ZIP archive" in str(e.value) and "unpack it" in str(e.value)
+
+
+def test_json_is_read_as_strictly_as_json_is_written(tmp_path):
+    # Python's json reads NaN, Infinity and 1e999999 (as inf); JSON has no such values.
+    lines = tmp_path / "numbers.jsonl"
+    lines.write_text('{"text": 1e999999}\n{"text": NaN}\n{"text": "ok"}\n')
+    report = validate_file(lines)
+    assert [(f.row, f.code) for f in report.errors] == [
+        (1, "unparseable_line"),
+        (2, "unparseable_line"),
+    ]
+    assert "too large" in report.errors[0].message and "NaN" in report.errors[1].message
+    # A JSON array followed by more text is a broken file, not the array alone.
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text('[{"text": "a"}, {"text": "b"}] }}}garbage')
+    [error] = validate_file(garbage).errors
+    assert error.code == "invalid_json" and "after 2 complete examples" in error.message
+    assert "more after the list ends" in error.message

@@ -7,7 +7,7 @@ import pytest
 
 from tests.assets import CHATML, CORPUS, SPECIALS
 from training.data import render_example
-from training.data.tokens import TokenCounter
+from training.data.tokens import TokenCounter, char_budget
 
 LLAMA3_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -177,3 +177,33 @@ def test_counts_ignore_truncation_left_on_the_tokenizer(tiny_model_dir):
     tok.backend_tokenizer.enable_truncation(8)  # e.g. left over from an earlier call
     assert TokenCounter(tok).count([example], 1000)[0][0] == full
     assert tok.backend_tokenizer.truncation is not None  # the caller's tokenizer is untouched
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_tokenizer_sees_at_most_the_character_budget(tiny_tokenizer, fast):
+    """A multi-MB example is cut before tokenizing (it took GBs); what training keeps is
+    still counted exactly, the rest estimated at 4 characters per token."""
+    counter, seen = TokenCounter(tiny_tokenizer, fast=fast), []
+    real = counter.backend
+
+    class Spy:  # records what reaches the Rust tokenizer
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def encode_batch(self, texts, **kw):
+            seen.extend(map(len, texts))
+            return real.encode_batch(texts, **kw)
+
+    counter.backend = Spy()
+    if counter.fast is not None:  # the fast path tokenizes only pieces of what it is given
+        count = counter.fast.count
+        counter.fast.count = lambda items, n: (
+            seen.extend(len(t) for t, _ in items) or count(items, n)
+        )
+    q = {"role": "user", "content": "Why?"}
+    huge = {"messages": [q, {"role": "assistant", "content": "so it goes " * 300_000}]}
+    short = {"messages": [q, {"role": "assistant", "content": "so it goes " * 300}]}
+    (tokens, trained, kept, error), _ = counter.count([huge, short], 128)
+    assert seen and max(seen) <= char_budget(128) == 4096
+    assert error is None and kept == exact_counter(tiny_tokenizer).count([short], 128)[0][2]
+    assert trained > 3_300_000 // 4 and tokens > trained  # the cut text, estimated

@@ -157,7 +157,7 @@ def test_ambiguous_format_warns(tmp_path):
 
 def test_csv_rows_and_utf8_warning(tmp_path):
     path = tmp_path / "x.csv"
-    path.write_bytes(b'prompt,completion\n"a\nb",c\nonly\ncaf\xe9,d\n,e\n')
+    path.write_bytes(b'prompt,completion\n"\xc3\xa0\nb",c\nonly\ncaf\xe9,d\n,e\n')  # UTF-8, damaged
     report = validate_file(path)
     assert {("bad_csv_row", 2), ("empty_content", 4)} <= found(report, "error")
     assert ("invalid_utf8", 3) in found(report, "warning")
@@ -304,3 +304,10 @@ def test_recommended_epochs_follow_openai(n, epochs):
 def test_validation_count():
     assert [validation_count(n, 0.1) for n in (0, 1, 2, 9, 10, 15, 100)] == [0, 0, 1, 1, 1, 2, 10]
     assert validation_count(100, 0) == 0
+
+
+def test_values_quoted_in_messages_are_cut_short(tmp_path):
+    role = "r" * 500_000  # 1,000 of these would have kept 500 MB of messages
+    report = validate_file(write(tmp_path, [{"messages": [{"role": role, "content": "x"}]}]))
+    [finding] = [f for f in report.errors if f.code == "unknown_role"]
+    assert len(finding.message) < 500 and "rrr…" in finding.message
