@@ -16,6 +16,8 @@ from training.chat.engine import ChatEngine
 from training.evaluation import evaluate
 from training.evaluation.metrics import METRICS
 from training.jobs import runs
+from training.models.access import check_remote_code
+from training.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +98,12 @@ def run_evaluation(
     data_file,
     owner="",
     progress=gr.Progress(),  # noqa: B008
+    settings: Settings | None = None,
 ):
     try:
         path = runs.open(run, checkpoint, owner)
+        # The run's base model loads with the run's trust_remote_code: the app's rule first.
+        check_remote_code(runs.run_config(path).trust_remote_code, settings or Settings())
         report = evaluate.evaluate_run(
             path,
             data=data_file or None,
@@ -114,9 +119,10 @@ def run_evaluation(
     return report_html(report), rows_html(evaluate.read_report(path)[1])
 
 
-def build_evaluate_tab(engine: ChatEngine, owner=None) -> None:
+def build_evaluate_tab(engine: ChatEngine, owner=None, settings: Settings | None = None) -> None:
     """engine: the app's chat engine (shared with the Playground); owner: the visitor's id
-    (the app's gr.BrowserState); without one only CLI runs show."""
+    (the app's gr.BrowserState); without one only CLI runs show. settings: whether a run's
+    model may run its own code (training/models/access.py)."""
     owner = owner if owner is not None else gr.State("")
     with gr.Tab("Evaluate") as tab:
         gr.Markdown(
@@ -138,7 +144,7 @@ def build_evaluate_tab(engine: ChatEngine, owner=None) -> None:
         table = gr.HTML()
     run.change(show_saved, [run, owner], [checkpoint, report, table], api_visibility="private")
     start.click(
-        partial(run_evaluation, engine),
+        partial(run_evaluation, engine, settings=settings),
         [run, checkpoint, limit, k, data_file, owner],
         [report, table],
         api_name="evaluate",

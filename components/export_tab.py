@@ -1,7 +1,9 @@
 """Export tab: take a run away: its adapter as a .zip, a merged model, or a push to the
 Hugging Face Hub, each with the model card (training/export/model_card.py) previewed here first.
 
-Every handler re-checks that the run is the visitor's (API callers pick values freely).
+Every handler re-checks that the run is the visitor's (API callers pick values freely), and
+that neither the run's model nor the "trust remote code" box runs a model's own code where
+the app's owner has not allowed it (training/models/access.py).
 The token box is a password field whose value goes to the Hub client only: no handler
 returns it, and failures are logged with it scrubbed out (training/export/export.py).
 """
@@ -17,6 +19,7 @@ from components.format import message_html
 from components.run_picker import build_run_row, checkpoint_update
 from training.export import export
 from training.jobs import runs
+from training.models.access import check_remote_code, remote_code_refusal
 from training.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,11 +63,20 @@ def on_run(run: str, kind: str = "adapter", owner: str = ""):
     return pick, card_preview(str(path) if path else "", first, kind, owner)
 
 
-def download_zip(run: str, checkpoint: str, owner: str = ""):
+def checked_trust(path, trust, settings: Settings | None) -> bool:
+    """The visitor's trust_remote_code, allowed; the run's own (its tokenizer loads with it)
+    must be allowed too. ValueError with a plain message otherwise."""
+    settings = settings or Settings()
+    check_remote_code(runs.run_config(path).trust_remote_code, settings)
+    return check_remote_code(trust, settings)
+
+
+def download_zip(run: str, checkpoint: str, owner: str = "", settings: Settings | None = None):
     """(zip path for gr.File, status). The zip is copied to a temp folder: Gradio serves
     files only from there, the working directory or allowed_paths."""
     try:
         path = runs.open(run, checkpoint, owner)
+        checked_trust(path, False, settings)
         out = tempfile.mkdtemp(prefix="tunesmith-export-")
         archive = export.adapter_zip(path, checkpoint, out_dir=out)
     except Exception as exc:
@@ -78,13 +90,14 @@ def build_merged(
     trust_remote_code=False,
     owner="",
     progress=gr.Progress(),  # noqa: B008
+    settings: Settings | None = None,
 ):
     try:
         path = runs.open(run, checkpoint, owner)
         folder = export.merge(
             path,
             checkpoint,
-            trust_remote_code=bool(trust_remote_code),
+            trust_remote_code=checked_trust(path, trust_remote_code, settings),
             progress=lambda message: progress(None, desc=message),
         )
     except Exception as exc:
@@ -103,6 +116,7 @@ def push_to_hub(
     owner="",
     progress=gr.Progress(),  # noqa: B008
     space_token: bool = False,
+    settings: Settings | None = None,
 ):
     """token: the visitor's; blank: the Space's HF_TOKEN secret, only when space_token (its
     owner's TUNESMITH_PUSH_WITH_SPACE_TOKEN=1: on a public Space every visitor could
@@ -116,7 +130,7 @@ def push_to_hub(
             repo_id,
             token or None,
             bool(private),
-            bool(trust_remote_code),
+            checked_trust(path, trust_remote_code, settings),
             progress=lambda message: progress(None, desc=message),
             env_fallback=space_token,
         )
@@ -129,7 +143,9 @@ def build_export_tab(owner=None, settings: Settings | None = None) -> None:
     """owner: the visitor's id (the app's gr.BrowserState); without one only CLI runs show.
     settings: whether a blank token box may push with the Space's own token."""
     owner = owner if owner is not None else gr.State("")
-    space_token = (settings or Settings()).push_with_space_token
+    settings = settings or Settings()
+    space_token = settings.push_with_space_token
+    why_not = remote_code_refusal(settings)
     with gr.Tab("Export") as tab:
         gr.Markdown(
             "Take a fine-tune away: download the LoRA adapter, merge it into the base model, "
@@ -146,7 +162,9 @@ def build_export_tab(owner=None, settings: Settings | None = None) -> None:
                 trust = gr.Checkbox(
                     False,
                     label="Trust remote code",
-                    info="Only for a base model that ships its own code, and only if you trust it.",
+                    info=why_not
+                    or "Only for a base model that ships its own code, and only if you trust it.",
+                    interactive=not why_not,
                 )
         with gr.Group():
             repo_id = gr.Textbox(label="Hub repository", placeholder="your-name/my-model")
@@ -165,10 +183,16 @@ def build_export_tab(owner=None, settings: Settings | None = None) -> None:
     run.change(on_run, [run, kind, owner], [checkpoint, card], **private_api)
     for trigger in (checkpoint.change, kind.change):
         trigger(card_preview, [run, checkpoint, kind, owner], card, **private_api)
-    zip_button.click(download_zip, [run, checkpoint, owner], [zip_file, status], **private_api)
-    merge_button.click(build_merged, [run, checkpoint, trust, owner], status, **one_at_a_time)
+    zip_inputs = [run, checkpoint, owner]
+    zip_button.click(
+        partial(download_zip, settings=settings), zip_inputs, [zip_file, status], **private_api
+    )
+    merge_inputs = [run, checkpoint, trust, owner]
+    merge_button.click(
+        partial(build_merged, settings=settings), merge_inputs, status, **one_at_a_time
+    )
     push_button.click(
-        partial(push_to_hub, space_token=space_token),
+        partial(push_to_hub, space_token=space_token, settings=settings),
         [run, checkpoint, kind, repo_id, private, token, trust, owner],
         status,
         **one_at_a_time,

@@ -19,6 +19,8 @@ from components.run_picker import build_run_row, checkpoint_update
 from training.chat import columns
 from training.chat.engine import ChatEngine, ReplyStats, Settings
 from training.jobs import runs
+from training.models.access import check_base_model
+from training.settings import Settings as AppSettings
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +83,10 @@ def respond(
     seed,
     system,
     owner="",
+    app_settings: AppSettings | None = None,
 ):
-    """Stream every column's reply to `prompt`; yields (history, prompt box, 3 chats, 3 stats, note)."""
+    """Stream every column's reply to `prompt`; yields (history, prompt box, 3 chats, 3 stats, note).
+    Without a run the picker's model answers, once the app's access rule allows it."""
     history = {s: list(history.get(s, [])) for s in SIDES}
     stats = dict.fromkeys(SIDES, "")
 
@@ -94,6 +98,8 @@ def respond(
         yield update()
         return
     try:
+        if not run:
+            model, _ = check_base_model(model, False, app_settings or AppSettings())
         plan = columns.plan_columns(run, checkpoint, model, few_shot, k, owner)
     except Exception as exc:
         yield update(f"⚠️ {shown(str(exc))}")
@@ -138,9 +144,12 @@ def take_last_turn(history: dict, seed: float, temperature: float):
     return trimmed, prompt, (int(seed) + 1 if temperature > 0 else seed)
 
 
-def build_playground_tab(engine: ChatEngine, model_dropdown=None, owner=None) -> None:
+def build_playground_tab(
+    engine: ChatEngine, model_dropdown=None, owner=None, app_settings: AppSettings | None = None
+) -> None:
     """engine: the app's chat engine; model_dropdown: the shared base-model picker; owner:
-    the visitor's id (the app's gr.BrowserState); without one only CLI runs show."""
+    the visitor's id (the app's gr.BrowserState); without one only CLI runs show.
+    app_settings: which base models visitors may load (training/models/access.py)."""
     model_box = model_dropdown if model_dropdown is not None else gr.State("")
     owner = owner if owner is not None else gr.State("")
     with gr.Tab("Playground") as tab:
@@ -207,7 +216,7 @@ def build_playground_tab(engine: ChatEngine, model_dropdown=None, owner=None) ->
     # One engine, one model: generations queue behind each other (position shown) instead of
     # piling onto the lock; evaluation shares the same concurrency id.
     queue = {"concurrency_id": "chat-engine", "concurrency_limit": 1}
-    reply = partial(respond, engine)
+    reply = partial(respond, engine, app_settings=app_settings)
     inputs = [prompt, history, *settings]
     sent = send.click(reply, inputs, outputs, api_name="playground_send", **queue)
     entered = prompt.submit(reply, inputs, outputs, **private, **queue)

@@ -9,6 +9,9 @@ the settings and the visitor state are handed in by app.py.
 Two backends train (RunConfig.backend): LoRA with TRL + PEFT, or AutoTrain Advanced in its
 own venv; AutoTrain's note, Install button and config export live in
 components/autotrain_panel.py. Pure helpers and formatters live in components/train_format.py.
+
+Its length: the tab's layout and wiring are long by nature (about thirty widgets); its
+handlers stay short and its formatters live in train_format.py.
 """
 
 import logging
@@ -30,6 +33,7 @@ from training.data.labels import explain_choice
 from training.jobs import rundir
 from training.jobs.runner import JobRunner
 from training.jobs.store import Job
+from training.models.access import check_base_model
 from training.models.catalogue import chat_tokenizer
 from training.paths import REPO_ROOT
 from training.settings import Settings
@@ -81,10 +85,12 @@ def max_length_widget() -> gr.Slider:
 # --- event handlers: unpack widget values, call training, format --------------------
 
 
-def on_estimate(*config) -> str:
+def on_estimate(*config, settings: Settings | None = None) -> str:
     """config: model, trust, dataset, backend, method, then the HYPER values."""
     try:
-        return tf.preflight_markdown(estimate(tf.build_config(*config), tf.report_stats(config[2])))
+        model, trust = check_base_model(config[0], config[1], settings or Settings())
+        cfg = tf.build_config(model, trust, *config[2:])
+        return tf.preflight_markdown(estimate(cfg, tf.report_stats(config[2])))
     except ValueError as e:
         return f"⚠️ {e}"
     except Exception:
@@ -92,9 +98,10 @@ def on_estimate(*config) -> str:
         return f"⚠️ {OUR_FAULT}"
 
 
-def on_show_config(*config):
+def on_show_config(*config, settings: Settings | None = None):
     try:
-        return tf.config_text(tf.build_config(*config))
+        model, trust = check_base_model(config[0], config[1], settings or Settings())
+        return tf.config_text(tf.build_config(model, trust, *config[2:]))
     except ValueError as e:
         return f"# {e}", ""
 
@@ -111,14 +118,15 @@ def on_preset(path: str | None):
     return [cfg.model, cfg.method, *(getattr(cfg, name) for name in tf.HYPER)]
 
 
-def on_start(runner: JobRunner, owner, *config):
+def on_start(runner: JobRunner, owner, *config, settings: Settings | None = None):
     """Queue a run; returns (message, selected run id)."""
     if not owner:
         return "⚠️ The page is still loading; press Start again.", gr.skip()
     if not (config[2] and config[2].ok):
         return "⚠️ Check a dataset on the Data tab first (it must pass without errors).", gr.skip()
     try:
-        cfg = tf.build_config(*config)
+        model, trust = check_base_model(config[0], config[1], settings or Settings())
+        cfg = tf.build_config(model, trust, *config[2:])
         ok, reason = get_backend(cfg.backend).available()
         if not ok:
             return f"⚠️ {reason}", gr.skip()
@@ -156,19 +164,22 @@ def on_job_action(
 
 
 def poll(runner: JobRunner, owner, selected, shown):
-    """Timer tick: the visitor's runs, and the selected one's status, chart and log.
-    Chart and log are only re-sent when the run changed (no flicker, zoom kept)."""
+    """Timer tick: the visitor's runs (from the job store), and the selected one's status,
+    chart and log (its files, the only run's files read). Chart and log are only re-sent
+    when the run changed (no flicker, zoom kept)."""
     try:
         jobs = runner.jobs_for(owner)
+        job = next((j for j in jobs if j.id == selected), jobs[0] if jobs else None)
+        if job is not None:
+            job = runner.live(job)
+            jobs = [job if j.id == job.id else j for j in jobs]
     except Exception:  # e.g. a locked database: keep what the page shows, try next tick
         log.exception("reading the job list failed")
         return (gr.skip(),) * 6
-    job = next((j for j in jobs if j.id == selected), jobs[0] if jobs else None)
     if job is None:
         return tf.jobs_table([]), None, tf.job_markdown(None), gr.skip(), "", shown
     # AutoTrain's milestones (status.json "phase"): it logs no step for its first 10-30 s.
-    phase = rundir.read_status(job.run_dir).get("phase") if job.status == "running" else None
-    head = (tf.jobs_table(jobs), job.id, tf.job_markdown(job, phase))
+    head = (tf.jobs_table(jobs), job.id, tf.job_markdown(job, job.phase))
     key = _fingerprint(job)
     if key == shown:
         return *head, gr.skip(), gr.skip(), shown
@@ -189,12 +200,15 @@ def pick_job(evt: gr.SelectData) -> str:
     return evt.row_value[0]
 
 
-def on_learn(model, trust, choice: DataChoice | None, max_length, number) -> str:
+def on_learn(
+    model, trust, choice: DataChoice | None, max_length, number, settings: Settings | None = None
+) -> str:
     """One example rendered with the chat template, trained tokens highlighted."""
     if not (choice and choice.path):
         return message_html("Check a dataset on the Data tab first.", "info")
     try:
-        tokenizer = chat_tokenizer(model, bool(trust))
+        model, trust = check_base_model(model, trust, settings or Settings())
+        tokenizer = chat_tokenizer(model, trust)
         return tf.learned_html(explain_choice(tokenizer, choice, number, int(max_length)))
     except (ValueError, OSError) as e:
         return message_html(str(e), "error")
@@ -304,9 +318,11 @@ def build_train_tab(
     quiet = {"show_progress": "hidden", "api_visibility": "private"}
     changes = [estimate_btn.click, backend.change, method.change, model.change]
     changes += [choice_state.change] + [w.change for w in values]
-    gr.on(changes, on_estimate, config_inputs, estimate_md, **quiet)
+    estimate_now = partial(on_estimate, settings=settings)
+    gr.on(changes, estimate_now, config_inputs, estimate_md, **quiet)
     open_config = {"fn": lambda: gr.Accordion(open=True), "outputs": config_box, **quiet}
-    config_btn.click(on_show_config, config_inputs, [yaml_code, shell_code], **quiet).then(
+    show_config = partial(on_show_config, settings=settings)
+    config_btn.click(show_config, config_inputs, [yaml_code, shell_code], **quiet).then(
         **open_config
     )
     export_btn.click(on_export, config_inputs, [export_file, export_md], **quiet).then(
@@ -314,12 +330,16 @@ def build_train_tab(
     )
     preset.change(on_preset, preset, [model, method, *values], **quiet)
     learn_inputs = [model, trust, choice_state, max_length, example_no]
-    learn_btn.click(on_learn, learn_inputs, learn_html, api_visibility="private")
+    learn = partial(on_learn, settings=settings)
+    learn_btn.click(learn, learn_inputs, learn_html, api_visibility="private")
     poll_io = ([owner, selected, shown], [jobs, selected, status_md, chart, log_box, shown])
     ticking = {"concurrency_limit": None, **quiet}  # file reads only: never wait in line
     refresh = partial(poll, runner)
     start_btn.click(
-        partial(on_start, runner), [owner, *config_inputs], [notice, selected], **quiet
+        partial(on_start, runner, settings=settings),
+        [owner, *config_inputs],
+        [notice, selected],
+        **quiet,
     ).then(refresh, *poll_io, **ticking)
     for btn, action in ((cancel_btn, "cancel"), (resume_btn, "resume"), (continue_btn, "continue")):
         btn.click(
@@ -334,4 +354,4 @@ def build_train_tab(
     # AutoTrain's availability now (another page may have installed it) and the estimate.
     gr.on(None, ensure_owner, owner, owner, **quiet).then(refresh, *poll_io, **ticking).then(
         *backend_io, **quiet
-    ).then(on_estimate, config_inputs, estimate_md, **quiet)
+    ).then(estimate_now, config_inputs, estimate_md, **quiet)

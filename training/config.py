@@ -4,8 +4,17 @@ Defaults follow common practice: AutoTrain's LoRA r16 / alpha 32 / dropout 0.05 
 linear layers; 3 epochs (OpenAI's target); lr 2e-4, the usual LoRA rate (full fine-tunes
 use ~2e-5, adapters need ~10x more); 4 sequences x 2 accumulation = 8 sequences per
 optimizer step. `python -m training train config.yaml` reproduces any run from the UI.
+
+Configs are read strictly, since a YAML file can hold anything: each value must have its
+field's type (a quoted 'no' is text, and truthy), and the YAML must be plain (no tags, no
+anchors or aliases, no repeated keys, at most 1 MB). Every problem is one ValueError line.
+
+Its length: the dataclass's one-line field help and the strict YAML reader (no aliases, tags
+or repeated keys) belong with the fields they check.
 """
 
+import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -17,6 +26,15 @@ DEFAULT_MODEL = "bundled/SmolLM2-135M-Instruct"
 BACKENDS = ("lora", "autotrain")
 METHODS = ("lora", "qlora")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
+MAX_CONFIG_BYTES = 1_000_000
+EXPECTED = {  # field type -> what a config must hold, in words
+    bool: "true or false",
+    int: "a whole number (like 10)",
+    float: "a number (like 0.5)",
+    str: "text",
+    str | None: "text or empty",
+    dict[str, str]: "a mapping of text to text (like {prompt: question})",
+}
 
 
 def _help(text: str, **kw):
@@ -76,6 +94,14 @@ class RunConfig:
 
     def __post_init__(self):
         problems = []
+        for f in fields(self):
+            ok, value = _strict(f.type, getattr(self, f.name))
+            if ok:
+                setattr(self, f.name, value)
+            else:
+                problems.append(f"{f.name} must be {EXPECTED[f.type]}, not {_shown(value)}")
+        if problems:  # the range checks below need the right types
+            raise ValueError("Invalid training config: " + "; ".join(problems) + ".")
         if self.backend not in BACKENDS:
             problems.append(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         if self.method not in METHODS:
@@ -145,24 +171,148 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(_cut(k if isinstance(k, str) else repr(k)) for k in data if k not in known)
         if unknown:
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
             raise ValueError(
-                f"Unknown config keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})."
+                f"Unknown config keys: {', '.join(map(_shown_key, unknown[:5]))}{more} "
+                f"(known: {', '.join(sorted(known))})."
             )
         return cls(**data)
 
     @classmethod
     def from_yaml(cls, path_or_text) -> "RunConfig":
-        text = (
-            Path(path_or_text).read_text(encoding="utf-8")
-            if isinstance(path_or_text, Path)
-            else path_or_text
-        )
-        data = yaml.safe_load(text) or {}
+        """A config from a YAML file (a Path) or YAML text; ValueError (one line) when it
+        is not a valid config, OSError when the file cannot be read."""
+        text = path_or_text
+        if isinstance(path_or_text, Path):
+            with open(path_or_text, "rb") as f:
+                text = f.read(MAX_CONFIG_BYTES + 1)  # never more, whatever the file is
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ValueError("The config is larger than 1 MB; a config is a few lines of YAML.")
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(f"The config {path_or_text.name} is not UTF-8 text.") from None
+        data = _load_yaml(text)
+        if data is None:
+            data = {}
         if not isinstance(data, dict):
             raise ValueError("A config file must be a YAML mapping of key: value lines.")
         return cls.from_dict(data)
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """Safe YAML without anchors and aliases (a few lines of them expand to gigabytes, and a
+    config never needs them), without tags and without repeated keys (the last one won)."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.MarkedYAMLError(
+                problem="anchors and aliases (&name, *name) are not allowed in a config",
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value in seen:
+                raise yaml.MarkedYAMLError(
+                    problem=f"{_shown_key(_cut(key.value))} is set twice",
+                    problem_mark=key.start_mark,
+                )
+            seen.add(key.value if isinstance(key, yaml.ScalarNode) else id(key))
+        return super().construct_mapping(node, deep)
+
+    def construct_undefined(self, node):
+        raise yaml.MarkedYAMLError(
+            problem=f"the YAML tag {_cut(node.tag.replace('tag:yaml.org,2002:', '!!'))} is not "
+            "allowed in a config",
+            problem_mark=node.start_mark,
+        )
+
+
+_PlainLoader.add_constructor(None, _PlainLoader.construct_undefined)
+# YAML 1.1 reads 1e-3 (no dot) as text; configs mean the number, as YAML 1.2 and JSON do.
+_PlainLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _load_yaml(text: str):
+    try:
+        return yaml.load(text, Loader=_PlainLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        what = ", ".join(p for p in (e.context, e.problem) if p)
+        problem = f"{what}{where}"
+    except RecursionError:
+        problem = "it is nested too deeply"
+    except (ValueError, OverflowError) as e:  # e.g. an integer of 5,000 digits
+        problem = (
+            "a number in it has too many digits" if "digits" in str(e) else "a value is unreadable"
+        )
+    except yaml.YAMLError as e:
+        problem = str(e).splitlines()[0] if str(e) else type(e).__name__
+    raise ValueError(f"The config is not valid YAML: {_cut(problem, 300)}.")
+
+
+def _strict(kind, value) -> tuple[bool, object]:
+    """(fits, value as the field's type): a whole float is an int, an int a float; nothing
+    else converts (no text to numbers, no numbers to booleans)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is bool:
+        return isinstance(value, bool), value
+    if kind is int:
+        if number and isinstance(value, float) and value.is_integer():
+            return True, int(value)
+        return number and isinstance(value, int), value
+    if kind is float:
+        try:
+            converted = float(value) if number else math.nan
+        except OverflowError:  # an int beyond any float
+            converted = math.nan
+        ok = math.isfinite(converted)
+        return ok, converted if ok else value
+    if kind is str:
+        return isinstance(value, str), value
+    if kind == str | None:
+        return value is None or isinstance(value, str), value
+    if kind == dict[str, str]:
+        ok = isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        )
+        return ok, value
+    raise TypeError(f"no strict check for {kind}")  # a new field type needs one
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _shown(value) -> str:
+    """A value in a message: short, on one line, with its kind."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f"the text {_cut(repr(value))}"
+    if isinstance(value, int) and abs(value) > 10**40:
+        return "a number far too large"
+    if isinstance(value, int | float):
+        return _cut(repr(value))
+    return {list: "a list", dict: "a mapping"}.get(type(value), f"a {type(value).__name__}")
+
+
+def _shown_key(key: str) -> str:
+    return key if key.isprintable() else repr(key)
 
 
 def help_text(name: str) -> str:

@@ -13,6 +13,7 @@ import pytest
 
 from components import data_tab as dt
 from training.data import SAMPLES, DataChoice
+from training.settings import Settings
 
 SCRIPT = "<script>alert('pwned')</script><img src=x onerror=alert(1)> ${1+1} {{7*7}}"
 
@@ -37,6 +38,12 @@ def bad_jsonl(tmp_path):
     return path
 
 
+@pytest.fixture(scope="session")
+def allowed(tiny_model_dir) -> Settings:
+    """Settings under which the tiny model's folder may be chosen (TUNESMITH_MODEL_DIRS)."""
+    return Settings(model_dirs=str(tiny_model_dir.parent))
+
+
 def run(handler, *args, **kwargs) -> dt.View:
     """Drive a generator handler to its last update; check every update has all outputs."""
     views = list(handler(*args, progress=no_progress, **kwargs))
@@ -44,8 +51,10 @@ def run(handler, *args, **kwargs) -> dt.View:
     return dt.View(*views[-1])
 
 
-def test_upload_reports_the_bad_row_and_escapes_user_content(bad_jsonl, tiny_model_dir):
-    view = run(dt.on_upload, str(bad_jsonl), None, 1024, str(tiny_model_dir), False)
+def test_upload_reports_the_bad_row_and_escapes_user_content(bad_jsonl, tiny_model_dir, allowed):
+    view = run(
+        dt.on_upload, str(bad_jsonl), None, 1024, str(tiny_model_dir), False, settings=allowed
+    )
     assert "Fix 1 error first" in view.verdict
     assert 'data-code="unparseable_line"' in view.report and "row 3" in view.report
     assert "not valid JSON" in view.report and "How to fix" in view.report
@@ -68,8 +77,8 @@ def test_first_update_shows_the_preview_before_the_check_finishes(bad_jsonl, tin
 
 
 @pytest.mark.parametrize("name", list(SAMPLES))
-def test_every_sample_is_ready_to_train(name, tiny_model_dir):
-    view = run(dt.on_sample, name, 1024, str(tiny_model_dir), False)
+def test_every_sample_is_ready_to_train(name, tiny_model_dir, allowed):
+    view = run(dt.on_sample, name, 1024, str(tiny_model_dir), False, settings=allowed)
     assert "Ready to train" in view.verdict, view.report
     choice = view.choice
     assert choice.ok and choice.path == str(SAMPLES[name]) and choice.mapping
@@ -80,25 +89,25 @@ def test_every_sample_is_ready_to_train(name, tiny_model_dir):
     assert "Examples" in view.stats and "&lt;|im_start|&gt;" in view.conversation
 
 
-def test_row_view_uses_the_chat_template_and_escapes(bad_jsonl, tiny_model_dir):
+def test_row_view_uses_the_chat_template_and_escapes(bad_jsonl, tiny_model_dir, allowed):
     sel = dt.choose(bad_jsonl)
-    html = dt.show_row(sel, 2, str(tiny_model_dir), False)
+    html = dt.show_row(sel, 2, str(tiny_model_dir), False, allowed)
     assert '<span class="ts-special">&lt;|im_end|&gt;</span>' in html
     assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in html
     assert "<script>" not in html and "<img" not in html
-    broken = dt.show_row(sel, 3, str(tiny_model_dir), False)
+    broken = dt.show_row(sel, 3, str(tiny_model_dir), False, allowed)
     assert "Row 3 cannot be used" in broken and "not valid JSON" in broken
     assert "There is no row 999" in dt.show_row(sel, 999, str(tiny_model_dir), False)
 
 
-def test_format_override_and_column_mapping(tmp_path, tiny_model_dir):
+def test_format_override_and_column_mapping(tmp_path, tiny_model_dir, allowed):
     path = tmp_path / "qa.csv"
     rows = ["frage,antwort"] + [f"Was ist {i} plus {i}?,{2 * i}" for i in range(60)]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     model = str(tiny_model_dir)
-    view = run(dt.on_upload, str(path), None, 1024, model, False)
+    view = run(dt.on_upload, str(path), None, 1024, model, False, settings=allowed)
     assert not view.choice.ok and view.options == {"__type__": "update", "open": True}
-    view = run(dt.on_format, view.choice, "prompt_completion", 1024, model, False)
+    view = run(dt.on_format, view.choice, "prompt_completion", 1024, model, False, settings=allowed)
     assert view.roles == ["prompt", "completion", "system"]
     assert view.slot1["choices"] == [("(none)", ""), ("frage", "frage"), ("antwort", "antwort")]
     view = run(
@@ -114,30 +123,32 @@ def test_format_override_and_column_mapping(tmp_path, tiny_model_dir):
         1024,
         model,
         False,
+        settings=allowed,
     )
     assert "Ready to train: 60 examples" in view.verdict, view.report
     assert view.choice.mapping == {"prompt": "frage", "completion": "antwort"}
     assert view.choice.format == "prompt_completion" and view.choice.ok
 
 
-def test_max_length_marks_long_rows(tmp_path, tiny_model_dir):
+def test_max_length_marks_long_rows(tmp_path, tiny_model_dir, allowed):
     path = tmp_path / "long.jsonl"
     lines = [
         chat(f"Story {i}. " + "Tell me a story. " * (40 if i % 3 == 0 else 1), "Once.")
         for i in range(60)
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
-    view = run(dt.on_upload, str(path), None, 64, str(tiny_model_dir), False)
+    view = run(dt.on_upload, str(path), None, 64, str(tiny_model_dir), False, settings=allowed)
     assert 'data-code="over_max_length"' in view.report and "rows 1, 4, 7," in view.report
     assert "ts-bar-over" in view.histogram and "max length 64" in view.histogram
     stats = view.choice.summary.stats
     assert stats["max_length"] == 64 and stats["over_max_length"] == 20
 
 
-def test_validation_file_and_its_rows(bad_jsonl, tmp_path, tiny_model_dir):
+def test_validation_file_and_its_rows(bad_jsonl, tmp_path, tiny_model_dir, allowed):
     val = tmp_path / "val.jsonl"
     val.write_text(chat("Valid?", "Yes.") + "\nnot json\n", encoding="utf-8")
-    view = run(dt.on_upload, str(bad_jsonl), str(val), 1024, str(tiny_model_dir), False)
+    model = str(tiny_model_dir)
+    view = run(dt.on_upload, str(bad_jsonl), str(val), 1024, model, False, settings=allowed)
     assert view.choice.validation_file == str(val)
     assert view.choice.summary.stats["split"]["source"] == "file"
     assert "validation file row 2" in view.report
@@ -187,10 +198,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def launched():
+def launched(allowed):
     import app
 
-    demo = app.build_app()
+    demo = app.build_app(allowed)
     port = free_port()
     demo.launch(
         server_name="127.0.0.1",
@@ -270,3 +281,49 @@ def test_app_builds_without_importing_torch():
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_other_server_paths_and_remote_code_are_refused_before_loading(bad_jsonl, tiny_model_dir):
+    """Any folder outside the owner's model folders (here the tiny model's, without
+    TUNESMITH_MODEL_DIRS) is refused with one message, whether it exists or not."""
+    views = [
+        run(dt.on_upload, str(bad_jsonl), None, 1024, model, False)
+        for model in (str(tiny_model_dir), str(tiny_model_dir / "no-such-model"))
+    ]
+    for view in views:
+        assert "Only models from the list" in view.report
+        assert view.choice.summary.stats["token_estimate"] is True  # nothing loaded
+        assert "not a model folder" not in view.report and "ChatML layout" in view.conversation
+    allowed = Settings(model_dirs=str(tiny_model_dir.parent))
+    view = run(
+        dt.on_upload, str(bad_jsonl), None, 1024, str(tiny_model_dir), True, settings=allowed
+    )
+    assert "owner has not allowed" in view.report
+
+
+def test_remote_code_box_is_off_unless_the_owner_allows_it_outside_a_space():
+    import gradio as gr
+
+    from components import model_picker as mp
+
+    with gr.Blocks():
+        off = mp.build_model_picker(Settings()).trust_remote_code
+        on = mp.build_model_picker(Settings(allow_remote_code=True)).trust_remote_code
+        space = Settings(allow_remote_code=True, space_id="owner/space")
+        in_space = mp.build_model_picker(space).trust_remote_code
+    assert off.interactive is False and "owner has not allowed" in off.info
+    assert on.interactive is True and "Only for models you trust" in on.info
+    assert in_space.interactive is False and "public Space" in in_space.info
+
+
+def test_picker_lists_the_owners_model_folders_and_refuses_other_paths(tiny_model_dir):
+    from components import model_picker as mp
+
+    owner = Settings(model_dirs=str(tiny_model_dir.parent))
+    keys = {e.key for e in mp.catalogue("", owner)}
+    assert str(tiny_model_dir.resolve()) in keys
+    assert str(tiny_model_dir.resolve()) not in {e.key for e in mp.catalogue("", Settings())}
+    refused = mp.on_model_change(str(tiny_model_dir), Settings())
+    assert refused.startswith("⚠️ Only models from the list")
+    assert mp.on_model_change("/no/such/folder", Settings()) == refused
+    assert "local folder" in mp.on_model_change(str(tiny_model_dir), owner)

@@ -103,3 +103,38 @@ def test_tab_builds(alice_run):
         b for b in demo.blocks.values() if getattr(b, "label", "") == "Hugging Face token (write)"
     )
     assert token.type == "password"
+
+
+def test_remote_code_needs_the_owners_permission(alice_run):
+    from training.settings import Settings
+
+    status = ex.build_merged(str(alice_run), "final", True, "alice")
+    assert "owner has not allowed" in status and not (alice_run / "export").exists()
+    status = ex.push_to_hub(
+        str(alice_run), "final", "adapter", "alice/m", True, TOKEN, True, "alice"
+    )
+    assert "owner has not allowed" in status and TOKEN not in status
+    # A run whose config trusts its model's code (made with the CLI, or before the owner
+    # turned it off): its tokenizer loads with that, so the zip is refused as well.
+    cfg = yaml.safe_load((alice_run / "config.yaml").read_text())
+    (alice_run / "config.yaml").write_text(yaml.safe_dump({**cfg, "trust_remote_code": True}))
+    path, status = ex.download_zip(str(alice_run), "final", "alice")
+    assert path is None and "owner has not allowed" in status
+    on_a_space = Settings(allow_remote_code=True, space_id="owner/space")
+    path, status = ex.download_zip(str(alice_run), "final", "alice", on_a_space)
+    assert path is None and "public Space" in status
+    path, _ = ex.download_zip(str(alice_run), "final", "alice", Settings(allow_remote_code=True))
+    assert Path(path).is_file()
+
+
+def test_the_trust_box_explains_why_it_is_off():
+    import gradio as gr
+
+    from training.settings import Settings
+
+    for settings, allowed in ((Settings(), False), (Settings(allow_remote_code=True), True)):
+        with gr.Blocks() as demo:
+            ex.build_export_tab(settings=settings)
+        [box] = [b for b in demo.blocks.values() if getattr(b, "label", "") == "Trust remote code"]
+        assert box.interactive is allowed
+        assert ("owner has not allowed" in box.info) is not allowed

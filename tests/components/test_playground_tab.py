@@ -208,3 +208,33 @@ def test_visitors_see_and_use_only_their_own_runs(tiny_model_dir):
     html, _ = evaluate_tab.run_evaluation(fake, str(alice_run), "final", 4, 0, None, "bob")
     assert "Evaluation failed" in html and "Pick a run" in html
     runner.shutdown()
+
+
+def test_without_a_run_only_an_allowed_base_model_answers(tiny_model_dir):
+    """The picker's model comes from the visitor: a server path outside the owner's model
+    folders (another visitor's merged export, say) is refused before anything loads."""
+    import os
+
+    from training.settings import Settings
+
+    fake = FakeEngine(["hello back"])
+    settings = ("", "final", str(tiny_model_dir), False, 3, 0.7, 0.9, 8, 0, "", "bob")
+    *_, warning = list(pg.respond(fake, "hi", {}, *settings))[-1]
+    assert "Only models from the list" in warning and fake.calls == []
+    allowed = Settings(model_dirs=str(tiny_model_dir.parent))
+    list(pg.respond(fake, "hi", {}, *settings, app_settings=allowed))
+    assert fake.calls[-1][0] == os.path.realpath(tiny_model_dir)
+
+
+def test_evaluating_a_run_that_runs_model_code_needs_the_owners_permission(tiny_model_dir):
+    import yaml
+
+    from components import evaluate_tab
+
+    run = make_run(runs_dir() / "from-the-cli", tiny_model_dir)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**cfg, "trust_remote_code": True}))
+    fake = FakeEngine(["x", "y"])
+    html, _ = evaluate_tab.run_evaluation(fake, str(run), "final", 4, 0, None, "bob")
+    assert "Evaluation failed" in html and "owner has not allowed" in html
+    assert fake.calls == [] and not (run / "eval").exists()

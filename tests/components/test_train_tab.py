@@ -73,9 +73,9 @@ def test_build_config_from_widget_values_coerces_types():
     )
     assert type(cfg.batch_size) is int and type(cfg.max_steps) is int
     with pytest.raises(ValueError, match="LoRA rank is empty"):
-        tf.build_config("m", False, DATASET, "lora", "lora", *values_with(lora_r=None))
+        tf.build_config("a/m", False, DATASET, "lora", "lora", *values_with(lora_r=None))
     with pytest.raises(ValueError, match="learning_rate must be above 0"):
-        tf.build_config("m", False, DATASET, "lora", "lora", *values_with(learning_rate=0))
+        tf.build_config("a/m", False, DATASET, "lora", "lora", *values_with(learning_rate=0))
 
 
 def test_show_config_yaml_and_command_reproduce_the_same_config():
@@ -88,7 +88,7 @@ def test_show_config_yaml_and_command_reproduce_the_same_config():
     heredoc = re.search(r"<<'EOF'\n(.*)EOF\n", shell, re.S).group(1)
     assert RunConfig.from_yaml(heredoc) == cfg
     assert shell.strip().endswith("python -m training train config.yaml")
-    assert tt.on_show_config("m", False, DATASET, "lora", "lora", *values_with(seed=None))[
+    assert tt.on_show_config("a/m", False, DATASET, "lora", "lora", *values_with(seed=None))[
         0
     ].startswith("# Seed is empty")
 
@@ -104,22 +104,25 @@ def test_preflight_markdown_lists_the_verdict_and_memory_parts():
     too_big = estimate(RunConfig(batch_size=64, max_length=8192), None, hw, SMOLLM2_135M)
     assert tf.preflight_markdown(too_big).startswith("**Pre-flight estimate** ⛔")
     assert tt.on_estimate(
-        "m", False, DATASET, "lora", "lora", *values_with(epochs=None)
+        "a/m", False, DATASET, "lora", "lora", *values_with(epochs=None)
     ).startswith("⚠️")
 
 
 def test_start_needs_owner_and_checked_data_then_queues(runner):
     assert (
         "still loading"
-        in tt.on_start(runner, "", "m", False, DATASET, "lora", "lora", *defaults())[0]
+        in tt.on_start(runner, "", "a/m", False, DATASET, "lora", "lora", *defaults())[0]
     )
     bad = replace(DATASET, summary=replace(CHECKED, ok=False, errors=2))
     assert not bad.ok and not replace(DATASET, summary=None).ok
     assert (
-        "Data tab" in tt.on_start(runner, "alice", "m", False, bad, "lora", "lora", *defaults())[0]
+        "Data tab"
+        in tt.on_start(runner, "alice", "a/m", False, bad, "lora", "lora", *defaults())[0]
     )
     assert runner.jobs_for("alice") == []
-    message, job_id = tt.on_start(runner, "alice", "m", False, DATASET, "lora", "lora", *defaults())
+    message, job_id = tt.on_start(
+        runner, "alice", "a/m", False, DATASET, "lora", "lora", *defaults()
+    )
     assert job_id in message and "keeps going" in message
     [job] = runner.jobs_for("alice")
     assert job.id == job_id and job.status == "queued"
@@ -141,6 +144,24 @@ def test_job_list_and_poll_only_show_the_callers_runs(runner):
     # Unchanged run: chart and log are not re-sent.
     again = tt.poll(runner, "alice", selected, shown)
     assert again[3] == gr.skip() and again[4] == gr.skip()
+
+
+def test_poll_lists_runs_from_the_store_and_reads_only_the_followed_runs_files(runner, monkeypatch):
+    jobs = [runner.submit(RunConfig(data="x.jsonl"), "alice") for _ in range(3)]
+    for job in jobs:
+        rundir.append_progress(job.run_dir, {"step": 4, "loss": 1.0})
+    read = []
+    for name in ("read_status", "read_progress", "tail_log"):
+        real = getattr(rundir, name)
+
+        def counted(run_dir, *a, _real=real, **k):
+            read.append(str(run_dir))
+            return _real(run_dir, *a, **k)
+
+        monkeypatch.setattr(rundir, name, counted)
+    table, selected, status, *_ = tt.poll(runner, "alice", jobs[1].id, "")
+    assert selected == jobs[1].id and len(table) == 3 and "step 4/?" in status
+    assert read and set(read) == {jobs[1].run_dir}  # every 2 s per open page: one run only
 
 
 def test_cancel_resume_continue_give_plain_messages(runner):
@@ -188,7 +209,7 @@ def test_loss_frame_and_job_text_from_the_run_directory(tmp_path, runner):
         [10, 1.7, "eval"],
     ]
     rundir.write_status(job.run_dir, "failed", "Out of memory while training.", "Lower max_length.")
-    shown = runner.jobs_for("alice")[0]
+    shown = runner.live(runner.jobs_for("alice")[0])  # the run followed: read from its files
     shown.status = "failed"
     text = tf.job_markdown(shown)
     assert "step 10/?" in text and "eval loss 1.7000" in text
@@ -213,8 +234,8 @@ def test_learned_view_highlights_trained_tokens_and_escapes(tiny_tokenizer):
     assert "<b>" not in html and "&lt;" in html
     assert f"{sum(t for _, t in pairs)} of {len(pairs)} tokens receive loss" in html
     assert html.count('title="trained"') == sum(t for _, t in pairs)
-    assert "Data tab" in tt.on_learn("m", False, None, 64, 1)
-    assert "Data tab" in tt.on_learn("m", False, DataChoice(), 64, 1)
+    assert "Data tab" in tt.on_learn("a/m", False, None, 64, 1)
+    assert "Data tab" in tt.on_learn("a/m", False, DataChoice(), 64, 1)
 
 
 def test_owner_token_and_browser_state_are_stable(tmp_path, monkeypatch):
@@ -245,9 +266,9 @@ def test_estimate_reads_the_data_tabs_report_summary(monkeypatch):
         lambda cfg, stats: estimate(cfg, stats, Hardware("cpu", "CPU", 16.0, "fp32"), SMOLLM2_135M),
     )
     assert tf.report_stats(DATASET) == STATS and tf.report_stats(DataChoice()) is None
-    text = tt.on_estimate("m", False, DATASET, "lora", "lora", *defaults())
+    text = tt.on_estimate("a/m", False, DATASET, "lora", "lora", *defaults())
     assert "- 18 training examples, 1.8 K tokens per epoch" in text
-    unchecked = tt.on_estimate("m", False, None, "lora", "lora", *defaults())
+    unchecked = tt.on_estimate("a/m", False, None, "lora", "lora", *defaults())
     assert "Check a dataset" in unchecked
 
 
@@ -259,12 +280,13 @@ def test_learn_view_renders_a_dataset_row_with_the_models_template(tiny_model_di
     ]
     data.write_text("".join(json.dumps({"messages": r}) + "\n" for r in rows))
     dataset = DataChoice(path=str(data))
-    html = tt.on_learn(str(tiny_model_dir), False, dataset, 64, 2)
+    allowed = Settings(model_dirs=str(tiny_model_dir.parent))
+    html = tt.on_learn(str(tiny_model_dir), False, dataset, 64, 2, settings=allowed)
     trained = re.findall(r'title="trained">([^<]*)</span>', html)
     assert "".join(trained) == "A1&lt;|im_end|&gt;"  # row 2's answer and its end token
     assert "tokens receive loss" in html
     missing = tt.on_learn(
-        str(tiny_model_dir), False, DataChoice(path=str(tmp_path / "no.jsonl")), 64, 1
+        str(tiny_model_dir), False, DataChoice(path=str(tmp_path / "no.jsonl")), 64, 1, allowed
     )
     assert "ts-error" in missing and "Traceback" not in missing
 
@@ -275,7 +297,7 @@ def test_a_broken_runner_gives_plain_messages_not_tracebacks(runner, monkeypatch
 
     monkeypatch.setattr(runner, "submit", boom)
     monkeypatch.setattr(runner, "jobs_for", boom)
-    message, _ = tt.on_start(runner, "alice", "m", False, DATASET, "lora", "lora", *defaults())
+    message, _ = tt.on_start(runner, "alice", "a/m", False, DATASET, "lora", "lora", *defaults())
     assert message == f"⚠️ {tt.OUR_FAULT}" and "disk" not in message
     assert tt.poll(runner, "alice", None, "") == (gr.skip(),) * 6
 
@@ -335,7 +357,7 @@ def test_autotrain_cannot_be_chosen_while_not_installed(no_autotrain, runner):
     # Picking LoRA is untouched; Start refuses AutoTrain even if the page still offered it.
     assert "value" not in ap.on_backend("lora")[0]
     message, job = tt.on_start(
-        runner, "alice", "m", False, DATASET, "autotrain", "lora", *defaults()
+        runner, "alice", "a/m", False, DATASET, "autotrain", "lora", *defaults()
     )
     assert message.startswith("⚠️ AutoTrain Advanced is not installed") and job == gr.skip()
     assert runner.jobs_for("alice") == []
@@ -353,7 +375,7 @@ def test_autotrain_is_a_backend_once_installed(no_autotrain, runner):
     assert note.startswith("✅ AutoTrain Advanced 0.8.36 (cpu build)")
     assert install_box["visible"] is False
     message, job_id = tt.on_start(
-        runner, "alice", "m", False, DATASET, "autotrain", "qlora", *defaults()
+        runner, "alice", "a/m", False, DATASET, "autotrain", "qlora", *defaults()
     )
     [job] = runner.jobs_for("alice")
     assert job.id == job_id
@@ -373,7 +395,7 @@ def test_autotrain_config_round_trips_through_the_shown_yaml():
     heredoc = re.search(r"<<'EOF'\n(.*)EOF\n", shell, re.S).group(1)
     assert RunConfig.from_yaml(heredoc) == cfg
     assert shell.startswith("bash scripts/setup_autotrain.sh")  # its venv, before the run
-    lora_shell = tt.on_show_config("m", False, DATASET, "lora", "lora", *defaults())[1]
+    lora_shell = tt.on_show_config("a/m", False, DATASET, "lora", "lora", *defaults())[1]
     assert lora_shell.startswith("cat > config.yaml") and "backend: lora" in lora_shell
 
 
@@ -393,7 +415,7 @@ def test_export_writes_a_runnable_autotrain_yaml_without_any_token(monkeypatch):
     assert params["quantization"] is None  # plain LoRA: no 4-bit, runs on a CPU too
     assert exported["data"]["column_mapping"] == {"text_column": "messages"}
     assert "pip install autotrain-advanced==0.8.36 && autotrain --config autotrain.yml" in note
-    refused = ap.on_export("m", False, DATASET, "lora", "lora", *values_with(seed=None))
+    refused = ap.on_export("a/m", False, DATASET, "lora", "lora", *values_with(seed=None))
     assert refused == (None, "⚠️ Seed is empty.")
 
 
@@ -471,3 +493,32 @@ def test_status_line_shows_autotrains_phase_while_it_prepares(runner, monkeypatc
     assert status.startswith(f"**Run {job.id}** · running (loading the model)")
     job.status = "completed"  # a phase is only news while running
     assert "loading the model" not in tf.job_markdown(job, "loading the model")
+
+
+def test_start_estimate_and_learn_refuse_other_paths_and_remote_code(runner, tiny_model_dir):
+    """A visitor's model and trust box pass the app's rule server-side: another visitor's
+    merged export is refused with one message, and so is remote code the owner has not
+    allowed."""
+    import os
+
+    from training.paths import runs_dir
+
+    merged = runs_dir() / "20260101-000000-alice" / "export" / "merged"
+    merged.mkdir(parents=True)
+    refused = "Only models from the list"
+    for model in (str(merged), str(tiny_model_dir), "/no/such/model"):
+        config = (model, False, DATASET, "lora", "lora", *defaults())
+        message, job = tt.on_start(runner, "bob", *config)
+        assert refused in message and job == gr.skip()
+        estimate_text = tt.on_estimate(*config)
+        assert refused in estimate_text and "config.json" not in estimate_text
+        assert refused in tt.on_learn(model, False, DATASET, 64, 1)
+    trusting = ("a/m", True, DATASET, "lora", "lora", *defaults())
+    assert "owner has not allowed" in tt.on_start(runner, "bob", *trusting)[0]
+    assert "owner has not allowed" in tt.on_show_config(*trusting)[0]
+    assert runner.jobs_for("bob") == []
+    owner = Settings(allow_remote_code=True, model_dirs=str(tiny_model_dir.parent))
+    config = (str(tiny_model_dir), True, DATASET, "lora", "lora", *defaults())
+    tt.on_start(runner, "bob", *config, settings=owner)
+    cfg = RunConfig.from_yaml(Path(runner.jobs_for("bob")[0].run_dir, "config.yaml"))
+    assert cfg.trust_remote_code is True and cfg.model == os.path.realpath(tiny_model_dir)

