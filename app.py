@@ -28,13 +28,21 @@ from components.train_tab import build_train_tab, max_length_widget  # noqa: E40
 from components.visitor import owner_state  # noqa: E402
 from training.chat.engine import ChatEngine  # noqa: E402
 from training.jobs.runner import JobRunner  # noqa: E402
+from training.models.access import check_base_model  # noqa: E402
 from training.settings import Settings  # noqa: E402
 
 
-def start_runner(engine: ChatEngine) -> JobRunner:
-    """The app's one job runner: recovered after a restart, scheduling, and emptying the chat
-    engine's model cache before a worker claims the device."""
-    runner = JobRunner(before_start=[engine.free])
+def start_runner(engine: ChatEngine, settings: Settings | None = None) -> JobRunner:
+    """The app's one job runner: recovered after a restart, scheduling, emptying the chat
+    engine's model cache before a worker claims the device, within the settings' limits."""
+    settings = settings or Settings.from_env()
+    runner = JobRunner(
+        before_start=[engine.free],
+        max_jobs_per_owner=settings.max_jobs_per_visitor,
+        max_queued=settings.max_queued,
+        max_steps=settings.max_steps,
+        admit=lambda cfg: check_base_model(cfg.model, cfg.trust_remote_code, settings),
+    )
     runner.recover()
     return runner.start()
 
@@ -46,7 +54,7 @@ def build_app(
 ) -> gr.Blocks:
     settings = settings or Settings.from_env()
     engine = engine or ChatEngine()
-    runner = runner or start_runner(engine)
+    runner = runner or start_runner(engine, settings)
     with gr.Blocks(title="Tunesmith") as demo:
         gr.Markdown(
             "# Tunesmith\nFine-tune a small open model on your own data: "
@@ -62,8 +70,8 @@ def build_app(
             build_train_tab(
                 picker.model, choice, runner, owner, picker.trust_remote_code, settings, max_length
             )
-            build_playground_tab(engine, picker.model, owner)
-            build_evaluate_tab(engine, owner)
+            build_playground_tab(engine, picker.model, owner, settings)
+            build_evaluate_tab(engine, owner, settings)
             build_export_tab(owner, settings)
     # Validation and training prep are CPU-bound: a few at once keeps a 2-vCPU Space
     # responsive; the rest wait in the queue and see their position.

@@ -1,5 +1,7 @@
 """The assembled page: its structure, as the browser's tab bar relies on it."""
 
+import pytest
+
 import app
 
 
@@ -43,3 +45,37 @@ def test_launch_options_follow_the_settings():
     options = app.launch_options(Settings(max_upload_mb=3))
     assert options["max_file_size"] == 3 * 1024 * 1024
     assert options["show_error"] is False  # tracebacks never reach a visitor
+
+
+def test_the_apps_runner_applies_the_settings_limits_and_model_policy(tmp_path):
+    from pathlib import Path
+
+    import yaml
+
+    from training.chat.engine import ChatEngine
+    from training.config import RunConfig
+    from training.settings import Settings
+
+    settings = Settings(max_jobs_per_visitor=1, max_queued=5, max_steps=50)
+    runner = app.start_runner(ChatEngine(), settings)
+    runner.shutdown()  # nothing runs: submitted jobs stay queued
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "hi"}\n')
+    assert (runner.max_jobs_per_owner, runner.max_queued, runner.max_steps) == (1, 5, 50)
+    for bad, why in (
+        (RunConfig(data=str(data), max_steps=51), "at most 50"),
+        (RunConfig(data=str(data), model=str(tmp_path)), "Only models from the list"),
+        (RunConfig(data=str(data), trust_remote_code=True), "run their own code are off"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            runner.submit(bad, "alice")
+    job = runner.submit(RunConfig(data=str(data), max_steps=5), "alice")
+    # A saved config that asks for remote code (edited, or from before the owner turned it
+    # off) is refused on resume too.
+    config = Path(job.run_dir, "config.yaml")
+    config.write_text(
+        yaml.safe_dump({**yaml.safe_load(config.read_text()), "trust_remote_code": True})
+    )
+    runner.cancel(job.id, "alice")
+    with pytest.raises(ValueError, match="run their own code are off"):
+        runner.resume(job.id, "alice")

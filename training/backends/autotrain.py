@@ -21,6 +21,10 @@ AutoTrain differences worth knowing: it packs examples into max_length blocks an
 on every token (no assistant-only masking); it trains whole epochs (max_steps becomes an
 epoch count); its CLI drops the validation split and keeps no checkpoints, so a resume
 starts over and a cancelled run has no adapter.
+
+Its length: AutoTrain's process lifecycle (environment, progress translation, cancel,
+adapter hand-back) is one backend; its config and log parsing live in autotrain_config.py
+and autotrain_log.py.
 """
 
 import json

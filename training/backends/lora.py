@@ -181,6 +181,11 @@ def train(cfg: RunConfig, run_dir: Path, data: Splits, *, resume: bool, should_s
             "No training example has anything to learn: each needs an assistant reply "
             "(or text) within the first max_length tokens."
         )
+    if resume and int(os.environ.get("RANK", "0")) == 0:
+        # A kill or a full disk mid-save leaves a checkpoint without its trainer state: gone
+        # before the Trainer's rotation could count it and delete a complete one instead.
+        for name in rundir.drop_partial_saves(run_dir):
+            print(f"[lora] removed the half-written {name}", flush=True)
     checkpoint = rundir.last_checkpoint(run_dir) if resume else None
     if resume:
         found = (

@@ -1,8 +1,11 @@
 """Jobs: training runs as the app queues, runs, watches and finds them again.
 
-    rundir.py   the run directory protocol: config.yaml in; log, progress, status, adapter out
-    store.py    the SQLite job index (owner, device, status, queue order): every SQL statement
-    runner.py   JobRunner: FIFO per device, a worker process per run, cancel, resume, recovery
+    rundir.py   the run directory protocol: config.yaml in; log, progress, status, adapter
+                out; the lock held by whichever process trains the run
+    store.py    the SQLite job index (owner, device, status, queue order, what the run list
+                shows): every SQL statement
+    runner.py   JobRunner: FIFO per device, a worker process per run, the app's limits,
+                cancel, resume, recovery
     worker.py   `python -m training train`: one run in its own process, driven by a run directory
     runs.py     finished runs for chat, evaluation and export, and who may see them
 

@@ -8,11 +8,17 @@
                                   config.yaml and metrics.json (built in .adapter.tmp/, renamed)
     RUN_DIR/checkpoints/     out: resumable trainer checkpoints (checkpoint-N/)
     RUN_DIR/metrics.json     out: final metrics
+    RUN_DIR/train.lock       held (flock) by the one process training the run; holds its pid
 
 Writers replace files atomically (write a temp sibling, then os.replace), so a reader or a
-crash never sees half a status file.
+crash never sees half a status file. Whoever trains a run holds its lock for the whole time
+(the worker, started by the app or by hand), so a second trainer refuses before it touches
+anything; the lock goes with the process, however it ends.
 """
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import shutil
@@ -23,7 +29,7 @@ from pathlib import Path
 STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
 FINAL = ("completed", "failed", "cancelled", "interrupted")
 
-CONFIG, LOG, PROGRESS, STATUS, ADAPTER, CHECKPOINTS, METRICS = (
+CONFIG, LOG, PROGRESS, STATUS, ADAPTER, CHECKPOINTS, METRICS, LOCK = (
     "config.yaml",
     "train.log",
     "progress.jsonl",
@@ -31,14 +37,44 @@ CONFIG, LOG, PROGRESS, STATUS, ADAPTER, CHECKPOINTS, METRICS = (
     "adapter",
     "checkpoints",
     "metrics.json",
+    "train.lock",
 )
+DISK_FULL = "The disk is full"
+NO_SPACE = ("No space left on device", "database or disk is full")  # as errors word it
+DISK_FULL_ADVICE = (
+    "Free some space on the server (delete old runs you no longer need), then press Resume: "
+    "it continues from the last complete checkpoint."
+)
+
+
+class DiskFull(ValueError):
+    """Nothing more could be written: the message says so plainly."""
+
+
+class Busy(ValueError):
+    """Another process is training this run."""
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    """Whether an error, or one it arose from, means the disk (or quota) is full."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(text in str(exc) for text in NO_SPACE):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half file behind
+        raise
 
 
 def write_status(
@@ -125,19 +161,76 @@ def publish_adapter(run_dir: Path) -> Path:
     return replace_folder(run_dir / f".{ADAPTER}.tmp", run_dir / ADAPTER)
 
 
+def _complete(checkpoint: Path) -> bool:
+    """The Trainer writes trainer_state.json last: a kill or a full disk mid-save leaves it
+    missing or cut short."""
+    try:
+        return checkpoint.name.split("-")[-1].isdigit() and bool(
+            json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+        )
+    except (OSError, ValueError):
+        return False
+
+
 def last_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete trainer checkpoint (trainer_state.json is written last), or None."""
-
-    def complete(p: Path) -> bool:
-        try:  # a kill mid-write leaves it missing or cut short
-            return p.name.split("-")[-1].isdigit() and bool(
-                json.loads((p / "trainer_state.json").read_text(encoding="utf-8"))
-            )
-        except (OSError, ValueError):
-            return False
-
-    done = [p for p in (Path(run_dir) / CHECKPOINTS).glob("checkpoint-*") if complete(p)]
+    """The newest complete trainer checkpoint, or None."""
+    done = [p for p in (Path(run_dir) / CHECKPOINTS).glob("checkpoint-*") if _complete(p)]
     return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def drop_partial_saves(run_dir: Path) -> list[str]:
+    """Delete what a failed save left: checkpoints without their trainer state and the
+    adapter's staging folder. Nothing resumes from or chats with half a checkpoint, and the
+    space comes back. Returns the names removed."""
+    run_dir = Path(run_dir)
+    partial = [p for p in (run_dir / CHECKPOINTS).glob("checkpoint-*") if not _complete(p)]
+    partial += [p for p in [run_dir / f".{ADAPTER}.tmp"] if p.exists()]
+    for p in partial:
+        shutil.rmtree(p, ignore_errors=True)
+    return [p.name for p in partial]
+
+
+def lock_training(run_dir: Path, wait_s: float = 1.0):
+    """Take the run's lock for this process; close the returned file to release it. Raises
+    Busy, naming the holder, when another process trains the run. Waits up to wait_s: a
+    reader (trained_by) holds the lock for an instant."""
+    f = open(Path(run_dir) / LOCK, "a+")  # noqa: SIM115 - the caller holds it open
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                f.close()
+                raise Busy(busy_message(trained_by(run_dir))) from None
+            time.sleep(0.05)
+    with contextlib.suppress(OSError):  # the pid is for messages; a full disk may refuse it
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+    return f
+
+
+def trained_by(run_dir: Path) -> int | None:
+    """The pid of the process training this run now (0 when it could not be read), or None."""
+    try:
+        f = open(Path(run_dir) / LOCK)  # noqa: SIM115 - closed below
+    except OSError:
+        return None  # never trained
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = f.read().strip()
+            return int(text) if text.isdigit() else 0
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return None
+
+
+def busy_message(pid: int | None) -> str:
+    who = f"pid {pid}" if pid else "pid unknown"
+    return f"This run is being trained by another process ({who})."
 
 
 def keep_progress_until(run_dir: Path, step: int) -> None:

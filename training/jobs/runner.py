@@ -1,16 +1,29 @@
 """Job runner: a persistent queue of training runs, one worker process per device at a time.
 
 The SQLite file under paths.home() (training/jobs/store.py) indexes runs (owner, device,
-status, times, pid, queue order); each run's directory
-(training/jobs/rundir.py) stays the unit of state, so the app can die and come back. One `JobRunner` per app process: `submit` queues, a daemon scheduler
-thread starts the oldest queued job when its device is free, watches its process and records
-how it ended; `cancel` stops a worker by process group (SIGTERM, SIGKILL after a grace
-period); `recover` after a restart marks runs whose worker is gone as interrupted.
+status, times, pid, queue order, last progress); each run's directory
+(training/jobs/rundir.py) stays the unit of state, so the app can die and come back. One
+`JobRunner` per app process: `submit` queues, a daemon scheduler thread starts the oldest
+queued job when its device is free, watches its process, copies its progress into the store
+and records how it ended; `cancel` stops a worker by process group (SIGTERM, SIGKILL after a
+grace period); `recover` after a restart marks runs whose worker is gone as interrupted.
 
-    runner = JobRunner(before_start=[engine.free])   # app.py: one per app process
+The runner holds the app's limits: runs per owner queued or running, runs waiting in all,
+and optimizer steps per run (a config asking for more is refused; an epoch-based run is
+stopped there by the worker's --step-limit). A run whose directory another process is
+training (its lock is held, e.g. by `python -m training train --resume`) never gets a second
+worker. When a worker exits without a final status (a full disk cannot even take
+status.json), the store keeps the reason; every refusal and failure is a plain ValueError.
+
+    runner = JobRunner(before_start=[engine.free], max_jobs_per_owner=3)  # app.py: one per app
     runner.recover(); runner.start()
     job = runner.submit(cfg, owner="browser-token")
-    runner.jobs_for("browser-token")          # live state merged from status/progress files
+    runner.jobs_for("browser-token")          # the run list, from the store alone
+    runner.live(job)                          # one run as its files say right now
+
+Its length: one class owns the queue's whole lifecycle (submit with its limits, cancel,
+resume, schedule, reap, recover) under one lock; the SQL lives in store.py and the run files
+in rundir.py.
 """
 
 import logging
@@ -19,12 +32,13 @@ import secrets
 import shlex
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,6 +46,7 @@ from training.config import RunConfig
 from training.hardware import default_device
 from training.jobs import rundir
 from training.jobs.store import DB_NAME, Job, JobStore
+from training.jobs.worker import EXIT_BUSY, EXIT_DISK_FULL
 from training.paths import REPO_ROOT, home, runs_dir
 
 log = logging.getLogger(__name__)
@@ -39,6 +54,7 @@ log = logging.getLogger(__name__)
 WORKER_CMD = [sys.executable, "-m", "training", "train"]  # + CONFIG --run-dir DIR [--resume]
 RESUMABLE = ("cancelled", "interrupted", "failed")
 SUMMARY_KEYS = ("step", "total_steps", "epoch", "loss", "eval_loss", "eta", "tokens_per_second")
+MAX_BACKOFF_S = 60.0  # a failing scheduler retries after 2, 4, 8... ticks, at most this
 
 
 class JobRunner:
@@ -50,6 +66,10 @@ class JobRunner:
         grace_s: float = 30.0,
         tick_s: float = 1.0,
         before_start: list[Callable[[], None]] = (),
+        max_jobs_per_owner: int | None = None,
+        max_queued: int | None = None,
+        max_steps: int | None = None,
+        admit: Callable[[RunConfig], None] | None = None,
     ):
         self.db_path = Path(db_path or home() / DB_NAME)
         self.device = device or default_device()
@@ -59,6 +79,14 @@ class JobRunner:
         # Called (no arguments) before a job claims the device: the chat engine frees its
         # model cache here, so the app never holds GPU memory the worker needs.
         self.before_start = list(before_start)
+        # The app's limits (training/settings.py); None = no limit.
+        self.max_jobs_per_owner = max_jobs_per_owner  # queued or running, per owner
+        self.max_queued = max_queued  # waiting, all owners together
+        self.max_steps = max_steps  # optimizer steps per run
+        # The app's model policy (training/models/access.py): raises ValueError for a config
+        # a visitor may not run. Checked on submit and on resume: a run's saved config may
+        # predate the owner's current settings.
+        self.admit = admit or (lambda cfg: None)
         self._procs: dict[str, subprocess.Popen] = {}  # workers this runner started
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -77,16 +105,31 @@ class JobRunner:
 
     # --- the public API
     def submit(self, cfg: RunConfig, owner: str) -> Job:
-        """Create the run directory with config.yaml and queue the run."""
+        """Create the run directory with config.yaml and queue the run, within the limits."""
         if not owner:
             raise ValueError("A run needs an owner (the visitor's id).")
-        job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
-        run_dir = runs_dir() / job_id
-        run_dir.mkdir(parents=True)
-        cfg = _keep_data(cfg, run_dir)
-        cfg.to_yaml(run_dir / rundir.CONFIG)
-        rundir.write_status(run_dir, "queued")
-        self.store.add(job_id, str(run_dir), owner, self.device, cfg.model)
+        self.admit(cfg)
+        if self.max_steps and cfg.max_steps > self.max_steps:
+            raise ValueError(
+                f"Max steps is {cfg.max_steps:,}; a run here may take at most "
+                f"{self.max_steps:,} optimizer steps. Lower it, or train by epochs "
+                "(max steps -1), which stops at the limit."
+            )
+        limits = self.max_jobs_per_owner, self.max_queued
+        with _plain_errors():
+            if refused := self.store.refusal(owner, *limits):  # before copying any data
+                raise ValueError(refused)
+            job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+            run_dir = runs_dir() / job_id
+            try:
+                run_dir.mkdir(parents=True)
+                cfg = _keep_data(cfg, run_dir)
+                cfg.to_yaml(run_dir / rundir.CONFIG)
+                rundir.write_status(run_dir, "queued")
+                self.store.add(job_id, str(run_dir), owner, self.device, cfg.model, *limits)
+            except BaseException:
+                shutil.rmtree(run_dir, ignore_errors=True)
+                raise
         self._wake.set()
         return self.get(job_id)
 
@@ -94,12 +137,10 @@ class JobRunner:
         """Queued: just cancelled. Running: SIGTERM to its process group now (the worker saves
         its adapter and exits as cancelled), SIGKILL from the scheduler after grace_s."""
         job = self._owned(job_id, owner, "cancel")
-
-        def then(status: str) -> None:
-            if status == "queued":
-                rundir.write_status(job.run_dir, "cancelled", "Cancelled before it started.")
-
-        before = self.store.cancel(job_id, then)
+        with _plain_errors():
+            before = self.store.cancel(job_id)
+        if before.status == "queued":
+            _write_status(job.run_dir, "cancelled", "Cancelled before it started.")
         if before.status == "running" and before.pid:
             _signal_group(before.pid, signal.SIGTERM)
         self._wake.set()
@@ -110,13 +151,18 @@ class JobRunner:
         job = self._owned(job_id, owner, "resume")
         if job.status not in RESUMABLE:
             raise ValueError(f"Run {job_id} is {job.status}; only a stopped run can be resumed.")
-        self.store.requeue(
-            job_id,
-            job.status,
-            lambda: rundir.write_status(
-                job.run_dir, "queued", "Waiting to resume from the last checkpoint."
-            ),
-        )
+        self.admit(RunConfig.from_yaml(Path(job.run_dir) / rundir.CONFIG))
+        _refuse_if_trained_elsewhere(job)
+        with _plain_errors():
+            self.store.requeue(
+                job_id,
+                job.status,
+                self.max_jobs_per_owner,
+                self.max_queued,
+                lambda: _write_status(
+                    job.run_dir, "queued", "Waiting to resume from the last checkpoint."
+                ),
+            )
         self._wake.set()
         return self.get(job_id)
 
@@ -126,6 +172,7 @@ class JobRunner:
         job = self._owned(job_id, owner, "continue")
         if not rundir.adapter_complete(job.run_dir):
             raise ValueError(f"Run {job_id} has no saved adapter to continue from yet.")
+        _refuse_if_trained_elsewhere(job)  # its adapter may be replaced any moment
         data = RunConfig.from_yaml(Path(job.run_dir) / rundir.CONFIG).to_dict()
         if (overrides or {}).get("model", data["model"]) != data["model"]:
             raise ValueError("Continuing training keeps the base model the adapter was made for.")
@@ -133,25 +180,38 @@ class JobRunner:
         return self.submit(RunConfig.from_dict(data), owner)
 
     def jobs_for(self, owner: str) -> list[Job]:
-        """This owner's runs, newest first, with live status, queue place and progress."""
+        """This owner's runs, newest first, with queue place and the last progress the
+        scheduler recorded: from the store alone, never the runs' files (the Train tab
+        polls this every 2 s per open page; `live` reads the one run followed)."""
         if not owner:
             return []
         queued = [j.id for j in self.store.queued(self.device)]
         jobs = self.store.of_owner(owner)
         for job in jobs:
-            live = rundir.read_status(job.run_dir)
-            # The worker's own final word is news the scheduler may not have reaped yet.
-            if job.status == "running" and live.get("status") in rundir.FINAL:
-                job.status = live["status"]
-            job.reason, job.advice = live.get("reason"), live.get("advice")
             if job.status == "queued" and job.id in queued:
                 job.position = queued.index(job.id) + 1
-            job.progress = progress_summary(job.run_dir)
         return sorted(jobs, key=lambda j: j.created, reverse=True)
+
+    def live(self, job: Job) -> Job:
+        """One run as its files say right now: the progress to this moment, the worker's
+        own final word before the scheduler has reaped it, its reason, AutoTrain's phase."""
+        status = rundir.read_status(job.run_dir)
+        job = replace(job, progress=progress_summary(job.run_dir) or job.progress)
+        if job.status == "running" and status.get("status") in rundir.FINAL:
+            job.status = status["status"]
+        # A final status the store recorded wins over a file the full disk kept stale.
+        if job.status not in rundir.FINAL or status.get("status") == job.status:
+            job.reason = status.get("reason") or job.reason
+            job.advice = status.get("advice") or job.advice
+        job.phase = status.get("phase") if job.status == "running" else None
+        return job
 
     def recover(self) -> list[Job]:
         """On app start: runs marked running whose worker is gone become interrupted (or
-        take the final status their worker wrote before the app noticed)."""
+        take the final status their worker wrote before the app noticed). Runs from before
+        the store kept progress get it now, once."""
+        for job in self.store.rows("progress IS NULL AND status != 'running'"):
+            self.store.note(job.id, progress_summary(job.run_dir))
         ended = []
         for job in self.store.running():
             if job.id not in self._procs and not _alive(job.pid, job.run_dir):
@@ -169,16 +229,30 @@ class JobRunner:
         return self
 
     def _loop(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             try:
                 self.tick()
-            except Exception:  # a broken run must never take the app down
-                log.exception("job scheduler tick failed")
+                failures = 0
+            except Exception as e:  # a broken run or a full disk must never take the app down
+                failures += 1
+                delay = min(self.tick_s * 2**failures, MAX_BACKOFF_S)
+                # One line per failure, the traceback only for the first of a streak.
+                log.error(
+                    "job scheduler tick failed (%s: %.200s); next try in %.0f s",
+                    type(e).__name__,
+                    str(e).replace("\n", " "),
+                    delay,
+                    exc_info=failures == 1,
+                )
+                self._stop.wait(delay)
+                continue
             self._wake.wait(self.tick_s)
             self._wake.clear()
 
     def tick(self) -> None:
-        """One pass: record ended workers, hard-kill ones past their grace, start the next."""
+        """One pass: record ended workers, hard-kill ones past their grace, copy running
+        jobs' progress into the store, start the next."""
         with self._lock:
             now = time.time()
             for job in self.store.running(self.device):
@@ -186,33 +260,45 @@ class JobRunner:
                 ended = proc.poll() is not None if proc else not _alive(job.pid, job.run_dir)
                 if ended:
                     self._finish(job, proc and proc.returncode, "The worker stopped unexpectedly")
-                elif job.cancel_at and now - job.cancel_at > self.grace_s and job.pid:
+                    continue
+                if job.cancel_at and now - job.cancel_at > self.grace_s and job.pid:
                     log.warning(
                         "run %s ignored SIGTERM for %.0f s: killing it", job.id, self.grace_s
                     )
                     _signal_group(job.pid, signal.SIGKILL)
+                progress = progress_summary(job.run_dir)
+                if progress != job.progress:
+                    self.store.note(job.id, progress)
             self._start_next()
 
     def _start_next(self) -> None:
         if self.store.running(self.device):
             return
-        waiting = self.store.queued(self.device)
-        if not waiting:
+        for job in self.store.queued(self.device):
+            pid = rundir.trained_by(job.run_dir)
+            if pid is None:
+                break
+            # Someone trains this run by hand: never a second worker on it.
+            reason = f"{rundir.busy_message(pid)} Press Resume once it has finished."
+            if self.store.finish(job.id, "interrupted", reason, was="queued"):
+                log.info("run %s not started: its directory is locked by pid %s", job.id, pid)
+        else:
             return
         for hook in self.before_start:
             try:
                 hook()
             except Exception:
                 log.exception("before_start hook failed")
-        job = waiting[0]
         procs = []
 
-        def start() -> int | None:
+        def start() -> int | str:
             try:
                 procs.append(self._spawn(job))
             except OSError as e:
-                rundir.write_status(job.run_dir, "failed", f"The worker could not start: {e}")
-                return None
+                why = f"{rundir.DISK_FULL}." if rundir.disk_full(e) else e
+                reason = f"The worker could not start: {why}"
+                _write_status(job.run_dir, "failed", reason)
+                return reason
             return procs[0].pid
 
         if self.store.claim(job.id, self.device, start):
@@ -222,6 +308,7 @@ class JobRunner:
         run_dir = Path(job.run_dir)
         cmd = [*self.worker_cmd, str(run_dir / rundir.CONFIG), "--run-dir", str(run_dir)]
         cmd += ["--resume"] if job.resume else []
+        cmd += ["--step-limit", str(self.max_steps)] if self.max_steps else []
         # Written before the worker starts, so a fast worker's own final status wins.
         rundir.write_status(run_dir, "running", device=self.device)
         with open(run_dir / rundir.LOG, "ab") as logf:
@@ -251,7 +338,9 @@ class JobRunner:
         return env
 
     def _finish(self, job: Job, code: int | None, gone_reason: str) -> Job | None:
-        """Record how a worker ended. Its final status.json wins; without one, say why."""
+        """Record how a worker ended. Its final status.json wins; without one (a crash, a
+        kill, a disk too full for the file) the store keeps why, and the file gets it when
+        it can still be written."""
         self._procs.pop(job.id, None)
         live = rundir.read_status(job.run_dir)
         status, reason, advice = live.get("status"), live.get("reason"), live.get("advice")
@@ -260,11 +349,12 @@ class JobRunner:
 
         def then() -> None:
             if live.get("status") not in rundir.FINAL:
-                rundir.write_status(job.run_dir, status, reason, advice)
+                _write_status(job.run_dir, status, reason, advice)
 
-        if not self.store.finish(job.id, status, then):  # another process recorded it first
-            return None
-        log.info("run %s ended: %s", job.id, status)
+        progress = progress_summary(job.run_dir)
+        if not self.store.finish(job.id, status, reason, advice, progress, then=then):
+            return None  # another process recorded it first
+        log.info("run %s ended: %s%s", job.id, status, f" ({reason})" if reason else "")
         return self.get(job.id)
 
     def shutdown(self, stop_workers: bool = False) -> None:
@@ -299,6 +389,16 @@ def _keep_data(cfg: RunConfig, run_dir: Path) -> RunConfig:
 
 def _ending_without_status(job: Job, code: int | None, gone_reason: str) -> tuple:
     resume = "Resume continues from the last checkpoint."
+    error = _last_error(job.run_dir)
+    if code == EXIT_DISK_FULL or any(text in error for text in rundir.NO_SPACE):
+        return (
+            "failed",
+            f"{rundir.DISK_FULL}: the run stopped while saving.",
+            rundir.DISK_FULL_ADVICE,
+        )
+    if code == EXIT_BUSY:
+        reason = "Another process was already training this run, so this one did not start."
+        return "interrupted", reason, "Press Resume once the other process has finished."
     if job.cancel_at:
         return "cancelled", "Stopped by force: it did not stop within the grace period.", None
     if code is None or code < 0:
@@ -307,7 +407,7 @@ def _ending_without_status(job: Job, code: int | None, gone_reason: str) -> tupl
         return "interrupted", f"{gone_reason}{how}.{hint}", resume
     if code == 0 and rundir.adapter_complete(job.run_dir):
         return "completed", None, None
-    return "failed", f"The worker exited with code {code}: {_last_error(job.run_dir)}", resume
+    return "failed", f"The worker exited with code {code}: {error}", resume
 
 
 def _last_error(run_dir: str) -> str:
@@ -315,6 +415,37 @@ def _last_error(run_dir: str) -> str:
     errors = [line for line in lines if "Error" in line or "Exception" in line]
     text = (errors or lines or ["no output (see train.log)"])[-1]
     return text[:300]
+
+
+def _write_status(run_dir: str, status: str, reason: str | None = None, advice=None) -> None:
+    """status.json as the runner sees the run, unless another process trains it (the file
+    is theirs) or the disk refuses (the store has it; one log line)."""
+    if rundir.trained_by(run_dir) is not None:
+        return
+    try:
+        rundir.write_status(run_dir, status, reason, advice)
+    except OSError as e:
+        log.warning("could not write the status of %s: %s", run_dir, e)
+
+
+def _refuse_if_trained_elsewhere(job: Job) -> None:
+    pid = rundir.trained_by(job.run_dir)
+    if pid is not None:
+        raise rundir.Busy(f"{rundir.busy_message(pid)} Wait until it has finished.")
+
+
+@contextmanager
+def _plain_errors():
+    """A full disk (the runs folder or the job database) as a plain ValueError."""
+    try:
+        yield
+    except (OSError, sqlite3.Error) as e:
+        if not rundir.disk_full(e):
+            raise
+        raise rundir.DiskFull(
+            f"{rundir.DISK_FULL}: the server cannot save anything right now. "
+            "Try again later; nothing was changed."
+        ) from e
 
 
 def progress_summary(run_dir: str) -> dict:

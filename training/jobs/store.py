@@ -1,10 +1,12 @@
 """The job store: one SQLite table indexing the app's runs (owner, device, status, queue
-order, worker pid). Every SQL statement of the app lives here. A connection per call, so
-threads and processes never share one; WAL, so the UI's polling reads never block the
-scheduler's writes. Methods that change a job take an optional `then` callback, run inside
-the same transaction: whoever sees the new row also sees the status file it wrote.
+order, worker pid) and what the run list shows (reason, last progress), so listing runs
+never opens a run's files. Every SQL statement of the app lives here. A connection per
+call, so threads and processes never share one; WAL, so the UI's polling reads never block
+the scheduler's writes. Methods that change a job take an optional `then` callback, run
+inside the same transaction: whoever sees the new row also sees the status file it wrote.
 """
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -18,6 +20,8 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS jobs (
     model TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, seq INTEGER NOT NULL,
     created REAL NOT NULL, started REAL, finished REAL, pid INTEGER,
     resume INTEGER NOT NULL DEFAULT 0, cancel_at REAL)"""
+# Columns added since the first release: a store made before gets them on open.
+ADDED = {"reason": "TEXT", "advice": "TEXT", "progress": "TEXT"}
 COLUMNS = (
     "id",
     "run_dir",
@@ -32,7 +36,9 @@ COLUMNS = (
     "pid",
     "resume",
     "cancel_at",
+    *ADDED,
 )
+ACTIVE = "status IN ('queued', 'running')"
 
 
 @dataclass
@@ -50,10 +56,17 @@ class Job:
     pid: int | None = None  # worker pid, also its process group id (new session)
     resume: bool = False  # next start passes --resume
     cancel_at: float | None = None  # when SIGTERM was sent
+    reason: str | None = None  # why it failed / stopped / waits
+    advice: str | None = None  # what to change
+    progress: dict | None = field(default_factory=dict)  # last logged step, loss, eta...
     position: int | None = None  # queued only: 1 = starts next
-    reason: str | None = None  # from status.json: why it failed / stopped
-    advice: str | None = None  # from status.json: what to change
-    progress: dict = field(default_factory=dict)  # last logged step, loss, eta...
+    phase: str | None = None  # from status.json while running (AutoTrain's milestones)
+
+
+def _job(row) -> Job:
+    job = Job(**dict(zip(COLUMNS, row, strict=True)))
+    job.progress = json.loads(job.progress) if job.progress else {}
+    return job
 
 
 class JobStore:
@@ -63,6 +76,10 @@ class JobStore:
         try:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute(SCHEMA)
+            have = {row[1] for row in con.execute("PRAGMA table_info(jobs)")}
+            for name, kind in ADDED.items():
+                if name not in have:
+                    con.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
         finally:
             con.close()
 
@@ -88,7 +105,7 @@ class JobStore:
             ).fetchall()
         finally:
             con.close()
-        return [Job(**dict(zip(COLUMNS, row, strict=True))) for row in rows]
+        return [_job(row) for row in rows]
 
     def get(self, job_id: str) -> Job:
         jobs = self.rows("id = ?", (job_id,))
@@ -114,16 +131,42 @@ class JobStore:
             return self.rows("status = 'running'")
         return self.rows("status = 'running' AND device = ?", (device,))
 
+    def refusal(self, owner: str, per_owner: int | None, waiting: int | None) -> str | None:
+        """Why one more queued run is refused for this owner now, or None (see add)."""
+        con = sqlite3.connect(self.path, timeout=30)
+        try:
+            return self._refusal(con, owner, per_owner, waiting)
+        finally:
+            con.close()
+
     # --- writes
-    def add(self, job_id: str, run_dir: str, owner: str, device: str, model: str) -> None:
-        """Queue a new job at the end of the line."""
+    def add(
+        self,
+        job_id: str,
+        run_dir: str,
+        owner: str,
+        device: str,
+        model: str,
+        per_owner: int | None = None,
+        waiting: int | None = None,
+    ) -> None:
+        """Queue a new job at the end of the line. ValueError when the owner already has
+        per_owner runs queued or running, or `waiting` runs wait in all (None: no limit);
+        checked in the same transaction, so requests racing in cannot all slip through."""
         with self.transaction() as db:
+            if refused := self._refusal(db, owner, per_owner, waiting):
+                raise ValueError(refused)
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
             db.execute(
                 "INSERT INTO jobs (id, run_dir, owner, device, model, status, seq, created) "
                 "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
                 (job_id, run_dir, owner, device, model, seq, time.time()),
             )
+
+    def note(self, job_id: str, progress: dict) -> None:
+        """The last progress of a running job, for the run list."""
+        with self.transaction() as db:
+            db.execute("UPDATE jobs SET progress = ? WHERE id = ?", (json.dumps(progress), job_id))
 
     def cancel(self, job_id: str, then: Callable[[str], None] = lambda status: None) -> Job:
         """Queued: cancelled now. Running: marked with the time cancel was asked (the caller
@@ -133,8 +176,8 @@ class JobStore:
             job = self._get(db, job_id)
             if job.status == "queued":
                 db.execute(
-                    "UPDATE jobs SET status = 'cancelled', finished = ? WHERE id = ?",
-                    (time.time(), job_id),
+                    "UPDATE jobs SET status = 'cancelled', finished = ?, reason = ? WHERE id = ?",
+                    (time.time(), "Cancelled before it started.", job_id),
                 )
             elif job.status == "running":
                 db.execute("UPDATE jobs SET cancel_at = ? WHERE id = ?", (time.time(), job_id))
@@ -145,21 +188,32 @@ class JobStore:
             then(job.status)
         return job
 
-    def requeue(self, job_id: str, status: str, then: Callable[[], None] = lambda: None) -> None:
-        """Put a stopped job (still in `status`) at the end of the line to resume."""
+    def requeue(
+        self,
+        job_id: str,
+        status: str,
+        per_owner: int | None = None,
+        waiting: int | None = None,
+        then: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Put a stopped job (still in `status`) at the end of the line to resume, within
+        the same limits as add."""
         with self.transaction() as db:
+            if refused := self._refusal(db, self._get(db, job_id).owner, per_owner, waiting):
+                raise ValueError(refused)
             db.execute(
                 "UPDATE jobs SET status = 'queued', resume = 1, started = NULL, finished = NULL, "
-                "pid = NULL, cancel_at = NULL, seq = (SELECT MAX(seq) + 1 FROM jobs) "
+                "pid = NULL, cancel_at = NULL, seq = (SELECT MAX(seq) + 1 FROM jobs), "
+                "reason = 'Waiting to resume from the last checkpoint.', advice = NULL "
                 "WHERE id = ? AND status = ?",
                 (job_id, status),
             )
             then()
 
-    def claim(self, job_id: str, device: str, start: Callable[[], int | None]) -> int | None:
+    def claim(self, job_id: str, device: str, start: Callable[[], int | str | None]) -> int | None:
         """Start a queued job if its device is free, in one transaction (no half-started
-        job): `start()` spawns the worker and returns its pid, or None when it could not
-        start (the job is then failed). Returns the pid, or None."""
+        job): `start()` spawns the worker and returns its pid, or None or the reason it
+        could not start (the job is then failed, with that reason). Returns the pid, or None."""
         with self.transaction() as db:
             busy = db.execute(
                 "SELECT 1 FROM jobs WHERE device = ? AND status = 'running'", (device,)
@@ -167,28 +221,66 @@ class JobStore:
             if busy or self._get(db, job_id).status != "queued":
                 return None
             pid = start()
-            if pid is None:
+            if not isinstance(pid, int):
                 db.execute(
-                    "UPDATE jobs SET status = 'failed', finished = ? WHERE id = ?",
-                    (time.time(), job_id),
+                    "UPDATE jobs SET status = 'failed', finished = ?, reason = ? WHERE id = ?",
+                    (time.time(), pid, job_id),
                 )
                 return None
             db.execute(
-                "UPDATE jobs SET status = 'running', started = ?, pid = ? WHERE id = ?",
+                "UPDATE jobs SET status = 'running', started = ?, pid = ?, reason = NULL "
+                "WHERE id = ?",
                 (time.time(), pid, job_id),
             )
             return pid
 
-    def finish(self, job_id: str, status: str, then: Callable[[], None] = lambda: None) -> bool:
-        """Record how a running job ended; False when another process recorded it first."""
+    def finish(
+        self,
+        job_id: str,
+        status: str,
+        reason: str | None = None,
+        advice: str | None = None,
+        progress: dict | None = None,
+        was: str = "running",
+        then: Callable[[], None] = lambda: None,
+    ) -> bool:
+        """Record how a job ended (a running one, or a queued one that cannot start), why,
+        and its last progress; False when another process recorded it first."""
         with self.transaction() as db:
             won = db.execute(
-                "UPDATE jobs SET status = ?, finished = ? WHERE id = ? AND status = 'running'",
-                (status, time.time(), job_id),
+                "UPDATE jobs SET status = ?, finished = ?, reason = ?, advice = ?, "
+                "progress = COALESCE(?, progress) WHERE id = ? AND status = ?",
+                (
+                    status,
+                    time.time(),
+                    reason,
+                    advice,
+                    None if progress is None else json.dumps(progress),
+                    job_id,
+                    was,
+                ),
             ).rowcount
             if won:
                 then()
         return bool(won)
+
+    @staticmethod
+    def _refusal(db, owner: str, per_owner: int | None, waiting: int | None) -> str | None:
+        if per_owner is not None:
+            mine = db.execute(f"SELECT COUNT(*) FROM jobs WHERE owner = ? AND {ACTIVE}", (owner,))
+            if mine.fetchone()[0] >= per_owner:
+                return (
+                    f"You already have {per_owner} runs queued or running; wait for one to "
+                    "finish or cancel one."
+                )
+        if waiting is not None:
+            queued = db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0]
+            if queued >= waiting:
+                return (
+                    f"The queue is full ({queued} runs are waiting); try again once some have "
+                    "started."
+                )
+        return None
 
     @staticmethod
     def _get(db, job_id: str) -> Job:
@@ -197,4 +289,4 @@ class JobStore:
         ).fetchone()
         if row is None:
             raise LookupError(f"There is no run {job_id!r}.")
-        return Job(**dict(zip(COLUMNS, row, strict=True)))
+        return _job(row)

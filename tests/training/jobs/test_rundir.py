@@ -1,11 +1,18 @@
 """The run directory protocol: atomic status, tolerant progress reads, the adapter published
-in one rename, and which checkpoint a resume starts from."""
+in one rename, which checkpoint a resume starts from, the lock of the process training a run,
+and a full disk told apart from other failures."""
 
+import errno
 import json
+import os
+import sqlite3
+import subprocess
+import sys
 
 import pytest
 
 from training.jobs import rundir
+from training.paths import REPO_ROOT
 
 
 def test_status_round_trips_and_a_missing_or_broken_file_reads_queued(tmp_path):
@@ -76,3 +83,77 @@ def test_tail_log_reads_the_end(tmp_path):
     (tmp_path / rundir.LOG).write_text("a" * 100 + "LAST LINE")
     assert rundir.tail_log(tmp_path, max_bytes=9) == "LAST LINE"
     assert rundir.tail_log(tmp_path / "none") == ""
+
+
+def test_partial_saves_are_dropped_and_complete_checkpoints_kept(tmp_path):
+    checkpoints = tmp_path / rundir.CHECKPOINTS
+    for step in (2, 4, 6):
+        adapter_files(checkpoints / f"checkpoint-{step}", "w")
+    for step in (2, 4):  # checkpoint-6: the disk filled before its trainer state
+        (checkpoints / f"checkpoint-{step}" / "trainer_state.json").write_text('{"step": 1}')
+    adapter_files(tmp_path / f".{rundir.ADAPTER}.tmp", "half")
+    assert sorted(rundir.drop_partial_saves(tmp_path)) == [".adapter.tmp", "checkpoint-6"]
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint-2", "checkpoint-4"]
+    assert rundir.drop_partial_saves(tmp_path / "never-trained") == []
+
+
+def test_a_status_write_that_fails_leaves_no_temp_file(tmp_path, monkeypatch):
+    rundir.write_status(tmp_path, "running")
+
+    def full(self, text, *a, **k):  # the disk fills halfway through the file
+        with open(self, "w") as f:
+            f.write(text[:5])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(type(tmp_path), "write_text", full)
+    with pytest.raises(OSError):
+        rundir.write_status(tmp_path, "failed")
+    monkeypatch.undo()
+    assert rundir.read_status(tmp_path)["status"] == "running"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [rundir.STATUS]
+
+
+def test_disk_full_is_told_apart_wherever_it_hides():
+    assert rundir.disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert rundir.disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
+    assert rundir.disk_full(sqlite3.OperationalError("database or disk is full"))
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as inner:
+            raise RuntimeError("saving the checkpoint failed") from inner
+    except RuntimeError as outer:
+        assert rundir.disk_full(outer)
+    assert not rundir.disk_full(OSError(errno.EACCES, "Permission denied"))
+    assert not rundir.disk_full(MemoryError())
+
+
+def test_one_process_trains_a_run_and_others_see_who(tmp_path):
+    assert rundir.trained_by(tmp_path) is None  # never trained: no lock file is made
+    assert not (tmp_path / rundir.LOCK).exists()
+    held = rundir.lock_training(tmp_path)
+    assert rundir.trained_by(tmp_path) == os.getpid()
+    other = subprocess.run(  # another process, e.g. `python -m training train --resume`
+        [sys.executable, "-c", LOCK_SCRIPT, str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        other.stdout.strip() == f"This run is being trained by another process (pid {os.getpid()})."
+    )
+    held.close()  # the process ends or lets go: the next one may train it
+    assert rundir.trained_by(tmp_path) is None
+    with rundir.lock_training(tmp_path):
+        pass
+
+
+LOCK_SCRIPT = """
+import sys
+from pathlib import Path
+from training.jobs import rundir
+try:
+    rundir.lock_training(Path(sys.argv[1]), wait_s=0.1)
+except rundir.Busy as e:
+    print(e)
+"""

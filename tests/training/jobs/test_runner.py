@@ -2,10 +2,14 @@
 (a short script speaking the run-directory protocol) so each test takes about a second.
 One test goes through the real worker with the tiny model."""
 
+import contextlib
+import errno
+import logging
 import os
 import signal
 import sqlite3
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,11 +20,13 @@ from training.backends.autotrain import group_members
 from training.config import RunConfig
 from training.jobs import rundir
 from training.jobs.runner import DB_NAME, JobRunner, _alive
+from training.paths import runs_dir
 
 FAKE_WORKER = r'''
 """Speaks the worker protocol: status, one progress line per step, adapter at the end.
 FAKE_MODE: normal | crash (dies at step 2 without a status) | stubborn (ignores SIGTERM
-and starts a child that ignores it too)."""
+and starts a child that ignores it too) | diskfull (at step 2 exits as the real worker does
+when the disk is full, even status.json unwritable: code 28, nothing written)."""
 import os, signal, subprocess, sys, time
 from pathlib import Path
 from training.jobs import rundir
@@ -59,6 +65,8 @@ for step in range(first, cfg.max_steps + 1):
     if mode == "crash" and step == 2:
         print("RuntimeError: CUDA kernel exploded", flush=True)
         os._exit(3)
+    if mode == "diskfull" and step == 2:
+        os._exit(28)
     time.sleep(step_s)
 save_adapter()
 rundir.write_status(run_dir, "completed")
@@ -350,3 +358,179 @@ def test_run_keeps_its_own_copy_of_the_data(make_runner, tmp_path):
         == Path(kept.validation_file).read_text()
         == '{"text": "hello"}\n'
     )
+
+
+def test_a_full_disk_fails_the_run_plainly_and_the_next_one_starts(
+    make_runner, monkeypatch, caplog
+):
+    """The worker exits 28 with status.json still "running" (it could not write it), and
+    the runner cannot write it either: the store keeps the reason, the queue moves on."""
+    monkeypatch.setenv("FAKE_MODE", "diskfull")
+    runner = make_runner()
+    full = runner.submit(cfg(steps=10), owner="alice")
+    after = runner.submit(cfg(steps=2), owner="bob")
+    write = rundir.write_status
+
+    def disk_full_for(run_dir, status, *a, **k):
+        if str(run_dir) == full.run_dir and status != "running":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(run_dir, status, *a, **k)
+
+    monkeypatch.setattr(rundir, "write_status", disk_full_for)
+    caplog.set_level(logging.INFO, logger="training.jobs.runner")
+    runner.start()
+    wait_for(lambda: status_of(runner, full.id) == "running", what="running")
+    monkeypatch.setenv("FAKE_MODE", "normal")  # the next worker gets space again
+    wait_for(lambda: status_of(runner, full.id) == "failed", what="failed")
+    shown = runner.jobs_for("alice")[0]
+    assert shown.reason.startswith("The disk is full") and "Free some space" in shown.advice
+    assert shown.progress["step"] == 2  # what it had done; no ETA shown for a failed run
+    assert rundir.read_status(full.run_dir)["status"] == "running"  # the file stayed stale
+    assert runner.live(shown).status == "failed"  # the store's final word wins
+    wait_for(lambda: status_of(runner, after.id) == "completed", what="the next run")
+    assert runner.get(after.id).started >= runner.get(full.id).finished
+    with pytest.raises(ValueError, match="already failed; there is nothing to cancel"):
+        runner.cancel(full.id, "alice")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len([r for r in caplog.records if "could not write" in r.getMessage()]) == 1
+
+
+def test_a_failing_scheduler_backs_off_with_one_line_per_failure(make_runner, monkeypatch, caplog):
+    runner = make_runner(tick_s=0.01)
+    running = runner.store.running
+
+    def full(*a, **k):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(runner.store, "running", full)
+    caplog.set_level(logging.ERROR, logger="training.jobs.runner")
+    runner.start()
+    time.sleep(1.0)  # 100 ticks at 0.01 s without back-off
+    failures = [r for r in caplog.records if "scheduler tick failed" in r.getMessage()]
+    assert 3 <= len(failures) <= 8, len(failures)
+    assert failures[0].exc_info and not any(r.exc_info for r in failures[1:])
+    assert "database or disk is full" in failures[-1].getMessage()
+    monkeypatch.setattr(runner.store, "running", running)  # space again: it carries on
+    job = runner.submit(cfg(steps=2), owner="alice")
+    wait_for(lambda: status_of(runner, job.id) == "completed", what="recovered")
+
+
+def test_cancel_on_a_full_database_is_a_plain_message(make_runner, monkeypatch):
+    runner = make_runner()
+    job = runner.submit(cfg(), owner="alice")
+
+    def full(*a, **k):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(runner.store, "cancel", full)
+    with pytest.raises(ValueError, match="^The disk is full: the server cannot save"):
+        runner.cancel(job.id, "alice")
+
+
+def test_limits_per_visitor_queue_and_steps(make_runner):
+    runner = make_runner(max_jobs_per_owner=3, max_queued=4, max_steps=100)
+    mine = [runner.submit(cfg(), "alice") for _ in range(3)]
+    message = "You already have 3 runs queued or running; wait for one to finish or cancel one."
+    with pytest.raises(ValueError, match=message):
+        runner.submit(cfg(), "alice")
+    runner.cancel(mine[0].id, "alice")
+    runner.submit(cfg(), "alice")  # room again
+    with pytest.raises(ValueError, match="You already have 3"):  # a resume counts as a run
+        runner.resume(mine[0].id, "alice")
+    runner.submit(cfg(), "made-up-1")  # made-up ids still meet the limit on the whole queue
+    with pytest.raises(ValueError, match=r"The queue is full \(4 runs are waiting\)"):
+        runner.submit(cfg(), "made-up-2")
+    with pytest.raises(ValueError, match="at most 100 optimizer steps"):
+        runner.submit(cfg(steps=10**9), "made-up-3")
+    assert len(list(runs_dir().iterdir())) == 5  # refused runs leave no folder behind
+
+
+def test_a_flood_of_concurrent_submits_stays_within_the_limits(make_runner):
+    runner = make_runner(max_jobs_per_owner=3, max_queued=20)
+    barrier, refused = threading.Barrier(40), []
+
+    def submit(owner):
+        barrier.wait()
+        try:
+            runner.submit(cfg(), owner)
+        except ValueError as e:
+            refused.append(str(e))
+
+    owners = ["alice"] * 10 + [f"made-up-{i}" for i in range(30)]
+    threads = [threading.Thread(target=submit, args=(o,)) for o in owners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(runner.jobs_for("alice")) == 3
+    assert len(runner.store.queued("cpu")) == 20 and len(refused) == 20
+    assert len(list(runs_dir().iterdir())) == 20
+
+
+def test_the_worker_gets_the_step_limit(make_runner):
+    runner = make_runner(max_steps=50).start()
+    job = runner.submit(cfg(steps=2), owner="alice")
+    wait_for(lambda: status_of(runner, job.id) == "completed")
+    assert "--step-limit 50" in rundir.tail_log(job.run_dir)
+
+
+def test_a_run_trained_by_another_process_never_gets_a_second_worker(make_runner):
+    runner = make_runner()
+    job = runner.submit(cfg(), owner="alice")
+    runner.cancel(job.id, "alice")  # stopped: resumable
+    held = rundir.lock_training(job.run_dir)  # e.g. `python -m training train --resume` by hand
+    try:
+        busy = f"This run is being trained by another process \\(pid {os.getpid()}\\)"
+        with pytest.raises(ValueError, match=busy):
+            runner.resume(job.id, "alice")
+        assert status_of(runner, job.id) == "cancelled"
+    finally:
+        held.close()
+    runner.resume(job.id, "alice")  # queued; then the other process starts first
+    held = rundir.lock_training(job.run_dir)
+    try:
+        before = Path(job.run_dir, rundir.STATUS).read_bytes()
+        runner.tick()
+        stopped = runner.get(job.id)
+        assert stopped.status == "interrupted" and stopped.pid is None
+        assert "being trained by another process" in stopped.reason
+        assert Path(job.run_dir, rundir.STATUS).read_bytes() == before  # theirs, untouched
+    finally:
+        held.close()
+
+
+def test_the_run_list_opens_no_run_files(make_runner):
+    runner = make_runner()
+    jobs = [runner.submit(cfg(), owner="alice") for _ in range(8)]
+    for job in jobs:
+        rundir.append_progress(job.run_dir, {"step": 1, "loss": 2.0})
+    runner.store.note(jobs[0].id, {"step": 1, "loss": 2.0})  # as the scheduler records it
+    with opened_files() as opened:
+        listed = runner.jobs_for("alice")
+    assert len(listed) == 8 and not [p for p in opened if str(runs_dir()) in p]
+    assert next(j for j in listed if j.id == jobs[0].id).progress == {"step": 1, "loss": 2.0}
+    with opened_files() as opened:
+        live = runner.live(listed[-1])
+    assert {Path(p).parent for p in opened if str(runs_dir()) in p} == {Path(live.run_dir)}
+
+
+_RECORDING: list[list[str]] = []
+
+
+def _record_opens(event, args):
+    if event == "open" and _RECORDING and isinstance(args[0], str | os.PathLike):
+        _RECORDING[-1].append(os.fspath(args[0]))
+
+
+sys.addaudithook(_record_opens)  # hooks stay for good; this one idles outside opened_files()
+
+
+@contextlib.contextmanager
+def opened_files():
+    """Every file Python opens inside the block, whoever opens it."""
+    seen: list[str] = []
+    _RECORDING.append(seen)
+    try:
+        yield seen
+    finally:
+        _RECORDING.remove(seen)

@@ -3,6 +3,7 @@
 Each run takes a few seconds (mostly imports); the tiny model trains at ~0.02 s/step."""
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -376,6 +377,129 @@ def test_every_kind_of_oom_gets_advice(exc):
 
     reason, advice = explain_failure(exc)
     assert reason.startswith("Out of memory") and "max_length" in advice
+
+
+@contextlib.contextmanager
+def own_signals():
+    """main() in this process installs signal handlers: put the test runner's back."""
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, handlers[0])
+        signal.signal(signal.SIGINT, handlers[1])
+
+
+def test_a_full_disk_while_saving_a_checkpoint_fails_plainly_and_keeps_the_last_good_one(
+    tmp_path, tiny_model_dir, monkeypatch, capsys
+):
+    from transformers import Trainer
+
+    from training.jobs import worker as worker_module
+
+    save = Trainer._save_checkpoint
+
+    def full_at_step_4(self, model, trial):
+        if self.state.global_step < 4:
+            return save(self, model, trial)
+        half = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+        half.mkdir(parents=True)
+        (half / "adapter_config.json").write_text("{}")  # looks like an adapter to a lister
+        (half / "adapter_model.safetensors").write_bytes(b"\0" * 10)
+        raise OSError(errno.ENOSPC, "No space left on device", str(half / "optimizer.pt"))
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", full_at_step_4)
+    cfg = make_config(
+        tmp_path, tiny_model_dir, write_chats(tmp_path / "c.jsonl"), save_steps=2, eval_steps=100
+    )
+    run = tmp_path / "run"
+    with own_signals():
+        code = worker_module.main([str(cfg), "--run-dir", str(run)])
+    status = rundir.read_status(run)
+    assert code == worker_module.EXIT_DISK_FULL == 28 and status["status"] == "failed"
+    assert status["reason"] == "The disk is full: no space left to write optimizer.pt."
+    assert "Free some space" in status["advice"] and "Resume" in status["advice"]
+    assert "FAILED: The disk is full" in capsys.readouterr().err
+    assert [p.name for p in (run / "checkpoints").glob("checkpoint-*")] == ["checkpoint-2"]
+    assert rundir.trained_by(run) is None  # the lock went with the failed run
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", save)  # space again: Resume
+    with own_signals():
+        code = worker_module.main([str(run / "config.yaml"), "--run-dir", str(run), "--resume"])
+    assert code == 0 and "resuming from checkpoint-2" in capsys.readouterr().out
+    assert rundir.read_status(run)["status"] == "completed"
+
+
+def test_a_disk_too_full_for_status_json_still_exits_as_disk_full(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+    import training.backends
+    from training.jobs import worker as worker_module
+
+    class Full:
+        @staticmethod
+        def train(cfg, run_dir, *a, **k):
+            (Path(run_dir) / "checkpoints" / "checkpoint-6").mkdir(parents=True)  # half saved
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    write = rundir.write_status
+
+    def no_room_for_the_end(run_dir, status, *a, **k):
+        if status != "running":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(run_dir, status, *a, **k)
+
+    monkeypatch.setattr(training.backends, "get_backend", lambda name: Full)
+    monkeypatch.setattr(rundir, "write_status", no_room_for_the_end)
+    run = tmp_path / "run"
+    data = write_chats(tmp_path / "c.jsonl")
+    argv = ["--model", str(tiny_model_dir), "--data", str(data), "--run-dir", str(run)]
+    with own_signals():
+        code = worker_module.main(argv)
+    assert code == 28  # the job runner reads the reason from the exit code
+    assert rundir.read_status(run)["status"] == "running"
+    assert not (run / "checkpoints" / "checkpoint-6").exists()
+
+
+def test_a_second_worker_on_a_run_refuses_at_once_and_touches_nothing(tmp_path, tiny_model_dir):
+    cfg = make_config(tmp_path, tiny_model_dir, write_chats(tmp_path / "c.jsonl"))
+    run = tmp_path / "run"
+    run.mkdir()
+    rundir.write_status(run, "running", pid=4242)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    with rundir.lock_training(run):  # this process trains the run (as the app's worker would)
+        code, out = finish(worker(cfg, "--run-dir", run, "--resume"), timeout=60)
+    assert code == 75, out
+    assert f"This run is being trained by another process (pid {os.getpid()})" in out
+    after = {p.name: p.read_bytes() for p in run.iterdir() if p.name != rundir.LOCK}
+    assert after == before
+
+
+def test_an_epoch_based_run_stops_at_the_step_limit(tmp_path, tiny_model_dir):
+    cfg = make_config(
+        tmp_path, tiny_model_dir, write_chats(tmp_path / "c.jsonl"), max_steps=-1, epochs=3
+    )
+    run = tmp_path / "run"
+    code, out = finish(worker(cfg, "--run-dir", run, "--step-limit", 3))
+    assert code == 0, out
+    # 38 training rows in batches of 4: 10 steps an epoch, 30 for the 3 epochs
+    note = "This run would take 30 steps; the limit here is 3: it stops there."
+    assert note in out
+    status = rundir.read_status(run)
+    assert status["status"] == "completed" and status["reason"] == note
+    assert json.loads((run / "metrics.json").read_text())["steps"] == 3
+    assert RunConfig.from_yaml(run / "config.yaml").max_steps == -1  # what was asked, kept
+
+
+def test_cap_steps_counts_epochs_as_the_trainer_does():
+    from training.jobs.worker import cap_steps
+
+    by_epochs = RunConfig(max_steps=-1, epochs=2.5, batch_size=4, grad_accum=2)
+    assert cap_steps(by_epochs, 100, None) == (by_epochs, None)
+    assert cap_steps(by_epochs, 100, 40) == (by_epochs, None)  # 13 steps an epoch: 33
+    capped, note = cap_steps(by_epochs, 100, 20)
+    assert capped.max_steps == 20 and "would take 33 steps" in note
+    assert cap_steps(RunConfig(max_steps=500), 100, 100)[0].max_steps == 100
 
 
 @pytest.mark.slow
