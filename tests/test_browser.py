@@ -7,20 +7,13 @@ exists in the default state root (`.tunesmith/models/`), that one is used (read 
 otherwise the tiny test model. The screenshot lands in /tmp/tunesmith-data-tab.png.
 """
 
-import contextlib
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from training.paths import REPO_ROOT
+from tests.app_server import model_for_test, serve
 
 pytestmark = pytest.mark.slow
 SCRIPT = "<script>alert('pwned')</script> ${1+1} {{7*7}}"
@@ -35,63 +28,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "config", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url}config did not answer within {timeout} s")
-
-
-def model_for_test(tiny_model_dir: Path) -> str:
-    converted = REPO_ROOT / ".tunesmith" / "models" / "SmolLM2-135M-Instruct"
-    return str(converted if (converted / "config.json").is_file() else tiny_model_dir)
-
-
-@contextlib.contextmanager
-def serve(tmp_path: Path, model: str):
-    """`python app.py` on a free port with its own state root; no traceback may be logged."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
-        "TUNESMITH_HOME": str(tmp_path / "home"),
-        "TUNESMITH_DEFAULT_MODEL": model,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-    }
-    log = open(tmp_path / "app.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_ready(url, proc)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
-    text = (tmp_path / "app.log").read_text()
-    assert "Traceback" not in text, text
 
 
 @pytest.fixture

@@ -47,6 +47,40 @@ class Settings:
             "help": "1 = the app may install AutoTrain from the Train tab (always on in a Space).",
         },
     )
+    allow_remote_code: bool = field(
+        default=False,
+        metadata={
+            "env": "TUNESMITH_ALLOW_REMOTE_CODE",
+            "help": "1 = a model's own Python code (trust_remote_code) may run when the visitor "
+            "ticks it. Off by default; never for anonymous visitors of a public Space.",
+        },
+    )
+    model_dirs: str = field(
+        default="",
+        metadata={
+            "env": "TUNESMITH_MODEL_DIRS",
+            "help": "Folders (separated by ':') whose model subfolders may be chosen as a base "
+            "model; any other server path is refused.",
+        },
+    )
+    max_jobs_per_visitor: int = field(
+        default=3,
+        metadata={
+            "env": "TUNESMITH_MAX_JOBS_PER_VISITOR",
+            "help": "Runs one visitor may have queued or running at once.",
+        },
+    )
+    max_queued: int = field(
+        default=20,
+        metadata={"env": "TUNESMITH_MAX_QUEUED", "help": "Runs waiting, all visitors together."},
+    )
+    max_steps: int = field(
+        default=10000,
+        metadata={
+            "env": "TUNESMITH_MAX_STEPS",
+            "help": "Most optimizer steps one run may take (epoch-based runs included).",
+        },
+    )
     space_id: str = field(
         default="", metadata={"env": "SPACE_ID", "help": "Set by Hugging Face inside a Space."}
     )

@@ -1,0 +1,143 @@
+"""The app as its visitors reach it: `python app.py` on a free port (serve), and its queue
+HTTP API, the one the page itself speaks (Tab): every event, private ones included, is
+reachable this way with any arguments, so tests call them as an attacker would.
+"""
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import httpx
+
+from training.paths import REPO_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "config", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url}config did not answer within {timeout} s")
+
+
+def model_for_test(tiny_model_dir: Path) -> str:
+    converted = REPO_ROOT / ".tunesmith" / "models" / "SmolLM2-135M-Instruct"
+    return str(converted if (converted / "config.json").is_file() else tiny_model_dir)
+
+
+@contextlib.contextmanager
+def serve(tmp_path: Path, model: str, **env_extra: str):
+    """`python app.py` on a free port with its own state root; no traceback may be logged.
+    env_extra: more environment variables (the app's settings)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
+        "TUNESMITH_HOME": str(tmp_path / "home"),
+        "TUNESMITH_DEFAULT_MODEL": model,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        **env_extra,
+    }
+    log = open(tmp_path / "app.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_ready(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+    text = (tmp_path / "app.log").read_text()
+    assert "Traceback" not in text, text
+
+
+class Tab:
+    """One open page: a session on the app's queue."""
+
+    def __init__(self, url: str, config: dict):
+        self.http = httpx.Client(base_url=url, timeout=180)
+        self.session = secrets.token_hex(8)
+        self.config = config
+
+    def call(self, dep: dict, data: list) -> list:
+        """Run one event as the page does (join the queue, read its stream); its outputs."""
+        body = {"data": data, "fn_index": dep["id"], "trigger_id": dep["targets"][0][0]}
+        joined = self.http.post(
+            "gradio_api/queue/join", json={**body, "session_hash": self.session}
+        )
+        joined.raise_for_status()
+        event = joined.json()["event_id"]
+        params = {"session_hash": self.session}
+        with self.http.stream("GET", "gradio_api/queue/data", params=params) as stream:
+            for line in stream.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                msg = json.loads(line[5:])
+                if msg.get("msg") == "unexpected_error":
+                    raise RuntimeError(msg.get("message"))
+                if msg.get("msg") == "process_completed" and msg.get("event_id") == event:
+                    if not msg.get("success"):
+                        raise RuntimeError(f"{dep.get('api_name')}: {msg.get('output')}")
+                    return msg["output"]["data"]
+        raise RuntimeError("the event stream ended before the event completed")
+
+    def upload(self, path: Path) -> dict:
+        files = {"files": (path.name, path.read_bytes(), "application/octet-stream")}
+        response = self.http.post("gradio_api/upload", files=files)
+        response.raise_for_status()
+        server_path = response.json()[0]
+        return {"path": server_path, "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+
+def event(config: dict, *, api_name=None, button=None, trigger=None) -> dict:
+    """A dependency of the page, by API name, by the label of the button that fires it, or
+    by the type of component whose event fires it (the timer)."""
+    kinds = {c["id"]: c for c in config["components"]}
+    for dep in config["dependencies"]:
+        source = kinds.get(dep["targets"][0][0], {}) if dep["targets"] else {}
+        if (
+            (api_name and dep.get("api_name") == api_name)
+            or (button and source.get("props", {}).get("value") == button)
+            or (trigger and source.get("type") == trigger)
+        ):
+            return dep
+    raise LookupError(api_name or button or trigger)
+
+
+def inputs(config: dict, dep: dict, **by_label) -> list:
+    """The page's initial values for an event's inputs (None for server-side state), with
+    the components labelled as given set."""
+    kinds = {c["id"]: c for c in config["components"]}
+    values = []
+    for cid in dep["inputs"]:
+        props = kinds[cid].get("props", {})
+        value = None if kinds[cid]["type"] in ("state", "browserstate") else props.get("value")
+        values.append(by_label.get(props.get("label"), value))
+    return values
