@@ -19,6 +19,9 @@ One lock guards the model: adapter state (active / disabled) is global to the mo
 the mixed batch already gives concurrency between sides; two generations at once on one
 GPU or 2 vCPUs would only split the same compute. `free()` cancels the running generation,
 drops the cache and returns the device memory before a training job starts.
+
+Its length: model cache, adapter routing and the streaming batch loop share one lock and one
+batch; split, each piece would need the others' internals.
 """
 
 import gc

@@ -11,6 +11,9 @@ perplexity on assistant tokens only (the training masking, training/data/labels.
 match after whitespace normalisation, ROUGE-L F1 on word tokens, and JSON validity / same
 keys when the references are JSON. A row counts as a win when its ROUGE-L is strictly higher. The per-row table and
 the report go to RUN_DIR/eval/rows.jsonl and RUN_DIR/eval/report.json.
+
+Its length: the three arms (tuned, base, few-shot base), the verdict and the CLI are one
+report; metrics live in metrics.py.
 """
 
 import argparse

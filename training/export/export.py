@@ -8,6 +8,9 @@ with a model card (README.md) built from the run's config, metrics and evaluatio
 Everything lands in RUN_DIR/export/ (adapter-CKPT/, CKPT zip, merged/), each built in a temp
 sibling and renamed into place. The Hub token is only ever passed to HfApi: never written
 to disk, a log or a message (failures are logged with it scrubbed out).
+
+Its length: adapter zip, merged model and Hub push share the run lookup and the folder
+publishing; the model card lives in model_card.py.
 """
 
 import argparse
