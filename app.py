@@ -61,6 +61,8 @@ def build_app(
             "check the data, train, compare with the base model, export.",
             elem_classes=["ts-header"],
         )
+        if settings.in_space:  # a public Space: visitors can train on their own hardware
+            gr.DuplicateButton("Duplicate this Space to train privately on your own GPU")
         picker = build_model_picker(settings)
         owner = owner_state(settings)  # one visitor id for every tab
         max_length = max_length_widget()  # shown on the Train tab, read by the Data tab too
@@ -75,7 +77,7 @@ def build_app(
             build_export_tab(owner, settings)
     # Validation and training prep are CPU-bound: a few at once keeps a 2-vCPU Space
     # responsive; the rest wait in the queue and see their position.
-    demo.queue(default_concurrency_limit=settings.concurrency)
+    demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)
     return demo
 
 

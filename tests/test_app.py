@@ -79,3 +79,21 @@ def test_the_apps_runner_applies_the_settings_limits_and_model_policy(tmp_path):
     runner.cancel(job.id, "alice")
     with pytest.raises(ValueError, match="run their own code are off"):
         runner.resume(job.id, "alice")
+
+
+def test_a_space_offers_duplication_and_the_queue_is_bounded():
+    from training.settings import Settings
+
+    def buttons(demo):
+        return [
+            c
+            for c in demo.config["components"]
+            if c["type"] == "button" and "Duplicate" in str(c["props"].get("value"))
+        ]
+
+    local = app.build_app(Settings(queue_size=5))
+    assert local._queue.max_size == 5 and buttons(local) == []
+    space = app.build_app(Settings(space_id="someone/tunesmith"))
+    [button] = buttons(space)
+    assert "train privately on your own GPU" in button["props"]["value"]
+    assert space._queue.max_size == 64

@@ -81,6 +81,13 @@ class Settings:
             "help": "Most optimizer steps one run may take (epoch-based runs included).",
         },
     )
+    queue_size: int = field(
+        default=64,
+        metadata={
+            "env": "TUNESMITH_QUEUE_SIZE",
+            "help": "Requests waiting in the app's queue at most; more are turned away at once.",
+        },
+    )
     space_id: str = field(
         default="", metadata={"env": "SPACE_ID", "help": "Set by Hugging Face inside a Space."}
     )
