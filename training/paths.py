@@ -13,12 +13,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def home() -> Path:
     if env := os.environ.get("TUNESMITH_HOME"):
         root = Path(env)
-    elif Path("/data").is_dir() and os.access("/data", os.W_OK) and os.environ.get("SPACE_ID"):
+    elif Path("/data").is_dir() and os.access("/data", os.W_OK) and in_space():
         root = Path("/data/tunesmith")
     else:
         root = REPO_ROOT / ".tunesmith"
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def in_space() -> bool:
+    """Running inside a Hugging Face Space (the platform sets SPACE_ID)."""
+    return bool(os.environ.get("SPACE_ID"))
 
 
 def hub_offline() -> bool:

@@ -45,6 +45,7 @@ from pathlib import Path
 from training.config import BACKENDS, RunConfig
 from training.hardware import use_cpu_when_distributed_without_gpu, world_size
 from training.jobs import rundir
+from training.models.catalogue import default_model
 from training.paths import REPO_ROOT, runs_dir
 
 OOM_ADVICE = (
@@ -94,6 +95,7 @@ def resolve_config(args) -> RunConfig:
         "backend": args.backend,
     }
     data.update({k: v for k, v in overrides.items() if v is not None})
+    data.setdefault("model", default_model())  # inside a Space: the preloaded Hub model
     if not data.get("data"):
         raise ValueError("No training data: pass --data FILE or set `data:` in the config.")
     for key in ("data", "validation_file", "init_adapter"):

@@ -35,7 +35,7 @@ from training.models.bundled import (
     is_model_folder,
     prepare_bundled,
 )
-from training.paths import hub_offline, models_dir
+from training.paths import hub_offline, in_space, models_dir
 
 HUB_TIMEOUT_S = 2.0
 # Small instruct models that fine-tune on one modest GPU (the 135M-360M ones on CPU too).
@@ -67,7 +67,9 @@ class ModelEntry:
 
 
 def default_model() -> str:
-    return DEFAULT_MODEL
+    """The bundled offline conversion; inside a Space, which installs requirements.txt only
+    (no bundled GGUF), the same model by its Hub id (the README front matter preloads it)."""
+    return BUNDLED_HUB_ID if in_space() else DEFAULT_MODEL
 
 
 @functools.cache
@@ -345,7 +347,7 @@ def main(argv: list[str]) -> int:
         result |= {
             "default": default_model(),
             "hub_reachable": hub_reachable(),
-            "models": [asdict(e) for e in entries],
+            "models": [{"id": e.key, **asdict(e)} for e in entries],
         }
         print(json.dumps(result))
         return 0

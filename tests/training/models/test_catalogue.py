@@ -3,6 +3,7 @@ trust_remote_code refusal, the CLI, and (slow) the real SmolLM2 conversion."""
 
 import http.server
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.training.models.test_bundled import _fake_convert
 from training.config import DEFAULT_MODEL
@@ -192,6 +194,7 @@ def test_cli_json_lists_the_catalogue(tiny_model_dir):
     keys = [m["key"] for m in data["models"]]
     assert keys[0] == DEFAULT_MODEL and str(Path(tiny_model_dir).resolve()) in keys
     assert set(data["models"][0]) == {
+        "id",
         "key",
         "label",
         "source",
@@ -214,3 +217,50 @@ def test_cli_prepare_prints_where_the_model_lives_and_is_idempotent(monkeypatch,
 
 
 # --- the real bundled model (slow: ~1 min) ------------------------------------------------
+
+
+def preload_hub_cache(cache: Path, repo_id: str, folder: Path) -> Path:
+    """A model in the Hugging Face cache's standard layout, as a Space's preload_from_hub
+    leaves it at build time: models--OWNER--NAME/{refs/main, snapshots/REVISION/...}."""
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    shutil.copytree(folder, repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    return repo
+
+
+def test_inside_a_space_the_default_is_the_preloaded_hub_model(tiny_model_dir, tmp_path):
+    # A Space installs requirements.txt only: no bundled GGUF. Its default model is the same
+    # SmolLM2 by Hub id, preloaded into the cache; offline, it still loads and trains.
+    cache = tmp_path / "hf" / "hub"
+    preload_hub_cache(cache, bundled.BUNDLED_HUB_ID, tiny_model_dir)
+    env = {
+        **os.environ,
+        "SPACE_ID": "someone/tunesmith",
+        "HF_HUB_CACHE": str(cache),
+        "HF_HUB_OFFLINE": "1",
+        "TUNESMITH_HOME": str(tmp_path / "home"),
+    }
+    run = {"cwd": REPO_ROOT, "capture_output": True, "text": True, "timeout": 300, "env": env}
+    out = subprocess.run([sys.executable, "-m", "training", "models", "--json"], **run)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["default"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    [entry] = [m for m in data["models"] if m["id"] == data["default"]]
+    assert entry["available"] is True, entry
+    chats = tmp_path / "chats.jsonl"
+    rows = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}
+        for i in range(12)
+    ]
+    chats.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    argv = ["train", "--data", str(chats), "--max-steps", "5", "--run-dir", str(tmp_path / "r")]
+    done = subprocess.run([sys.executable, "-m", "training", *argv], **run)
+    assert done.returncode == 0, done.stderr[-2000:]
+    trained = (tmp_path / "r" / "config.yaml").read_text()
+    assert "model: HuggingFaceTB/SmolLM2-135M-Instruct" in trained
+    assert (tmp_path / "r" / "adapter" / "adapter_config.json").is_file()
+    # The Space's front matter preloads that model at build time and lists it.
+    front = yaml.safe_load((REPO_ROOT / "README.md").read_text().split("---")[1])
+    assert data["default"] in front["preload_from_hub"] and data["default"] in front["models"]
