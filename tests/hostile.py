@@ -24,7 +24,8 @@ MB = 1024 * 1024
 CHAT = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}
 
 
-def _chats(n: int) -> str:
+def chats(n: int) -> str:
+    """n distinct user/assistant rows as JSONL."""
     return "".join(
         json.dumps(
             {
@@ -150,10 +151,10 @@ def data_corpus(folder: Path) -> list[tuple[Path, str]]:
             json.dumps({"text": "".join(chr(i) for i in range(1, 32)) + "end"}) + "\n",
             "either",
         ),
-        "crlf_and_bom.jsonl": ("\ufeff" + _chats(5).replace("\n", "\r\n"), "ready"),
-        "duplicates.jsonl": (_chats(1) * 50, "either"),
+        "crlf_and_bom.jsonl": ("\ufeff" + chats(5).replace("\n", "\r\n"), "ready"),
+        "duplicates.jsonl": (chats(1) * 50, "either"),
         "mixed_shapes.jsonl": (
-            _chats(3) + '{"instruction": "x", "output": "y"}\n{"prompt": "p", "completion": "c"}\n',
+            chats(3) + '{"instruction": "x", "output": "y"}\n{"prompt": "p", "completion": "c"}\n',
             "either",
         ),
         "unclosed_quote.csv": ('prompt,completion\n"never closed,x\n' + "a,b\n" * 5, "either"),
@@ -167,9 +168,9 @@ def data_corpus(folder: Path) -> list[tuple[Path, str]]:
             b"PAR1" + bytes(rng.randrange(256) for _ in range(2000)) + b"PAR1",
             "refused",
         ),
-        "truncated.jsonl.gz": (gzip.compress(_chats(50).encode())[:200], "refused"),
-        "not_really.jsonl.gz": (_chats(3), "refused"),
-        "traversal..%2f..%2fetc%2fpasswd.jsonl": (_chats(3), "ready"),
+        "truncated.jsonl.gz": (gzip.compress(chats(50).encode())[:200], "refused"),
+        "not_really.jsonl.gz": (chats(3), "refused"),
+        "traversal..%2f..%2fetc%2fpasswd.jsonl": (chats(3), "ready"),
         "long_line_8mb.jsonl": ('{"text": "' + "a" * (8 * MB) + '"}\n', "refused"),
         "long_field_8mb.csv": ("prompt,completion\nq," + "w " * (4 * MB) + "\n", "refused"),
         "long_text_8mb.txt": ("word " * (MB + MB // 2) + "\n", "either"),

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.app_server import Tab, event, inputs, serve
-from tests.hostile import config_corpus, data_corpus
+from tests.hostile import chats, config_corpus, data_corpus
 from training.data import cli
 from training.jobs import rundir
 from training.paths import REPO_ROOT
@@ -109,17 +109,7 @@ def test_the_app_answers_every_case_plainly_and_keeps_serving(app, corpus, tmp_p
     # Still serving: the page and a small good file, for a new visitor.
     assert httpx.get(url, timeout=30).status_code == 200
     good = tmp_path / "good.jsonl"
-    good.write_text(
-        json.dumps(
-            {
-                "messages": [
-                    {"role": "user", "content": "q"},
-                    {"role": "assistant", "content": "a"},
-                ]
-            }
-        )
-        + "\n"
-    )
+    good.write_text(chats(1))
     fresh = Tab(url, config)
     values = inputs(config, check)
     values[0] = fresh.upload(good)
@@ -130,20 +120,7 @@ def test_the_apps_train_endpoint_refuses_hostile_arguments(app, tmp_path, tiny_m
     url, config = app
     tab = Tab(url, config)
     data = tmp_path / "chats.jsonl"
-    data.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "messages": [
-                        {"role": "user", "content": f"q{i}"},
-                        {"role": "assistant", "content": f"a{i}"},
-                    ]
-                }
-            )
-            + "\n"
-            for i in range(20)
-        )
-    )
+    data.write_text(chats(20))
     check = event(config, api_name="upload")
     values = inputs(config, check)
     values[0] = tab.upload(data)
