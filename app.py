@@ -13,6 +13,10 @@ import os
 # Before gradio / huggingface_hub are imported: both start network threads otherwise.
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+import training.zerogpu  # noqa: E402, F401 - on ZeroGPU: imports `spaces` before torch touches CUDA
+from training.paths import use_persistent_hf_home  # noqa: E402
+
+use_persistent_hf_home()  # a Space's downloads go to /data and survive a restart
 
 import logging  # noqa: E402
 
@@ -25,8 +29,10 @@ from components.format import CSS  # noqa: E402
 from components.model_picker import build_model_picker  # noqa: E402
 from components.playground_tab import build_playground_tab  # noqa: E402
 from components.train_tab import build_train_tab, max_length_widget  # noqa: E402
-from components.visitor import owner_state  # noqa: E402
+from components.visitor import build_visitor  # noqa: E402
+from training.backends.autotrain import start_background_install  # noqa: E402
 from training.chat.engine import ChatEngine  # noqa: E402
+from training.jobs import runs  # noqa: E402
 from training.jobs.runner import JobRunner  # noqa: E402
 from training.models.access import check_base_model  # noqa: E402
 from training.settings import Settings  # noqa: E402
@@ -41,7 +47,10 @@ def start_runner(engine: ChatEngine, settings: Settings | None = None) -> JobRun
         max_jobs_per_owner=settings.max_jobs_per_visitor,
         max_queued=settings.max_queued,
         max_steps=settings.max_steps,
-        admit=lambda cfg: check_base_model(cfg.model, cfg.trust_remote_code, settings),
+        max_minutes=settings.minutes_per_visitor or None,
+        admit=lambda cfg, owner: check_base_model(
+            cfg.model, cfg.trust_remote_code, settings, signed_in=runs.signed_in(owner)
+        ),
     )
     runner.recover()
     return runner.start()
@@ -63,14 +72,21 @@ def build_app(
         )
         if settings.in_space:  # a public Space: visitors can train on their own hardware
             gr.DuplicateButton("Duplicate this Space to train privately on your own GPU")
+        visitor = build_visitor(settings)  # who the visitor is, for every tab
+        owner = visitor.owner
         picker = build_model_picker(settings)
-        owner = owner_state(settings)  # one visitor id for every tab
         max_length = max_length_widget()  # shown on the Train tab, read by the Data tab too
         with gr.Tabs():
             # One line per tab; each build_*_tab() opens its own gr.Tab.
             choice = build_data_tab(picker.model, picker.trust_remote_code, max_length, settings)
             build_train_tab(
-                picker.model, choice, runner, owner, picker.trust_remote_code, settings, max_length
+                picker.model,
+                choice,
+                runner,
+                visitor,
+                picker.trust_remote_code,
+                settings,
+                max_length,
             )
             build_playground_tab(engine, picker.model, owner, settings)
             build_evaluate_tab(engine, owner, settings)
@@ -78,6 +94,8 @@ def build_app(
     # Validation and training prep are CPU-bound: a few at once keeps a 2-vCPU Space
     # responsive; the rest wait in the queue and see their position.
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)
+    if settings.autotrain_on_start:  # AutoTrain's venv, built in the background (one build)
+        start_background_install()
     return demo
 
 

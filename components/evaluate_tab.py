@@ -121,7 +121,7 @@ def run_evaluation(
 
 def build_evaluate_tab(engine: ChatEngine, owner=None, settings: Settings | None = None) -> None:
     """engine: the app's chat engine (shared with the Playground); owner: the visitor's id
-    (the app's gr.BrowserState); without one only CLI runs show. settings: whether a run's
+    (components/visitor.py's Visitor.owner); without one only CLI runs show. settings: whether a run's
     model may run its own code (training/models/access.py)."""
     owner = owner if owner is not None else gr.State("")
     with gr.Tab("Evaluate") as tab:

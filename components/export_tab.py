@@ -118,9 +118,9 @@ def push_to_hub(
     space_token: bool = False,
     settings: Settings | None = None,
 ):
-    """token: the visitor's; blank: the Space's HF_TOKEN secret, only when space_token (its
-    owner's TUNESMITH_PUSH_WITH_SPACE_TOKEN=1: on a public Space every visitor could
-    otherwise write to the owner's account). Never returned."""
+    """token: the visitor's (pasted, or their sign-in's); blank: the Space's HF_TOKEN secret,
+    only when space_token (its owner's TUNESMITH_PUSH_WITH_SPACE_TOKEN=1: on a public Space
+    every visitor could otherwise write to the owner's account). Never returned or stored."""
     try:
         path = runs.open(run, checkpoint, owner)
         url = export.publish(
@@ -139,8 +139,36 @@ def push_to_hub(
     return message_html(f"Pushed to {url}", "ok")
 
 
+def push_handler(space_token: bool, settings: Settings):
+    """push_to_hub with the signed-in visitor's OAuth token (gradio injects it by type) used
+    when the token box is blank: a visitor who signed in never pastes one."""
+
+    def push(
+        run,
+        checkpoint,
+        kind,
+        repo_id,
+        private,
+        token,
+        trust,
+        owner,
+        oauth: gr.OAuthToken | None,
+        progress=gr.Progress(),  # noqa: B008
+    ):
+        token = token or (oauth.token if oauth is not None else "")
+        args = (run, checkpoint, kind, repo_id, private, token, trust, owner, progress)
+        return push_to_hub(*args, space_token=space_token, settings=settings)
+
+    return push
+
+
+def your_repo(profile: gr.OAuthProfile | None):
+    """The repository box starts at "username/" for a signed-in visitor."""
+    return gr.update(value=f"{profile.username}/") if profile is not None else gr.skip()
+
+
 def build_export_tab(owner=None, settings: Settings | None = None) -> None:
-    """owner: the visitor's id (the app's gr.BrowserState); without one only CLI runs show.
+    """owner: the visitor (components/visitor.py's Visitor.owner); without one only CLI runs show.
     settings: whether a blank token box may push with the Space's own token."""
     owner = owner if owner is not None else gr.State("")
     settings = settings or Settings()
@@ -170,10 +198,11 @@ def build_export_tab(owner=None, settings: Settings | None = None) -> None:
             repo_id = gr.Textbox(label="Hub repository", placeholder="your-name/my-model")
             private = gr.Checkbox(True, label="Private repository")
             blank = " Blank: the Space's HF_TOKEN secret." if space_token else ""
+            signed = " Blank: your Hugging Face sign-in." if settings.sign_in else ""
             token = gr.Textbox(
                 label="Hugging Face token (write)",
                 type="password",
-                info="Used for this push only: never stored, logged or shown." + blank,
+                info="Used for this push only: never stored, logged or shown." + signed + blank,
             )
             push_button = gr.Button("Push to the Hub", variant="primary")
         status = gr.HTML()
@@ -192,8 +221,10 @@ def build_export_tab(owner=None, settings: Settings | None = None) -> None:
         partial(build_merged, settings=settings), merge_inputs, status, **one_at_a_time
     )
     push_button.click(
-        partial(push_to_hub, space_token=space_token, settings=settings),
+        push_handler(space_token, settings),
         [run, checkpoint, kind, repo_id, private, token, trust, owner],
         status,
         **one_at_a_time,
     )
+    if settings.sign_in:
+        gr.on(None, your_repo, None, repo_id, **private_api)

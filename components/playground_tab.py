@@ -148,7 +148,7 @@ def build_playground_tab(
     engine: ChatEngine, model_dropdown=None, owner=None, app_settings: AppSettings | None = None
 ) -> None:
     """engine: the app's chat engine; model_dropdown: the shared base-model picker; owner:
-    the visitor's id (the app's gr.BrowserState); without one only CLI runs show.
+    the visitor's id (components/visitor.py's Visitor.owner); without one only CLI runs show.
     app_settings: which base models visitors may load (training/models/access.py)."""
     model_box = model_dropdown if model_dropdown is not None else gr.State("")
     owner = owner if owner is not None else gr.State("")

@@ -100,8 +100,11 @@ def backend_choices(autotrain_ok: bool) -> list[tuple[str, str]]:
     return [("LoRA (TRL + PEFT)", "lora"), (name, "autotrain")]
 
 
-def autotrain_note(ok: bool, reason: str, can_install: bool) -> str:
-    """What AutoTrain is here: ready (and what differs), or why not and how to enable it."""
+def autotrain_note(ok: bool, reason: str, can_install: bool, building: bool = False) -> str:
+    """What AutoTrain is here: ready (and what differs), being installed, or why not and how
+    to enable it."""
+    if building and not ok:
+        return "⏳ **AutoTrain is being installed** (a few minutes); its progress shows below."
     if ok:
         return (
             f"✅ {reason}. AutoTrain trains whole epochs (max steps are rounded to epochs) "
@@ -111,17 +114,8 @@ def autotrain_note(ok: bool, reason: str, can_install: bool) -> str:
     if SETUP not in reason:
         text += f" Enable it with `{SETUP}`."
     if can_install:
-        text += " Or press **Install AutoTrain** (about 2 minutes; the output shows below)."
+        text += " Or press **Install AutoTrain** (a few minutes; its progress shows below)."
     return text
-
-
-def install_verdict(failure: str | None, ok: bool, reason: str) -> str:
-    """failure: why the install script failed (None: it succeeded)."""
-    if failure:
-        return failure
-    if ok:
-        return "AutoTrain is installed: choose it as the backend."
-    return f"The install finished but AutoTrain is still unavailable: {reason}"
 
 
 def export_note(path: str) -> str:

@@ -24,12 +24,14 @@ import gradio as gr
 from components import train_format as tf
 from components.autotrain_panel import build_autotrain_panel, on_export
 from components.format import message_html
-from components.visitor import ensure_owner
+from components.visitor import Visitor
+from training import zerogpu
 from training.backends import get_backend
-from training.backends.preflight import estimate
+from training.backends.preflight import estimate, local_hardware
 from training.config import SCHEDULERS, RunConfig, help_text
 from training.data import DataChoice
 from training.data.labels import explain_choice
+from training.hardware import defaults_for, suggested_preset
 from training.jobs import rundir
 from training.jobs.runner import JobRunner
 from training.jobs.store import Job
@@ -52,6 +54,9 @@ SLIDERS = {  # name: (minimum, maximum, step)
     "warmup_ratio": (0.0, 0.5, 0.01),
     "validation_split": (0.0, 0.45, 0.01),
 }
+METHODS = [("LoRA", "lora"), ("QLoRA (4-bit base, GPU only)", "qlora")]
+PRESET_INFO = "Load tested settings for a machine size (configs/*.yaml)."
+HARDWARE_FIELDS = ("batch_size", "grad_accum", "max_length")  # prefilled for the GPU on load
 
 
 def widget(name: str, render: bool = True):
@@ -90,12 +95,34 @@ def on_estimate(*config, settings: Settings | None = None) -> str:
     try:
         model, trust = check_base_model(config[0], config[1], settings or Settings())
         cfg = tf.build_config(model, trust, *config[2:])
-        return tf.preflight_markdown(estimate(cfg, tf.report_stats(config[2])))
+        stats = tf.report_stats(config[2])
+        text = tf.preflight_markdown(estimate(cfg, stats))
+        if zerogpu.active():  # a run is one GPU call: how much of it fits, or why none does
+            plan = zerogpu.plan_training(cfg, stats)
+            text += f"\n\n{'⛔' if plan.refusal else 'ℹ️'} {plan.note}"
+        return text
     except ValueError as e:
         return f"⚠️ {e}"
     except Exception:
         log.exception("pre-flight estimate failed")
         return f"⚠️ {OUR_FAULT}"
+
+
+def on_hardware():
+    """Page load: defaults for this machine (training/hardware.py): batch size, accumulation
+    and max length for its GPU's memory, QLoRA offered only on CUDA, the preset for its size."""
+    try:
+        hw = local_hardware()
+    except Exception:
+        log.exception("hardware detection failed")
+        return (gr.skip(),) * (2 + len(HARDWARE_FIELDS))
+    values = defaults_for(hw)
+    info = f"{PRESET_INFO} For this {hw.name}: {suggested_preset(hw)}."
+    return (
+        gr.Radio(choices=METHODS if hw.supports_4bit else METHODS[:1]),
+        gr.Dropdown(info=info),
+        *(values.get(name, gr.skip()) for name in HARDWARE_FIELDS),
+    )
 
 
 def on_show_config(*config, settings: Settings | None = None):
@@ -118,10 +145,13 @@ def on_preset(path: str | None):
     return [cfg.model, cfg.method, *(getattr(cfg, name) for name in tf.HYPER)]
 
 
-def on_start(runner: JobRunner, owner, *config, settings: Settings | None = None):
-    """Queue a run; returns (message, selected run id)."""
+def on_start(runner: JobRunner, owner, refusal, *config, settings: Settings | None = None):
+    """Queue a run; returns (message, selected run id). refusal: why this visitor may not
+    train here (the owner's TUNESMITH_WHO_MAY_TRAIN), '' when they may."""
     if not owner:
         return "⚠️ The page is still loading; press Start again.", gr.skip()
+    if refusal:
+        return f"⚠️ {refusal}", gr.skip()
     if not (config[2] and config[2].ok):
         return "⚠️ Check a dataset on the Data tab first (it must pass without errors).", gr.skip()
     try:
@@ -130,6 +160,9 @@ def on_start(runner: JobRunner, owner, *config, settings: Settings | None = None
         ok, reason = get_backend(cfg.backend).available()
         if not ok:
             return f"⚠️ {reason}", gr.skip()
+        plan = zerogpu.plan_training(cfg, tf.report_stats(config[2])) if zerogpu.active() else None
+        if plan and plan.refusal:
+            return f"⚠️ {plan.refusal}", gr.skip()
         job = runner.submit(cfg, owner)
     except ValueError as e:
         return f"⚠️ {e}", gr.skip()
@@ -137,7 +170,11 @@ def on_start(runner: JobRunner, owner, *config, settings: Settings | None = None
         log.exception("submitting a run failed")
         return f"⚠️ {OUR_FAULT}", gr.skip()
     where = "starting now" if job.position in (None, 1) else f"#{job.position} in line"
-    return f"Run **{job.id}** queued ({where}). You can close this page: it keeps going.", job.id
+    note = f" {plan.note}" if plan else ""
+    return (
+        f"Run **{job.id}** queued ({where}). You can close this page: it keeps going.{note}",
+        job.id,
+    )
 
 
 def on_job_action(
@@ -224,16 +261,18 @@ def build_train_tab(
     model,
     choice_state,
     runner: JobRunner,
-    owner,
+    visitor: Visitor,
     trust_remote_code=None,
     settings: Settings | None = None,
     max_length: gr.Slider | None = None,
 ) -> None:
     """The Train tab. model: the shared base-model dropdown; choice_state: the Data tab's
-    gr.State (a DataChoice); runner: the app's JobRunner; owner: the visitor state;
+    gr.State (a DataChoice); runner: the app's JobRunner; visitor: who the visitor is (the
+    Train tab identifies them on page load, before anything else);
     trust_remote_code: the picker's checkbox; max_length: max_length_widget(), shared with
     the Data tab (a new one when not given)."""
     settings = settings or Settings()
+    owner = visitor.owner
     trust = trust_remote_code if trust_remote_code is not None else gr.State(False)
     ok, _ = get_backend("autotrain").available()
     with gr.Tab("Train"):
@@ -246,7 +285,7 @@ def build_train_tab(
                 info=help_text("backend"),
             )
             method = gr.Radio(
-                [("LoRA", "lora"), ("QLoRA (4-bit base, GPU only)", "qlora")],
+                METHODS,
                 value=tf.DEFAULTS.method,
                 label="Method (either backend)",
                 info=help_text("method"),
@@ -255,7 +294,7 @@ def build_train_tab(
                 preset_choices(),
                 value=None,
                 label="Preset",
-                info="Load tested settings for a machine size (configs/*.yaml).",
+                info=PRESET_INFO,
             )
         backend_io = build_autotrain_panel(backend, settings.install_allowed)
         max_length = max_length if max_length is not None else max_length_widget()
@@ -292,9 +331,14 @@ def build_train_tab(
                 example_no = gr.Number(1, precision=0, label="Example number", minimum=1)
                 learn_btn = gr.Button("Show this example")
             learn_html = gr.HTML()
-        notice = gr.Markdown()
+        notice = gr.Markdown(elem_id="ts-notice")
         gr.Markdown("### Your runs")
-        jobs = gr.Dataframe(tf.jobs_table([]), interactive=False, label="Click a run to follow it")
+        jobs = gr.Dataframe(
+            tf.jobs_table([]),
+            interactive=False,
+            label="Click a run to follow it",
+            elem_id="ts-jobs",
+        )
         status_md = gr.Markdown()
         with gr.Row():
             cancel_btn = gr.Button("Cancel run", variant="stop")
@@ -337,7 +381,7 @@ def build_train_tab(
     refresh = partial(poll, runner)
     start_btn.click(
         partial(on_start, runner, settings=settings),
-        [owner, *config_inputs],
+        [owner, visitor.refusal, *config_inputs],
         [notice, selected],
         **quiet,
     ).then(refresh, *poll_io, **ticking)
@@ -350,8 +394,13 @@ def build_train_tab(
         ).then(refresh, *poll_io, **ticking)
     jobs.select(pick_job, None, selected, **quiet).then(refresh, *poll_io, **ticking)
     timer.tick(refresh, *poll_io, **ticking)
-    # On page load: an id for first-time visitors (kept in localStorage), their runs,
-    # AutoTrain's availability now (another page may have installed it) and the estimate.
-    gr.on(None, ensure_owner, owner, owner, **quiet).then(refresh, *poll_io, **ticking).then(
-        *backend_io, **quiet
-    ).then(estimate_now, config_inputs, estimate_md, **quiet)
+    # On page load: who the visitor is (a new id for a first-time visitor, kept in
+    # localStorage; their Hugging Face username once signed in), their runs, AutoTrain's
+    # availability now (another page may have installed it) and the estimate.
+    who = [visitor.browser, visitor.owner, visitor.refusal]
+    hardware_io = [method, preset, *(widgets[name] for name in HARDWARE_FIELDS)]
+    gr.on(None, visitor.identify, visitor.browser, who, **quiet).then(
+        refresh, *poll_io, **ticking
+    ).then(*backend_io, **quiet).then(on_hardware, None, hardware_io, **quiet).then(
+        estimate_now, config_inputs, estimate_md, **quiet
+    )

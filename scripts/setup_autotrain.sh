@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Build AutoTrain Advanced in its own venv, .venv-autotrain (the "AutoTrain" training
-# method). It cannot share .venv: autotrain-advanced 0.8.36 pins transformers 4.48,
-# peft 0.14, trl 0.13 and huggingface-hub 0.27, while the app needs gradio 6 and
-# transformers 5. The app only ever runs it as a subprocess (training/backends/autotrain.py).
-# Idempotent: a stamp file makes a second run a quick no-op. About 2 min and 3 GB.
+# Build AutoTrain Advanced (the "AutoTrain" training method) in its own venv: .venv-autotrain,
+# or TUNESMITH_AUTOTRAIN_VENV when set (the app sets it to autotrain_config.venv_dir(), under
+# TUNESMITH_HOME on a Space). It cannot share .venv: autotrain-advanced 0.8.36 pins
+# transformers 4.48, peft 0.14, trl 0.13 and huggingface-hub 0.27, while the app needs
+# gradio 6 and transformers 5. The app only ever runs it as a subprocess
+# (training/backends/autotrain.py).
+# Idempotent: a stamp file, written last, makes a second run a quick no-op; a venv without
+# it (an interrupted or failed build) is wiped and built again. About 2 min and 3 GB.
 #
 #   bash scripts/setup_autotrain.sh          # CPU build (default; what CI and tests use)
 #   bash scripts/setup_autotrain.sh --gpu    # CUDA build, for a GPU Space or your own GPU
@@ -20,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
-VENV=.venv-autotrain
+VENV=${TUNESMITH_AUTOTRAIN_VENV:-.venv-autotrain}
 case "${1:-}" in
   "" | --cpu) flavour=cpu ;;
   --gpu) flavour=gpu ;;
@@ -33,8 +36,10 @@ have=$(cat "$stamp" 2>/dev/null || true)
 if [ "$have" = "$want" ] && [ -x "$VENV/bin/autotrain" ]; then
   exit 0
 fi
-if [ -n "$have" ] && [ "${have##*-}" != "$flavour" ]; then
-  rm -rf "$VENV"  # pip would keep the other flavour's torch (2.13.0+cpu satisfies ==2.13.0)
+# No stamp: half-built, start afresh. The other flavour: pip would keep its torch
+# (2.13.0+cpu satisfies ==2.13.0). Only ever a venv is removed (pyvenv.cfg).
+if [ -z "$have" ] || [ "${have##*-}" != "$flavour" ]; then
+  if [ -f "$VENV/pyvenv.cfg" ]; then rm -rf "$VENV"; fi
 fi
 rm -f "$stamp"  # until the end: a half-built venv never counts as installed
 

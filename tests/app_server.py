@@ -1,6 +1,7 @@
-"""The app as its visitors reach it: `python app.py` on a free port (serve), and its queue
-HTTP API, the one the page itself speaks (Tab): every event, private ones included, is
-reachable this way with any arguments, so tests call them as an attacker would.
+"""The app as its visitors reach it: `python app.py` on a free port (serve; app_process
+with any interpreter and environment), and its queue HTTP API, the one the page itself
+speaks (Tab): every event, private ones included, is reachable this way with any
+arguments, so tests call them as an attacker would.
 """
 
 import contextlib
@@ -39,9 +40,13 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
     raise TimeoutError(f"{url}config did not answer within {timeout} s")
 
 
+# The real SmolLM2-135M-Instruct, converted by scripts/setup.sh into the default state root.
+CONVERTED_SMOLLM2 = REPO_ROOT / ".tunesmith" / "models" / "SmolLM2-135M-Instruct"
+
+
 def model_for_test(tiny_model_dir: Path) -> str:
-    converted = REPO_ROOT / ".tunesmith" / "models" / "SmolLM2-135M-Instruct"
-    return str(converted if (converted / "config.json").is_file() else tiny_model_dir)
+    ready = (CONVERTED_SMOLLM2 / "config.json").is_file()
+    return str(CONVERTED_SMOLLM2 if ready else tiny_model_dir)
 
 
 @contextlib.contextmanager
@@ -62,19 +67,27 @@ def serve(tmp_path: Path, model: str, **env_extra: str):
         "GRADIO_ANALYTICS_ENABLED": "False",
         **env_extra,
     }
-    log = open(tmp_path / "app.log", "w")  # noqa: SIM115 - closed below
+    with app_process(sys.executable, env, tmp_path / "app.log") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def app_process(python: str | Path, env: dict, log_path: Path, timeout: float = 90):
+    """`PYTHON app.py` in the repository root with exactly env (GRADIO_SERVER_PORT set),
+    output to log_path; yields its URL once /config answers; no traceback may be logged."""
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        [str(python), "app.py"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
-    url = f"http://127.0.0.1:{port}/"
+    url = f"http://127.0.0.1:{env['GRADIO_SERVER_PORT']}/"
     try:
-        wait_ready(url, proc)
+        wait_ready(url, proc, timeout)
         yield url
     finally:
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
-    text = (tmp_path / "app.log").read_text()
+    text = log_path.read_text()
     assert "Traceback" not in text, text
 
 

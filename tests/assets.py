@@ -1,9 +1,11 @@
 """Tiny test assets built in seconds: a byte-level BPE tokenizer with a ChatML template
 and a ~0.2 M-parameter Llama model (it learns nothing useful; it exercises the pipeline),
 and `make_run`, a run directory with a perturbed LoRA adapter, a checkpoint, config and data
-that the chat, playground, evaluation and export tests share."""
+that the chat, playground, evaluation and export tests share; `preload_hub_cache`, a model
+laid out in the Hugging Face cache as a Space's build preloads it."""
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -158,3 +160,14 @@ def make_run(root: Path, model_dir: Path, rows: int = 12, seed: int = 0) -> Path
 
 
 MSGS = [{"role": "user", "content": "Describe: capital of France"}]
+
+
+def preload_hub_cache(cache: Path, repo_id: str, folder: Path) -> Path:
+    """A model in the Hugging Face cache's standard layout, as a Space's preload_from_hub
+    leaves it at build time: models--OWNER--NAME/{refs/main, snapshots/REVISION/...}."""
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    shutil.copytree(folder, repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    return repo

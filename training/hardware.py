@@ -4,7 +4,9 @@ Shared by the worker (which precision and whether to checkpoint activations) and
 Train tab's pre-flight estimate (does the model fit). Precision follows the hardware, never
 TRL's defaults (SFTConfig turns bf16 on everywhere): bf16 where the GPU supports it
 (Ampere and newer: A10G, L4, A100, H100), fp16 on older GPUs (T4, V100), fp32 on CPU, where
-mixed precision brings no speed and bf16 autocast costs accuracy.
+mixed precision brings no speed and bf16 autocast costs accuracy. `defaults_for` gives the
+Train tab the batch size, accumulation and max length that suit the GPU's memory, and
+`suggested_preset` the configs/ preset for its size.
 """
 
 import os
@@ -38,6 +40,44 @@ class Hardware:
     def describe(self) -> str:
         memory = f", {self.memory_gb:.0f} GB" if self.memory_gb else ""
         return f"{self.name}{memory}, {self.precision}"
+
+
+# Train tab defaults by GPU memory class, in GiB as torch reports it (a 16 GB T4 shows ~14.7,
+# an 80 GB A100 ~79, ZeroGPU's H200 slice 69.5). Sized for a ~1.7 B model in 16-bit LoRA
+# (SmolLM2-1.7B, the a10g-a100 preset's): 3.2 GB of weights + 0.3 adapter and optimizer + 1
+# overhead, and ~0.7 MB per token in flight (training/backends/preflight.py's memory_parts:
+# activations with checkpointing ~0.23, logits over a 49 k vocabulary ~0.47). Every class
+# keeps 16 sequences per optimizer step (batch x accumulation); a run fits when its peak is
+# under 90 % of the memory, and the rest is room for a bigger model:
+#   >= 64 GiB  16 x 2,048 = 32 k tokens in flight -> ~27 GB peak of 71 usable
+#   >= 36 GiB   8 x 2,048 = 16 k                  -> ~16 GB of 35
+#   >= 20 GiB   8 x 1,024 =  8 k                  -> ~10 GB of 19
+#   >= 12 GiB   4 x 1,024 =  4 k                  ->  ~7 GB of 13
+#   smaller     2 x   512 =  1 k                  ->  ~5 GB
+GPU_DEFAULTS = (  # (at least GiB, preset, batch_size, grad_accum, max_length)
+    (64, "a10g-a100", 16, 1, 2048),  # A100 80 GB, H100, H200
+    (36, "a10g-a100", 8, 2, 2048),  # A100 40 GB, L40S (48)
+    (20, "t4-l4", 8, 2, 1024),  # L4, A10G (24)
+    (12, "t4-l4", 4, 4, 1024),  # T4 (16)
+    (0, "t4-l4", 2, 8, 512),  # smaller GPUs
+)
+CPU_PRESET = "cpu-demo"  # the CPU keeps RunConfig's defaults: the bundled model is small
+
+
+def defaults_for(hw: Hardware) -> dict:
+    """RunConfig field overrides that suit this hardware: batch_size, grad_accum and
+    max_length by GPU memory class; nothing on a CPU or an Apple GPU."""
+    if not hw.cuda:
+        return {}
+    _, _, batch, accum, length = next(row for row in GPU_DEFAULTS if hw.memory_gb >= row[0])
+    return {"batch_size": batch, "grad_accum": accum, "max_length": length}
+
+
+def suggested_preset(hw: Hardware) -> str:
+    """The configs/*.yaml preset (its stem) made for this hardware's size."""
+    if not hw.cuda:
+        return CPU_PRESET
+    return next(row for row in GPU_DEFAULTS if hw.memory_gb >= row[0])[1]
 
 
 def _ram_gb() -> float:

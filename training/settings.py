@@ -88,8 +88,46 @@ class Settings:
             "help": "Requests waiting in the app's queue at most; more are turned away at once.",
         },
     )
+    who_may_train: str = field(
+        default="anyone",
+        metadata={
+            "env": "TUNESMITH_WHO_MAY_TRAIN",
+            "help": "anyone, signed-in (visitors signed in with Hugging Face), or organisation "
+            "names separated by ',' (signed-in members of one of them).",
+        },
+    )
+    minutes_per_visitor: float = field(
+        default=0.0,
+        metadata={
+            "env": "TUNESMITH_MINUTES_PER_VISITOR",
+            "help": "Training minutes one visitor may use per day (all their runs); 0 = no limit.",
+        },
+    )
+    autotrain_on_start: bool = field(
+        default=False,
+        metadata={
+            "env": "TUNESMITH_AUTOTRAIN",
+            "help": "1 = build AutoTrain's environment in the background when the app starts "
+            "(into persistent storage on a Space, so a restart keeps it).",
+        },
+    )
+    zero_gpu: bool = field(
+        default=False,
+        metadata={
+            "env": "SPACES_ZERO_GPU",
+            "help": "Set by Hugging Face on ZeroGPU hardware: GPU work runs under @spaces.GPU.",
+        },
+    )
     space_id: str = field(
         default="", metadata={"env": "SPACE_ID", "help": "Set by Hugging Face inside a Space."}
+    )
+    oauth_client_id: str = field(
+        default="",
+        metadata={
+            "env": "OAUTH_CLIENT_ID",
+            "help": "Set by Hugging Face in a Space with hf_oauth: true: visitors may sign in "
+            "with Hugging Face (their runs then follow them to any device).",
+        },
     )
     browser_secret_env: str = field(
         default="",
@@ -112,7 +150,7 @@ class Settings:
             if not raw:
                 continue
             if f.type is bool:
-                values[f.name] = raw == "1"
+                values[f.name] = raw.lower() in ("1", "true", "yes")
                 continue
             try:
                 values[f.name] = f.type(raw)
@@ -130,9 +168,15 @@ class Settings:
         return bool(self.space_id)
 
     @property
+    def sign_in(self) -> bool:
+        """Visitors can sign in with Hugging Face (the Space's OAuth app is set up)."""
+        return bool(self.oauth_client_id)
+
+    @property
     def install_allowed(self) -> bool:
-        """Inside a Space the app owns its machine; elsewhere only when told so."""
-        return self.in_space or self.allow_install
+        """Inside a Space the app owns its machine; elsewhere only when told so (building
+        AutoTrain at start counts: a failed build may then be retried from the page)."""
+        return self.in_space or self.allow_install or self.autotrain_on_start
 
     @property
     def server_name(self) -> str:

@@ -138,3 +138,45 @@ def test_the_trust_box_explains_why_it_is_off():
         [box] = [b for b in demo.blocks.values() if getattr(b, "label", "") == "Trust remote code"]
         assert box.interactive is allowed
         assert ("owner has not allowed" in box.info) is not allowed
+
+
+def test_a_signed_in_visitor_pushes_with_their_sign_in_and_it_is_never_kept(alice_run, monkeypatch):
+    import gradio as gr
+    import huggingface_hub
+
+    from training.paths import home
+
+    oauth = "hf_oauth_SignInToken0123456789abcdef"
+    seen = []
+
+    class FakeApi:
+        def __init__(self, token=None, **kw):
+            seen.append(token)
+
+        def create_repo(self, repo_id, **kw):
+            return None
+
+        def upload_folder(self, **kw):
+            return None
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    push = ex.push_handler(space_token=False, settings=ex.Settings(oauth_client_id="x"))
+    signed_in = gr.OAuthToken(token=oauth, scope="openid profile manage-repos", expires_at=0)
+    args = (str(alice_run), "final", "adapter", "alice/m", True)
+    status = push(*args, "", False, "alice", signed_in, lambda *a, **k: None)
+    assert "Pushed to" in status and seen == [oauth] and oauth not in status
+    status = push(*args, TOKEN, False, "alice", signed_in, lambda *a, **k: None)
+    assert seen[-1] == TOKEN  # a pasted token wins: e.g. one with access to an organisation
+    status = push(*args, "", False, "alice", None, lambda *a, **k: None)
+    assert "No Hugging Face token" in status  # anonymous, blank box: nothing to push with
+    on_disk = b"".join(p.read_bytes() for p in home().rglob("*") if p.is_file())
+    assert oauth.encode() not in on_disk and TOKEN.encode() not in on_disk
+
+
+def test_the_repository_box_starts_with_the_signed_in_username():
+    import gradio as gr
+
+    alice = {"preferred_username": "alice", "name": "Alice", "profile": "", "picture": ""}
+    assert ex.your_repo(gr.OAuthProfile(alice))["value"] == "alice/"
+    assert ex.your_repo(None) == gr.skip()

@@ -74,3 +74,51 @@ def test_qlora_refused_without_cuda():
     with pytest.raises(Refused, match="CUDA"):
         check_supported(RunConfig(method="qlora"), hardware.Hardware("cpu", "CPU", 24, "fp32"))
     check_supported(RunConfig(method="lora"), hardware.Hardware("cpu", "CPU", 24, "fp32"))
+
+
+# SmolLM2-1.7B-Instruct's config.json: the model the defaults table is sized for.
+SMOLLM2_1_7B = {
+    "model_type": "llama",
+    "hidden_size": 2048,
+    "intermediate_size": 8192,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 32,
+    "vocab_size": 49152,
+    "tie_word_embeddings": True,
+}
+GPUS = [  # name, GiB as torch reports it, precision, batch, accumulation, max length, preset
+    ("Tesla T4", 14.7, "fp16", 4, 4, 1024, "t4-l4"),
+    ("NVIDIA L4", 22.0, "bf16", 8, 2, 1024, "t4-l4"),
+    ("NVIDIA A10G", 22.2, "bf16", 8, 2, 1024, "t4-l4"),
+    ("NVIDIA L40S", 44.4, "bf16", 8, 2, 2048, "a10g-a100"),
+    ("NVIDIA A100-SXM4-40GB", 39.4, "bf16", 8, 2, 2048, "a10g-a100"),
+    ("NVIDIA A100-SXM4-80GB", 79.2, "bf16", 16, 1, 2048, "a10g-a100"),
+    ("NVIDIA H100 80GB HBM3", 79.1, "bf16", 16, 1, 2048, "a10g-a100"),
+]
+
+
+@pytest.mark.parametrize(("name", "gb", "precision", "batch", "accum", "length", "preset"), GPUS)
+def test_defaults_follow_the_gpu_and_fit_it(name, gb, precision, batch, accum, length, preset):
+    """Each GPU's defaults, and a 1.7 B model at full length with them fits its memory by the
+    pre-flight estimate (the arithmetic in hardware.py's table)."""
+    from training.backends.preflight import estimate
+
+    hw = hardware.Hardware("cuda", name, gb, precision)
+    defaults = hardware.defaults_for(hw)
+    assert defaults == {"batch_size": batch, "grad_accum": accum, "max_length": length}
+    assert hardware.suggested_preset(hw) == preset
+    cfg = RunConfig(**defaults)
+    stats = {"examples": 1000, "tokens_per_example": {"mean": length, "max": length}}
+    assert estimate(cfg, stats, hw, SMOLLM2_1_7B).fits
+    assert batch * accum == 16  # the same effective batch everywhere
+
+
+def test_the_cpu_keeps_runconfig_defaults_and_every_preset_exists():
+    from training.paths import REPO_ROOT
+
+    cpu = hardware.Hardware("cpu", "CPU (2 cores)", 24, "fp32")
+    assert hardware.defaults_for(cpu) == {} and hardware.suggested_preset(cpu) == "cpu-demo"
+    assert hardware.defaults_for(hardware.Hardware("mps", "Apple GPU (MPS)", 16, "fp32")) == {}
+    presets = {row[1] for row in hardware.GPU_DEFAULTS} | {hardware.CPU_PRESET}
+    assert all((REPO_ROOT / "configs" / f"{p}.yaml").is_file() for p in presets)

@@ -1,8 +1,10 @@
-"""The AutoTrain backend: Hugging Face AutoTrain Advanced 0.8.36, run from .venv-autotrain.
+"""The AutoTrain backend: Hugging Face AutoTrain Advanced 0.8.36, run from its own venv.
 
 AutoTrain pins transformers 4.48 / peft 0.14 / trl 0.13, so it lives in its own venv
-(scripts/setup_autotrain.sh) and runs as `autotrain --config RUN_DIR/autotrain/autotrain.yml`
-in its own session. This module, inside our worker, does what AutoTrain does not:
+(scripts/setup_autotrain.sh; where: autotrain_config.venv_dir(); built in the background by
+the app: `start_background_install()` / `install_state()`, autotrain_install.py) and runs as
+`autotrain --config RUN_DIR/autotrain/autotrain.yml` in its own session. This module, inside
+our worker, does what AutoTrain does not:
 
 - the RunConfig becomes AutoTrain's YAML (the same file "Export as AutoTrain config"
   writes), the normalised data its folder layout (data/train.jsonl: `messages` + the
@@ -50,6 +52,11 @@ from training.backends.autotrain_config import (  # noqa: F401 (available, insta
     venv_dir,
     write_data,
     write_yaml,
+)
+from training.backends.autotrain_install import (  # noqa: F401 (the Train tab's API)
+    InstallState,
+    install_state,
+    start_background_install,
 )
 from training.backends.autotrain_log import AutoTrainLog
 from training.config import RunConfig
@@ -137,7 +144,7 @@ def train(cfg: RunConfig, run_dir: Path, data, *, resume: bool, should_stop) -> 
 
 def _gpu_precision() -> str | None:
     """'bf16' / 'fp16' when AutoTrain will train on a GPU, None on CPU. A CPU-built
-    .venv-autotrain trains on the CPU even where our own torch sees a GPU."""
+    AutoTrain venv trains on the CPU even where our own torch sees a GPU."""
     if flavour() != "gpu":
         return None
     from training.hardware import detect

@@ -1,7 +1,8 @@
 """What AutoTrain Advanced is given: its YAML config, data folder, model folder and
-environment, and whether it is installed at all. Light (no torch at import): the Train tab
-reaches `available()`, `install()` and `export_config()` through the backend protocol
-(training/backends/__init__.py); training/backends/autotrain.py runs it.
+environment, where its venv lives and whether it is installed at all. Light (no torch at
+import): the Train tab reaches `available()` and `export_config()` through the backend
+protocol (training/backends/__init__.py); `install()` runs in the background build
+(autotrain_install.py); training/backends/autotrain.py runs AutoTrain itself.
 
 The YAML is the one `autotrain --config FILE` reads (task llm-sft, backend local). Our runs
 use it as is, and "Export as AutoTrain config" writes the same mapping with portable paths,
@@ -24,7 +25,7 @@ import yaml
 
 from training.config import DEFAULT_MODEL, RunConfig
 from training.models.bundled import BUNDLED_HUB_ID
-from training.paths import REPO_ROOT
+from training.paths import REPO_ROOT, home
 
 VERSION = "0.8.36"
 SETUP_COMMAND = "bash scripts/setup_autotrain.sh"
@@ -37,7 +38,14 @@ DROPPED = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")  # our venv's packages sta
 
 
 def venv_dir() -> Path:
-    return Path(os.environ.get("TUNESMITH_AUTOTRAIN_VENV") or REPO_ROOT / ".venv-autotrain")
+    """AutoTrain's venv: TUNESMITH_AUTOTRAIN_VENV when set; else .venv-autotrain in the repo
+    when it exists (what `bash scripts/setup_autotrain.sh` builds by hand, and CI); else
+    venv-autotrain under TUNESMITH_HOME, which on a Space with persistent storage is under
+    /data, so a restart keeps it. The setup script is handed the same path."""
+    if env := os.environ.get("TUNESMITH_AUTOTRAIN_VENV"):
+        return Path(env)
+    local = REPO_ROOT / ".venv-autotrain"
+    return local if local.exists() else home() / "venv-autotrain"
 
 
 def flavour() -> str | None:
@@ -50,15 +58,17 @@ def flavour() -> str | None:
 
 
 def setup_command(gpu: bool = False) -> list[str]:
-    """What the Train tab's "Install AutoTrain" button runs (it prints one line per step)."""
+    """What install() runs: the setup script (it prints one line per step)."""
     return ["bash", str(REPO_ROOT / "scripts" / "setup_autotrain.sh"), *(["--gpu"] if gpu else [])]
 
 
-def install(gpu: bool = False) -> Iterator[str]:
-    """Build AutoTrain's venv with the setup script, yielding its output line by line (a
-    quick no-op once built). Pip sees no secret. Raises RuntimeError when the script fails;
-    a consumer that stops reading (a closed page) stops the script's whole process group."""
+def install(gpu: bool = False, pass_fds: tuple[int, ...] = ()) -> Iterator[str]:
+    """Build AutoTrain's venv (venv_dir()) with the setup script, yielding its output line by
+    line (a quick no-op once built). Pip sees no secret. Raises RuntimeError when the script
+    fails; a consumer that stops reading stops the script's whole process group. pass_fds:
+    descriptors the script inherits (the background build's lock, held while it runs)."""
     env = {k: v for k, v in os.environ.items() if not SECRET.search(k)}
+    env["TUNESMITH_AUTOTRAIN_VENV"] = str(venv_dir())
     proc = subprocess.Popen(
         setup_command(gpu),
         cwd=REPO_ROOT,
@@ -68,6 +78,7 @@ def install(gpu: bool = False) -> Iterator[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        pass_fds=pass_fds,
     )
     try:
         for line in proc.stdout:

@@ -189,11 +189,15 @@ def available_ram_gb() -> float:
 
 
 def local_hardware():
-    """The detected device; for a CPU run the RAM free now, not the RAM installed."""
+    """The detected device; for a CPU run the RAM free now, not the RAM installed. On
+    ZeroGPU the GPU a call gets (the app process itself never touches CUDA there)."""
     from dataclasses import replace
 
+    from training import zerogpu
     from training.hardware import detect
 
+    if zerogpu.active():
+        return zerogpu.HARDWARE
     hw = detect()
     return hw if hw.cuda else replace(hw, memory_gb=available_ram_gb())
 

@@ -20,6 +20,11 @@ the mixed batch already gives concurrency between sides; two generations at once
 GPU or 2 vCPUs would only split the same compute. `free()` cancels the running generation,
 drops the cache and returns the device memory before a training job starts.
 
+On ZeroGPU (training/zerogpu.py) the GPU exists only inside `@spaces.GPU` calls, which run in
+spaces' worker process: the app's engine then loads no model and sends each batch to
+`_stream_on_gpu`, where `device_engine()` holds the model between calls, and streams the
+events back (the tokenizer stays behind: the app decodes with its own copy).
+
 Its length: model cache, adapter routing and the streaming batch loop share one lock and one
 batch; split, each piece would need the others' internals.
 """
@@ -34,6 +39,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from training import zerogpu
 from training.chat.generation import (
     Cancelled,
     RowSampler,
@@ -94,8 +100,16 @@ class _Loaded:
 
 
 class ChatEngine:
-    def __init__(self, device: str | None = None, dtype=None, max_adapters: int = 4):
+    def __init__(
+        self,
+        device: str | None = None,
+        dtype=None,
+        max_adapters: int = 4,
+        zero_gpu: bool | None = None,
+    ):
         self.device, self.dtype, self.max_adapters = device, dtype, max_adapters
+        # Send each batch to a @spaces.GPU call (default: on ZeroGPU) instead of loading here.
+        self.zero_gpu = zerogpu.active() if zero_gpu is None else zero_gpu
         self.lock = threading.Lock()
         self._loaded: _Loaded | None = None  # LRU of size 1: the one base model
         self._tokenizers: OrderedDict = OrderedDict()
@@ -205,23 +219,19 @@ class ChatEngine:
         trust_remote_code: bool = False,
     ) -> Iterator[Event]:
         """Generate a reply for every row in one batch; yield text deltas as tokens arrive."""
-        settings = settings or Settings()
-        events: queue.Queue = queue.Queue()
-        cancel = threading.Event()
-        args = (base_model, rows, settings, tokenizer_dir, trust_remote_code, events, cancel)
-        worker = threading.Thread(target=self._run, args=args, daemon=True)
-        worker.start()
+        request = (base_model, rows, settings or Settings(), tokenizer_dir, trust_remote_code)
+        source = _stream_on_gpu(*request) if self.zero_gpu else self._events(*request)
         texts, ids = [""] * len(rows), [[] for _ in rows]
         stats = [ReplyStats() for _ in rows]
         done = [False] * len(rows)
         tok = None  # set by the "start" event; a generation cancelled before it never starts
         try:
-            while True:
-                kind, payload = events.get()
+            for kind, payload in source:
                 if kind == "error":
                     raise payload
                 if kind == "start":
                     tok, stop_ids, prompt_lens, t0 = payload
+                    tok = tok or self.tokenizer(base_model, tokenizer_dir, trust_remote_code)
                     for s, n in zip(stats, prompt_lens, strict=True):
                         s.prompt_tokens = n
                     continue
@@ -250,7 +260,24 @@ class ChatEngine:
                     if delta:
                         yield Event(i, delta)
         finally:
-            cancel.set()  # the caller stopped reading (Stop button, closed page): stop generating
+            source.close()  # the caller stopped reading (Stop button, closed page): stop generating
+
+    def _events(self, base_model, rows, settings, tokenizer_dir, trust_remote_code):
+        """The generation's events, ("start" | "tokens" | "end" | "error", payload), from a
+        thread of its own; closing this generator cancels it."""
+        events: queue.Queue = queue.Queue()
+        cancel = threading.Event()
+        args = (base_model, rows, settings, tokenizer_dir, trust_remote_code, events, cancel)
+        worker = threading.Thread(target=self._run, args=args, daemon=True)
+        worker.start()
+        try:
+            while True:
+                event = events.get()
+                yield event
+                if event[0] in ("end", "error"):
+                    return
+        finally:
+            cancel.set()
             worker.join(timeout=10)  # at most one decoding step
 
     @staticmethod
@@ -317,3 +344,34 @@ class ChatEngine:
                 streamer=RowStreamer(events),
                 **kwargs,
             )
+
+
+# --- ZeroGPU: the model lives in spaces' worker process ----------------------------------
+_device_engine: ChatEngine | None = None
+
+
+def device_engine() -> ChatEngine:
+    """The engine where the GPU is: on ZeroGPU, one per spaces worker process, keeping its
+    model between the calls that process serves."""
+    global _device_engine
+    if _device_engine is None:
+        _device_engine = ChatEngine(zero_gpu=False)
+    return _device_engine
+
+
+def _stream_in_worker(base_model, rows, settings, tokenizer_dir, trust_remote_code):
+    """Inside the GPU call: device_engine()'s events, each pickled back to the app; the
+    tokenizer stays here (the app decodes with its own copy)."""
+    events = device_engine()._events(base_model, rows, settings, tokenizer_dir, trust_remote_code)
+    try:
+        for kind, payload in events:
+            yield kind, ((None, *payload[1:]) if kind == "start" else payload)
+    finally:
+        events.close()  # the app stopped reading: stop generating
+
+
+def _chat_seconds(base_model, rows, settings, tokenizer_dir=None, trust_remote_code=False):
+    return zerogpu.generation_seconds(base_model, settings.max_new_tokens, rows=len(rows))
+
+
+_stream_on_gpu = zerogpu.gpu(_stream_in_worker, duration=_chat_seconds)

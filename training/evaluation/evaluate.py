@@ -12,6 +12,10 @@ match after whitespace normalisation, ROUGE-L F1 on word tokens, and JSON validi
 keys when the references are JSON. A row counts as a win when its ROUGE-L is strictly higher. The per-row table and
 the report go to RUN_DIR/eval/rows.jsonl and RUN_DIR/eval/report.json.
 
+On ZeroGPU (training/zerogpu.py) the model work runs in one `@spaces.GPU` call, in spaces'
+worker process with its own engine; the app reads the rows first and sends as many as fit in
+one call (the verdict says so when that is fewer than asked).
+
 Its length: the three arms (tuned, base, few-shot base), the verdict and the CLI are one
 report; metrics live in metrics.py.
 """
@@ -23,8 +27,9 @@ import sys
 import time
 from pathlib import Path
 
+from training import zerogpu
 from training.chat.columns import few_shot_turns, prompt_and_reference
-from training.chat.engine import ChatEngine, Row, Settings, adapter_mode
+from training.chat.engine import ChatEngine, Row, Settings, adapter_mode, device_engine
 from training.evaluation.metrics import compare, parse_json, row_scores, verdict_text
 from training.jobs import rundir
 from training.jobs.runs import adapter_path, run_config, run_examples, tokenizer_dir
@@ -173,11 +178,13 @@ def evaluate_run(
     batch_size=4,
     engine=None,
     progress=None,
+    note="",
 ) -> dict:
-    """Run the comparison, save eval/rows.jsonl + eval/report.json, return the report."""
+    """Run the comparison, save eval/rows.jsonl + eval/report.json, return the report.
+    note: a sentence added to the verdict."""
     say = progress or (lambda fraction, message: None)
-    started, run_dir = time.monotonic(), Path(run_dir)
-    ev = _Eval(run_dir, checkpoint, engine or ChatEngine())
+    started, run_dir, engine = time.monotonic(), Path(run_dir), engine or ChatEngine()
+    ev = _Eval(run_dir, checkpoint, engine)
     held_out, train, source = load_rows(run_dir, data, ev.cfg)
     items = [(e, p) for e in held_out if (p := prompt_and_reference(e))][: limit or None]
     if not items:
@@ -189,6 +196,9 @@ def evaluate_run(
             len(ev.tok(ref, add_special_tokens=False)["input_ids"]) for _, (_, ref) in items
         )
         max_new_tokens = min(512, max(16, int(longest * 1.5) + 16))
+    if engine.zero_gpu:
+        args = (data, len(items), checkpoint, few_shot_k, max_new_tokens, batch_size)
+        return _on_zero_gpu(run_dir, ev.cfg.model, bool(shots), args, say)
 
     say(0.05, f"Loss on {len(items)} held-out rows")
     losses = ev.losses(items, shots)
@@ -222,7 +232,7 @@ def evaluate_run(
         a, b = r["scores"]["tuned"]["rouge_l"], r["scores"]["base"]["rouge_l"]
         r["winner"] = "tie" if math.isclose(a, b, abs_tol=1e-9) else "tuned" if a > b else "base"
     report |= {
-        "verdict": verdict_text(len(rows), vs_base, vs_few, few_shot_k, saved),
+        "verdict": verdict_text(len(rows), vs_base, vs_few, few_shot_k, saved) + note,
         "tuned_vs_base": vs_base,
         "tuned_vs_few_shot": vs_few,
         "prompt_tokens_saved_per_request": saved,
@@ -238,6 +248,41 @@ def evaluate_run(
     save_report(run_dir, report, rows)
     say(1.0, "Done")
     return report
+
+
+def _on_zero_gpu(run_dir: Path, model: str, few_shot: bool, args: tuple, say) -> dict:
+    """The evaluation in one GPU call, with as many of the rows as fit in it."""
+    data, rows, checkpoint, few_shot_k, new_tokens, batch_size = args
+    fit = zerogpu.eval_rows_that_fit(model, new_tokens, batch_size, few_shot)
+    longest = f"one ZeroGPU call of at most {zerogpu.MAX_SECONDS} s"
+    if not fit:
+        raise ValueError(
+            f"Evaluating this model does not fit in {longest}. Lower the reply length, or run "
+            "`python -m training eval RUN_DIR` on a machine with a GPU."
+        )
+    note = f" Evaluated {fit} of {rows} rows: what fits in {longest}." if fit < rows else ""
+    say(0.05, "Waiting for a GPU (ZeroGPU)")
+    limit = min(rows, fit)
+    report = _evaluate_on_gpu(
+        str(run_dir), data, limit, checkpoint, few_shot_k, new_tokens, batch_size, note
+    )
+    say(1.0, "Done")
+    return report
+
+
+def _evaluate_in_worker(run_dir, data, limit, checkpoint, few_shot_k, new_tokens, batch_size, note):
+    """Inside the GPU call: the evaluation with the worker process's engine."""
+    engine = device_engine()
+    args = (data, limit, checkpoint, few_shot_k, new_tokens, batch_size)
+    return evaluate_run(run_dir, *args, engine=engine, note=note)
+
+
+def _eval_seconds(run_dir, data, limit, checkpoint, few_shot_k, new_tokens, batch_size, note):
+    model = run_config(Path(run_dir)).model
+    return zerogpu.eval_seconds(model, limit, new_tokens, batch_size, few_shot_k > 0)
+
+
+_evaluate_on_gpu = zerogpu.gpu(_evaluate_in_worker, duration=_eval_seconds)
 
 
 def save_report(run_dir: Path, report: dict, rows: list[dict]) -> Path:

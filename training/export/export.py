@@ -9,6 +9,9 @@ Everything lands in RUN_DIR/export/ (adapter-CKPT/, CKPT zip, merged/), each bui
 sibling and renamed into place. The Hub token is only ever passed to HfApi: never written
 to disk, a log or a message (failures are logged with it scrubbed out).
 
+On ZeroGPU (training/zerogpu.py) the merge runs in one `@spaces.GPU` call when it fits in
+one (its duration from the model's size), else on the CPU as everywhere else.
+
 Its length: adapter zip, merged model and Hub push share the run lookup and the folder
 publishing; the model card lives in model_card.py.
 """
@@ -24,6 +27,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from training import zerogpu
 from training.export import model_card as card
 from training.jobs import rundir
 from training.jobs.runs import adapter_path, run_config, tokenizer_dir
@@ -140,19 +144,29 @@ def fresh(merged: Path, adapter: Path) -> bool:
 def merge(
     run_dir, checkpoint="final", out_dir=None, trust_remote_code=False, progress=None
 ) -> Path:
-    """Base + adapter merged into plain weights (safetensors, fp32, on CPU) with the run's
-    tokenizer and chat template: loads with AutoModelForCausalLM alone, no peft needed."""
-    run_dir, source, cfg = _source(run_dir, checkpoint)  # refuse before importing torch
+    """Base + adapter merged into plain weights (safetensors, fp32, on CPU; on ZeroGPU in one
+    GPU call when it fits) with the run's tokenizer and chat template: loads with
+    AutoModelForCausalLM alone, no peft needed."""
+    run_dir, _, cfg = _source(run_dir, checkpoint)  # refuse before importing torch
+    say = progress or (lambda message: None)
+    if zerogpu.active() and zerogpu.merge_seconds(cfg.model) <= zerogpu.MAX_SECONDS:
+        say("Merging on a ZeroGPU GPU...")  # the call's progress stays in its process
+        out = str(out_dir) if out_dir else None
+        return _merge_on_gpu(str(run_dir), checkpoint, out, trust_remote_code)
+    return _merge(run_dir, checkpoint, out_dir, trust_remote_code, say, "cpu")
+
+
+def _merge(run_dir, checkpoint, out_dir, trust_remote_code, say, device: str) -> Path:
+    run_dir, source, cfg = _source(run_dir, checkpoint)
     import torch
     from peft import PeftModel
 
     from training.models.catalogue import load_model
 
-    say = progress or (lambda message: None)
     target = Path(out_dir) if out_dir else merged_path(run_dir, checkpoint)
     say(f"Loading the base model {cfg.model}...")
     try:
-        base = load_model(cfg.model, torch.float32, "cpu", trust_remote_code, progress=say)
+        base = load_model(cfg.model, torch.float32, device, trust_remote_code, progress=say)
     except ValueError as exc:  # remote code refused, model missing: already a plain message
         raise ExportError(str(exc)) from exc
     say("Merging the adapter into the weights...")
@@ -168,6 +182,21 @@ def merge(
         return rundir.replace_folder(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _merge_in_worker(run_dir, checkpoint, out_dir, trust_remote_code) -> Path:
+    """Inside the GPU call: the merge on the GPU it lends."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return _merge(run_dir, checkpoint, out_dir, trust_remote_code, lambda message: None, device)
+
+
+def _merge_seconds(run_dir, checkpoint, out_dir, trust_remote_code) -> float:
+    return zerogpu.merge_seconds(run_config(Path(run_dir)).model)
+
+
+_merge_on_gpu = zerogpu.gpu(_merge_in_worker, duration=_merge_seconds)
 
 
 def _scrub(text: str, token: str) -> str:

@@ -9,6 +9,9 @@
     RUN_DIR/checkpoints/     out: resumable trainer checkpoints (checkpoint-N/)
     RUN_DIR/metrics.json     out: final metrics
     RUN_DIR/train.lock       held (flock) by the one process training the run; holds its pid
+    RUN_DIR/stop             in:  stop at the next step, adapter saved: the job runner's cancel
+                                  of a run trained in the app's own process (ZeroGPU), which has
+                                  no process group to signal; cleared when the runner starts it
 
 Writers replace files atomically (write a temp sibling, then os.replace), so a reader or a
 crash never sees half a status file. Whoever trains a run holds its lock for the whole time
@@ -29,7 +32,7 @@ from pathlib import Path
 STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
 FINAL = ("completed", "failed", "cancelled", "interrupted")
 
-CONFIG, LOG, PROGRESS, STATUS, ADAPTER, CHECKPOINTS, METRICS, LOCK = (
+CONFIG, LOG, PROGRESS, STATUS, ADAPTER, CHECKPOINTS, METRICS, LOCK, STOP = (
     "config.yaml",
     "train.log",
     "progress.jsonl",
@@ -38,6 +41,7 @@ CONFIG, LOG, PROGRESS, STATUS, ADAPTER, CHECKPOINTS, METRICS, LOCK = (
     "checkpoints",
     "metrics.json",
     "train.lock",
+    "stop",
 )
 DISK_FULL = "The disk is full"
 NO_SPACE = ("No space left on device", "database or disk is full")  # as errors word it
@@ -226,6 +230,20 @@ def trained_by(run_dir: Path) -> int | None:
             return int(text) if text.isdigit() else 0
         fcntl.flock(f, fcntl.LOCK_UN)
         return None
+
+
+def request_stop(run_dir: Path) -> None:
+    """Ask whoever trains the run to stop at the next step (idempotent)."""
+    (Path(run_dir) / STOP).touch()
+
+
+def stop_requested(run_dir: Path) -> bool:
+    return (Path(run_dir) / STOP).exists()
+
+
+def clear_stop(run_dir: Path) -> None:
+    """Before a run (re)starts: an old request must not stop it."""
+    (Path(run_dir) / STOP).unlink(missing_ok=True)
 
 
 def busy_message(pid: int | None) -> str:

@@ -7,8 +7,10 @@ status, times, pid, queue order, last progress); each run's directory
 queued job when its device is free, watches its process, copies its progress into the store
 and records how it ended; `cancel` stops a worker by process group (SIGTERM, SIGKILL after a
 grace period); `recover` after a restart marks runs whose worker is gone as interrupted.
+On ZeroGPU a run trains in a thread of this process instead (training/jobs/in_process.py).
 
 The runner holds the app's limits: runs per owner queued or running, runs waiting in all,
+training minutes per owner per day (a running run past them is stopped, adapter saved),
 and optimizer steps per run (a config asking for more is refused; an epoch-based run is
 stopped there by the worker's --step-limit). A run whose directory another process is
 training (its lock is held, e.g. by `python -m training train --resume`) never gets a second
@@ -42,9 +44,11 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 
+from training import zerogpu
 from training.config import RunConfig
 from training.hardware import default_device
 from training.jobs import rundir
+from training.jobs.in_process import InProcessRun
 from training.jobs.store import DB_NAME, Job, JobStore
 from training.jobs.worker import EXIT_BUSY, EXIT_DISK_FULL
 from training.paths import REPO_ROOT, home, runs_dir
@@ -54,6 +58,9 @@ log = logging.getLogger(__name__)
 WORKER_CMD = [sys.executable, "-m", "training", "train"]  # + CONFIG --run-dir DIR [--resume]
 RESUMABLE = ("cancelled", "interrupted", "failed")
 SUMMARY_KEYS = ("step", "total_steps", "epoch", "loss", "eval_loss", "eta", "tokens_per_second")
+OUT_OF_MINUTES = (
+    "Stopped with its adapter saved: your {:g} training minutes for today on this app are used."
+)
 MAX_BACKOFF_S = 60.0  # a failing scheduler retries after 2, 4, 8... ticks, at most this
 
 
@@ -69,7 +76,8 @@ class JobRunner:
         max_jobs_per_owner: int | None = None,
         max_queued: int | None = None,
         max_steps: int | None = None,
-        admit: Callable[[RunConfig], None] | None = None,
+        max_minutes: float | None = None,
+        admit: Callable[[RunConfig, str], None] | None = None,
     ):
         self.db_path = Path(db_path or home() / DB_NAME)
         self.device = device or default_device()
@@ -83,11 +91,14 @@ class JobRunner:
         self.max_jobs_per_owner = max_jobs_per_owner  # queued or running, per owner
         self.max_queued = max_queued  # waiting, all owners together
         self.max_steps = max_steps  # optimizer steps per run
-        # The app's model policy (training/models/access.py): raises ValueError for a config
-        # a visitor may not run. Checked on submit and on resume: a run's saved config may
-        # predate the owner's current settings.
-        self.admit = admit or (lambda cfg: None)
+        self.max_minutes = max_minutes  # training minutes per owner per day; runs stop there
+        # The app's model policy (training/models/access.py): admit(cfg, owner) raises
+        # ValueError for a config this visitor may not run. Checked on submit and on resume:
+        # a run's saved config may predate the owner's current settings.
+        self.admit = admit or (lambda cfg, owner: None)
         self._procs: dict[str, subprocess.Popen] = {}  # workers this runner started
+        # ZeroGPU lends the GPU to this process only: runs train in a thread of it there.
+        self.in_process = zerogpu.active()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -108,14 +119,14 @@ class JobRunner:
         """Create the run directory with config.yaml and queue the run, within the limits."""
         if not owner:
             raise ValueError("A run needs an owner (the visitor's id).")
-        self.admit(cfg)
+        self.admit(cfg, owner)
         if self.max_steps and cfg.max_steps > self.max_steps:
             raise ValueError(
                 f"Max steps is {cfg.max_steps:,}; a run here may take at most "
                 f"{self.max_steps:,} optimizer steps. Lower it, or train by epochs "
                 "(max steps -1), which stops at the limit."
             )
-        limits = self.max_jobs_per_owner, self.max_queued
+        limits = self.max_jobs_per_owner, self.max_queued, self.max_minutes
         with _plain_errors():
             if refused := self.store.refusal(owner, *limits):  # before copying any data
                 raise ValueError(refused)
@@ -151,7 +162,7 @@ class JobRunner:
         job = self._owned(job_id, owner, "resume")
         if job.status not in RESUMABLE:
             raise ValueError(f"Run {job_id} is {job.status}; only a stopped run can be resumed.")
-        self.admit(RunConfig.from_yaml(Path(job.run_dir) / rundir.CONFIG))
+        self.admit(RunConfig.from_yaml(Path(job.run_dir) / rundir.CONFIG), owner)
         _refuse_if_trained_elsewhere(job)
         with _plain_errors():
             self.store.requeue(
@@ -159,6 +170,7 @@ class JobRunner:
                 job.status,
                 self.max_jobs_per_owner,
                 self.max_queued,
+                self.max_minutes,
                 lambda: _write_status(
                     job.run_dir, "queued", "Waiting to resume from the last checkpoint."
                 ),
@@ -261,11 +273,18 @@ class JobRunner:
                 if ended:
                     self._finish(job, proc and proc.returncode, "The worker stopped unexpectedly")
                     continue
+                if job.cancel_at and not job.pid:  # in this process: no group to signal
+                    rundir.request_stop(job.run_dir)
                 if job.cancel_at and now - job.cancel_at > self.grace_s and job.pid:
                     log.warning(
                         "run %s ignored SIGTERM for %.0f s: killing it", job.id, self.grace_s
                     )
                     _signal_group(job.pid, signal.SIGKILL)
+                if not job.cancel_at and self._out_of_minutes(job):
+                    log.info("run %s: its owner's training minutes are used up", job.id)
+                    self.store.cancel(job.id)
+                    if job.pid:
+                        _signal_group(job.pid, signal.SIGTERM)
                 progress = progress_summary(job.run_dir)
                 if progress != job.progress:
                     self.store.note(job.id, progress)
@@ -301,7 +320,7 @@ class JobRunner:
                 return reason
             return procs[0].pid
 
-        if self.store.claim(job.id, self.device, start):
+        if self.store.claim(job.id, self.device, start) is not None:  # pid 0: in-process
             self._procs[job.id] = procs[0]
 
     def _spawn(self, job: Job) -> subprocess.Popen:
@@ -309,11 +328,14 @@ class JobRunner:
         cmd = [*self.worker_cmd, str(run_dir / rundir.CONFIG), "--run-dir", str(run_dir)]
         cmd += ["--resume"] if job.resume else []
         cmd += ["--step-limit", str(self.max_steps)] if self.max_steps else []
+        rundir.clear_stop(run_dir)  # a cancel before a resume must not stop the resumed run
         # Written before the worker starts, so a fast worker's own final status wins.
         rundir.write_status(run_dir, "running", device=self.device)
         with open(run_dir / rundir.LOG, "ab") as logf:
             logf.write(f"\n=== {time.ctime()}: {shlex.join(cmd)}\n".encode())
             logf.flush()
+            if self.in_process:  # same arguments, same files (training/jobs/in_process.py)
+                return InProcessRun(cmd[len(self.worker_cmd) :], run_dir)
             return subprocess.Popen(
                 cmd,
                 stdin=subprocess.DEVNULL,
@@ -346,6 +368,8 @@ class JobRunner:
         status, reason, advice = live.get("status"), live.get("reason"), live.get("advice")
         if status not in rundir.FINAL:
             status, reason, advice = _ending_without_status(job, code, gone_reason)
+        if status == "cancelled" and self._out_of_minutes(job):
+            reason = OUT_OF_MINUTES.format(self.max_minutes)
 
         def then() -> None:
             if live.get("status") not in rundir.FINAL:
@@ -356,6 +380,9 @@ class JobRunner:
             return None  # another process recorded it first
         log.info("run %s ended: %s%s", job.id, status, f" ({reason})" if reason else "")
         return self.get(job.id)
+
+    def _out_of_minutes(self, job: Job) -> bool:
+        return bool(self.max_minutes) and self.store.minutes_used(job.owner) >= self.max_minutes
 
     def shutdown(self, stop_workers: bool = False) -> None:
         """Stop the scheduler. Workers keep running (an app restart adopts them) unless
@@ -457,6 +484,8 @@ def progress_summary(run_dir: str) -> dict:
 
 
 def _signal_group(pgid: int, sig: int) -> None:
+    if pgid <= 0:  # an in-process run's pid 0 would be our own group
+        return
     with suppress(ProcessLookupError, PermissionError):  # already gone
         os.killpg(pgid, sig)
 

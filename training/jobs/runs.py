@@ -5,8 +5,10 @@ run's config, and its data split exactly as the worker made it. This module is t
 that decides access: `visible(owner)` lists a visitor's runs and `open(run, checkpoint,
 owner)` checks any run value a handler receives (an API caller can send any string).
 
-A run submitted through the app belongs to its owner alone. Runs made with the CLI are not
-in the job store: they belong to whoever runs this machine, and every visitor may use them.
+A run submitted through the app belongs to its owner alone: a visitor signed in with Hugging
+Face is "hf:<username>" (the same runs on every device), anyone else the random id kept in
+their browser; signing in adopts the browser's runs. Runs made with the CLI are not in the
+job store: they belong to whoever runs this machine, and every visitor may use them.
 """
 
 from pathlib import Path
@@ -18,6 +20,24 @@ from training.jobs.store import DB_NAME, JobStore
 from training.paths import REPO_ROOT, home, runs_dir
 
 REFUSED = "Pick a run and one of its checkpoints from the lists."
+SIGNED_IN = "hf:"  # owner prefix of a visitor signed in with Hugging Face; browser ids have no ':'
+
+
+def owner_of(browser_id: str, username: str | None = None) -> str:
+    """Who owns the runs this visitor starts (see the module docstring)."""
+    return SIGNED_IN + username if username else browser_id
+
+
+def signed_in(owner: str) -> bool:
+    return owner.startswith(SIGNED_IN)
+
+
+def adopt(browser_id: str, owner: str) -> int:
+    """On sign-in, the runs made in this browser before belong to the signed-in visitor."""
+    db = home() / DB_NAME
+    if not browser_id or owner == browser_id or not signed_in(owner) or not db.is_file():
+        return 0
+    return JobStore(db).reassign(browser_id, owner)
 
 
 def may_see(run_dir, owner: str) -> bool:

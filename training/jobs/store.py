@@ -21,7 +21,7 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS jobs (
     created REAL NOT NULL, started REAL, finished REAL, pid INTEGER,
     resume INTEGER NOT NULL DEFAULT 0, cancel_at REAL)"""
 # Columns added since the first release: a store made before gets them on open.
-ADDED = {"reason": "TEXT", "advice": "TEXT", "progress": "TEXT"}
+ADDED = {"reason": "TEXT", "advice": "TEXT", "progress": "TEXT", "ran_s": "REAL"}
 COLUMNS = (
     "id",
     "run_dir",
@@ -39,6 +39,7 @@ COLUMNS = (
     *ADDED,
 )
 ACTIVE = "status IN ('queued', 'running')"
+DAY_S = 24 * 3600  # the window of the per-visitor training minutes
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Job:
     reason: str | None = None  # why it failed / stopped / waits
     advice: str | None = None  # what to change
     progress: dict | None = field(default_factory=dict)  # last logged step, loss, eta...
+    ran_s: float | None = None  # seconds run before its last resume
     position: int | None = None  # queued only: 1 = starts next
     phase: str | None = None  # from status.json while running (AutoTrain's milestones)
 
@@ -131,13 +133,29 @@ class JobStore:
             return self.rows("status = 'running'")
         return self.rows("status = 'running' AND device = ?", (device,))
 
-    def refusal(self, owner: str, per_owner: int | None, waiting: int | None) -> str | None:
+    def refusal(
+        self, owner: str, per_owner: int | None, waiting: int | None, minutes: float | None = None
+    ) -> str | None:
         """Why one more queued run is refused for this owner now, or None (see add)."""
         con = sqlite3.connect(self.path, timeout=30)
         try:
-            return self._refusal(con, owner, per_owner, waiting)
+            return self._refusal(con, owner, per_owner, waiting, minutes)
         finally:
             con.close()
+
+    def minutes_used(self, owner: str) -> float:
+        """Training minutes this owner's runs took in the last 24 hours (running ones so far)."""
+        con = sqlite3.connect(self.path, timeout=30)
+        try:
+            return self._minutes_used(con, owner)
+        finally:
+            con.close()
+
+    def reassign(self, old: str, new: str) -> int:
+        """Give every run of owner `old` to owner `new` (a visitor who signs in keeps the runs
+        made before); the number of runs moved."""
+        with self.transaction() as db:
+            return db.execute("UPDATE jobs SET owner = ? WHERE owner = ?", (new, old)).rowcount
 
     # --- writes
     def add(
@@ -149,12 +167,14 @@ class JobStore:
         model: str,
         per_owner: int | None = None,
         waiting: int | None = None,
+        minutes: float | None = None,
     ) -> None:
         """Queue a new job at the end of the line. ValueError when the owner already has
-        per_owner runs queued or running, or `waiting` runs wait in all (None: no limit);
-        checked in the same transaction, so requests racing in cannot all slip through."""
+        per_owner runs queued or running, `waiting` runs wait in all, or the owner used their
+        training minutes for the day (None: no limit); checked in the same transaction, so
+        requests racing in cannot all slip through."""
         with self.transaction() as db:
-            if refused := self._refusal(db, owner, per_owner, waiting):
+            if refused := self._refusal(db, owner, per_owner, waiting, minutes):
                 raise ValueError(refused)
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
             db.execute(
@@ -194,15 +214,19 @@ class JobStore:
         status: str,
         per_owner: int | None = None,
         waiting: int | None = None,
+        minutes: float | None = None,
         then: Callable[[], None] = lambda: None,
     ) -> None:
         """Put a stopped job (still in `status`) at the end of the line to resume, within
-        the same limits as add."""
+        the same limits as add. The time it ran so far is kept in ran_s."""
         with self.transaction() as db:
-            if refused := self._refusal(db, self._get(db, job_id).owner, per_owner, waiting):
+            owner = self._get(db, job_id).owner
+            if refused := self._refusal(db, owner, per_owner, waiting, minutes):
                 raise ValueError(refused)
             db.execute(
-                "UPDATE jobs SET status = 'queued', resume = 1, started = NULL, finished = NULL, "
+                "UPDATE jobs SET status = 'queued', resume = 1, "
+                "ran_s = COALESCE(ran_s, 0) + COALESCE(finished - started, 0), "
+                "started = NULL, finished = NULL, "
                 "pid = NULL, cancel_at = NULL, seq = (SELECT MAX(seq) + 1 FROM jobs), "
                 "reason = 'Waiting to resume from the last checkpoint.', advice = NULL "
                 "WHERE id = ? AND status = ?",
@@ -265,7 +289,25 @@ class JobStore:
         return bool(won)
 
     @staticmethod
-    def _refusal(db, owner: str, per_owner: int | None, waiting: int | None) -> str | None:
+    def _minutes_used(db, owner: str) -> float:
+        now = time.time()
+        seconds = db.execute(
+            "SELECT COALESCE(SUM(COALESCE(ran_s, 0) + "
+            "CASE WHEN started IS NULL THEN 0 ELSE COALESCE(finished, ?) - started END), 0) "
+            "FROM jobs WHERE owner = ? AND COALESCE(finished, ?) >= ?",
+            (now, owner, now, now - DAY_S),
+        ).fetchone()[0]
+        return seconds / 60
+
+    @classmethod
+    def _refusal(
+        cls, db, owner: str, per_owner: int | None, waiting: int | None, minutes=None
+    ) -> str | None:
+        if minutes and cls._minutes_used(db, owner) >= minutes:
+            return (
+                f"You have used your {minutes:g} training minutes for today on this app; "
+                "come back tomorrow, or duplicate the Space to train on your own hardware."
+            )
         if per_owner is not None:
             mine = db.execute(f"SELECT COUNT(*) FROM jobs WHERE owner = ? AND {ACTIVE}", (owner,))
             if mine.fetchone()[0] >= per_owner:

@@ -19,6 +19,9 @@ out-of-memory; the traceback goes to the log); 2 bad command line or config; 28 
 full (status.json says so if it could still be written; half-written checkpoints are
 deleted); 75 another process is training this run (nothing touched); 143 / 130 cancelled by
 SIGTERM / SIGINT (the worker stops at the next step boundary and saves the adapter it has).
+Run in a thread of the app's own process (ZeroGPU, training/jobs/in_process.py, where there
+is no process to signal) it stops that way when RUN_DIR/stop appears (the job runner's
+cancel), or at `stop_at`, the time that process gives it to finish before its GPU call ends.
 Under `accelerate launch` only rank 0 writes to the run directory; without
 a GPU the processes train data parallel on CPU (gloo). accelerate 1.15's `--cpu` flag starts
 one process only (it needs MPI for more), hence `--multi_gpu`, which works on CPU here.
@@ -58,6 +61,10 @@ EXIT_BUSY = 75  # sysexits' EX_TEMPFAIL: try again once the other process is don
 # torch's checkpoint writer reports a full disk only as a failed write, without errno.
 WRITE_FAILED = ("unexpected pos", "file write failed", "iostream error")
 LOW_SPACE = 64 * 1024 * 1024
+OUT_OF_TIME = (
+    "Stopped with the adapter saved before this GPU call's time ran out (on ZeroGPU a run "
+    "trains in calls of limited length). Resume continues from here in another call."
+)
 
 
 def parse_args(argv):
@@ -80,6 +87,9 @@ def parse_args(argv):
         type=int,
         help="most optimizer steps this run may take; an epoch-based run stops there",
     )
+    # Set by a run in the app's own process only (training/jobs/in_process.py): that it runs
+    # there, a time (Unix seconds) to stop by, adapter saved, and why the step limit applies.
+    p.set_defaults(in_process=False, stop_at=None, step_note=None)
     return p.parse_args(argv)
 
 
@@ -131,9 +141,12 @@ def new_run_dir(cfg: RunConfig) -> Path:
     return path
 
 
-def cap_steps(cfg: RunConfig, examples: int, limit: int | None) -> tuple[RunConfig, str | None]:
+def cap_steps(
+    cfg: RunConfig, examples: int, limit: int | None, note: str | None = None
+) -> tuple[RunConfig, str | None]:
     """The config with max_steps at the limit when it would take more steps (epochs
-    counted as the Trainer does), and a line saying so; unchanged (None) otherwise."""
+    counted as the Trainer does), and a line saying so (note, when given); unchanged (None)
+    otherwise."""
     steps = cfg.max_steps
     if steps == -1:
         per_epoch = math.ceil(
@@ -142,7 +155,9 @@ def cap_steps(cfg: RunConfig, examples: int, limit: int | None) -> tuple[RunConf
         steps = math.ceil(cfg.epochs * per_epoch)
     if not limit or steps <= limit:
         return cfg, None
-    note = f"This run would take {steps:,} steps; the limit here is {limit:,}: it stops there."
+    note = (
+        note or f"This run would take {steps:,} steps; the limit here is {limit:,}: it stops there."
+    )
     return replace(cfg, max_steps=limit), note
 
 
@@ -175,14 +190,13 @@ def explain_failure(exc: BaseException, run_dir: Path | None = None) -> tuple[st
     return f"{type(exc).__name__}: {text.splitlines()[0][:500]}", None
 
 
-def load_data(cfg: RunConfig):
-    """Validate, then load and split. Returns (Splits, None) or (None, reason)."""
-    from training.backends import Splits
-    from training.data import load_splits, validate_file
+def check_data(cfg: RunConfig):
+    """The data's validation report (training/data), counted with the model's own tokenizer:
+    template errors and answers cut off by max_length are errors."""
+    from training.data import validate_file
     from training.models.catalogue import load_tokenizer
 
-    # The model's own tokenizer: template errors and answers cut off by max_length are errors.
-    report = validate_file(
+    return validate_file(
         cfg.data,
         tokenizer=load_tokenizer(cfg.model, cfg.trust_remote_code),
         max_length=cfg.max_length,
@@ -192,6 +206,14 @@ def load_data(cfg: RunConfig):
         validation_split=cfg.validation_split,
         seed=cfg.seed,
     )
+
+
+def load_data(cfg: RunConfig):
+    """Validate, then load and split. Returns (Splits, None) or (None, reason)."""
+    from training.backends import Splits
+    from training.data import load_splits
+
+    report = check_data(cfg)
     if not report.ok:
         first = report.errors[0]
         where = f" (row {first.row})" if first.row else ""
@@ -238,12 +260,17 @@ def quiet_library_noise() -> None:
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], **in_process) -> int:
+    """in_process: in_process, stop_at and step_note (see parse_args), set by
+    training/jobs/in_process.py."""
     quiet_library_noise()
+    args = parse_args(argv)
+    for name, value in in_process.items():
+        setattr(args, name, value)
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _LogStream(sys.stdout), _LogStream(sys.stderr)
     try:
-        return run(parse_args(argv))
+        return run(args)
     except OSError as exc:
         if not rundir.disk_full(exc):
             raise
@@ -314,8 +341,20 @@ def run_training(args, cfg: RunConfig, run_dir: Path, main_rank: bool) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print(f"Received {signal.Signals(signum).name}: stopping at the next step.", flush=True)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    # In the app's own process (ZeroGPU, training/jobs/in_process.py) no signal is meant for
+    # the run: the job runner's cancel writes RUN_DIR/stop instead.
+    if not args.in_process:
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    def out_of_time() -> bool:
+        return args.stop_at is not None and time.time() >= args.stop_at
+
+    def stop_file() -> bool:
+        return args.in_process and rundir.stop_requested(run_dir)
+
+    def stopping() -> bool:  # polled by the backend between steps
+        return bool(received) or stop_file() or out_of_time()
 
     def cancel_code() -> int:  # 143 for SIGTERM, 130 for Ctrl-C, as shells report them
         return 128 + (received[0] if received else signal.SIGTERM)
@@ -328,17 +367,17 @@ def run_training(args, cfg: RunConfig, run_dir: Path, main_rank: bool) -> int:
             status("failed", reason=problem, advice="Fix the data, then start again.")
             return 1
         print(f"Data: {len(data.train)} training / {len(data.val)} validation examples", flush=True)
-        cfg, capped = cap_steps(cfg, len(data.train), args.step_limit)
+        cfg, capped = cap_steps(cfg, len(data.train), args.step_limit, args.step_note)
         if capped:
             print(capped, flush=True)
             status("running", resume=args.resume, reason=capped)
-        if received:
+        if stopping():
             status("cancelled", reason="Cancelled before training started.")
             return cancel_code()
         from training.backends import get_backend
 
         result = get_backend(cfg.backend).train(
-            cfg, run_dir, data, resume=args.resume, should_stop=lambda: bool(received)
+            cfg, run_dir, data, resume=args.resume, should_stop=stopping
         )
     except KeyboardInterrupt:
         status("cancelled", reason="Stopped immediately (second signal); no adapter saved.")
@@ -357,11 +396,10 @@ def run_training(args, cfg: RunConfig, run_dir: Path, main_rank: bool) -> int:
     if main_rank:
         rundir.write_json_atomic(run_dir / rundir.METRICS, metrics)
     if result["status"] == "cancelled":
-        status(
-            "cancelled",
-            reason=result.get("reason") or "Cancelled; the adapter so far is saved.",
-            metrics=metrics,
-        )
+        reason = result.get("reason") or "Cancelled; the adapter so far is saved."
+        if out_of_time() and not received and not stop_file():
+            reason = OUT_OF_TIME
+        status("cancelled", reason=reason, metrics=metrics)
         print("Cancelled.", flush=True)
         return cancel_code()
     status("completed", metrics=metrics, reason=capped)

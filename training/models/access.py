@@ -1,6 +1,7 @@
 """Which base models the app's visitors may load, and whether a model's own code may run.
 
     model, trust = check_base_model(model, trust, settings)   # every handler, before loading
+    training_refusal(settings, username, orgs)                # may this visitor train here?
 
 The app is public, so it loads only: the bundled default and the owner's default model
 (Settings.default_model), Hugging Face Hub ids (owner/name), and model folders inside the
@@ -10,6 +11,9 @@ exists. A model's own Python code (trust_remote_code) runs in the app's process,
 every visitor's runs and the Space's secrets: only when the owner allows it
 (TUNESMITH_ALLOW_REMOTE_CODE) and never for an anonymous visitor of a Space. The CLI is the
 machine owner's tool and does not ask.
+
+Who may train is the owner's TUNESMITH_WHO_MAY_TRAIN: anyone, visitors signed in with
+Hugging Face, or signed-in members of named organisations.
 """
 
 import os
@@ -90,3 +94,27 @@ def is_hub_id(name: str) -> bool:
     if not HUB_ID.fullmatch(name) or {".", ".."} & set(name.split("/")):
         return False
     return not os.path.lexists(name)
+
+
+def training_refusal(settings: Settings, username: str | None, orgs=()) -> str:
+    """Why this visitor may not start a run here; '' when they may. username: the Hugging
+    Face username of a signed-in visitor (None when anonymous); orgs: their organisations."""
+    who = settings.who_may_train.strip().lower()
+    if who in ("", "anyone"):
+        return ""
+    allowed = sorted({o.strip() for o in who.split(",") if o.strip()} - {"signed-in"})
+    members = f"members of {', '.join(allowed)} on Hugging Face" if allowed else ""
+    if not username:
+        if not settings.sign_in:
+            return (
+                "Training is not open to visitors of this app (its owner has not set up sign-in)."
+            )
+        return (
+            f"Sign in with Hugging Face to train here{' (for ' + members + ')' if members else ''}."
+        )
+    if not allowed or {o.lower() for o in orgs} & set(allowed):
+        return ""
+    return (
+        f"Training here is for {members}, and {username} is not one. Duplicate the Space to "
+        "train on your own hardware."
+    )

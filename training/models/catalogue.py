@@ -35,7 +35,7 @@ from training.models.bundled import (
     is_model_folder,
     prepare_bundled,
 )
-from training.paths import hub_offline, in_space, models_dir
+from training.paths import hub_caches, hub_offline, in_space, models_dir
 
 HUB_TIMEOUT_S = 2.0
 # Small instruct models that fine-tune on one modest GPU (the 135M-360M ones on CPU too).
@@ -106,14 +106,17 @@ def _hub_unreachable_reason() -> str:
 
 
 def _hub_cached(repo_id: str) -> Path | None:
-    """A model downloaded earlier still loads offline from the local Hub cache."""
+    """A model downloaded or preloaded earlier (paths.hub_caches) loads without the network."""
     from huggingface_hub import snapshot_download
 
-    try:
-        folder = Path(snapshot_download(repo_id, local_files_only=True))
-    except Exception:
-        return None
-    return folder if is_model_folder(folder) else None
+    for cache in hub_caches():
+        try:
+            folder = Path(snapshot_download(repo_id, local_files_only=True, cache_dir=cache))
+        except Exception:
+            continue
+        if is_model_folder(folder):
+            return folder
+    return None
 
 
 def _folder_params(folder: Path) -> str:
@@ -177,11 +180,11 @@ def list_models(extra_local: list[str] = (), roots: list[Path] = ()) -> list[Mod
     entries += [_local_entry(folder) for folder in dict.fromkeys(folders)]
     online = hub_reachable()
     for repo_id, params, gated in HUB_MODELS:
-        cached = not online and _hub_cached(repo_id) is not None
-        if online:
+        cached = _hub_cached(repo_id) is not None
+        if cached:
+            reason = "downloaded before: loads from the local cache"
+        elif online:
             reason = "gated: accept its licence on huggingface.co and sign in" if gated else ""
-        elif cached:
-            reason = "offline, but downloaded earlier: loads from the local cache"
         else:
             reason = _hub_unreachable_reason()
         entries.append(
@@ -210,10 +213,10 @@ def resolve_model(name: str | None, progress: Progress = None) -> Path | str:
             f"{name!r} is neither a model folder on this machine nor a Hub id like "
             "'owner/model-name'."
         )
+    if cached := _hub_cached(name):  # preloaded or downloaded before: no second download
+        return cached
     if hub_reachable():
         return name
-    if cached := _hub_cached(name):
-        return cached
     raise ValueError(
         f"{name} is on the Hugging Face Hub, which this machine cannot reach "
         f"({_hub_unreachable_reason()}); pick the bundled model or a local folder."

@@ -534,3 +534,32 @@ def opened_files():
         yield seen
     finally:
         _RECORDING.remove(seen)
+
+
+def test_training_minutes_per_visitor_stop_the_run_and_refuse_the_next(make_runner):
+    runner = make_runner(max_minutes=0.01).start()  # 0.6 s per owner per day
+    job = runner.submit(cfg(steps=200), owner="alice")  # 10 s of fake steps
+    wait_for(lambda: status_of(runner, job.id) == "cancelled", what="stopped at the limit")
+    stopped = runner.get(job.id)
+    assert "0.01 training minutes for today" in stopped.reason
+    assert rundir.adapter_complete(job.run_dir) and stopped.progress["step"] < 200
+    assert runner.store.minutes_used("alice") >= 0.01
+    with pytest.raises(ValueError, match="used your 0.01 training minutes for today"):
+        runner.submit(cfg(steps=2), owner="alice")
+    with pytest.raises(ValueError, match="used your 0.01 training minutes"):
+        runner.resume(job.id, owner="alice")
+    other = runner.submit(cfg(steps=2), owner="bob")  # another visitor's minutes are their own
+    wait_for(lambda: status_of(runner, other.id) == "completed", what="bob's run")
+
+
+def test_resumed_runs_keep_counting_the_time_they_ran_before(make_runner, monkeypatch):
+    monkeypatch.setenv("FAKE_STEP_S", "0.1")
+    runner = make_runner().start()
+    job = runner.submit(cfg(steps=100), owner="alice")
+    wait_for(lambda: runner.jobs_for("alice")[0].progress.get("step", 0) >= 3, what="steps")
+    runner.cancel(job.id, owner="alice")
+    wait_for(lambda: status_of(runner, job.id) == "cancelled", what="cancelled")
+    before = runner.store.minutes_used("alice")
+    runner.resume(job.id, owner="alice")
+    assert runner.store.minutes_used("alice") == pytest.approx(before)
+    assert runner.get(job.id).ran_s == pytest.approx(before * 60)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.assets import preload_hub_cache
 from tests.training.models.test_bundled import _fake_convert
 from training.config import DEFAULT_MODEL
 from training.models import bundled
@@ -217,17 +218,6 @@ def test_cli_prepare_prints_where_the_model_lives_and_is_idempotent(monkeypatch,
 
 
 # --- the real bundled model (slow: ~1 min) ------------------------------------------------
-
-
-def preload_hub_cache(cache: Path, repo_id: str, folder: Path) -> Path:
-    """A model in the Hugging Face cache's standard layout, as a Space's preload_from_hub
-    leaves it at build time: models--OWNER--NAME/{refs/main, snapshots/REVISION/...}."""
-    revision = "0123456789abcdef0123456789abcdef01234567"
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
-    shutil.copytree(folder, repo / "snapshots" / revision)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(revision)
-    return repo
 
 
 def test_inside_a_space_the_default_is_the_preloaded_hub_model(tiny_model_dir, tmp_path):
