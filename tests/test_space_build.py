@@ -84,6 +84,9 @@ def build_space_venv() -> Path:
         took = f"built in {time.monotonic() - start:.0f} s"
         (venv / ".complete").write_text(took + "\n")
         print(f"Space venv {venv} {took}")
+        for old in VENVS.iterdir():  # venvs of earlier requirements.txt versions: ~2 GB each
+            if old.is_dir() and old != venv and (old / "pyvenv.cfg").is_file():
+                shutil.rmtree(old, ignore_errors=True)
     return python
 
 
