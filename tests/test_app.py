@@ -56,12 +56,13 @@ def test_the_apps_runner_applies_the_settings_limits_and_model_policy(tmp_path):
     from training.config import RunConfig
     from training.settings import Settings
 
-    settings = Settings(max_jobs_per_visitor=1, max_queued=5, max_steps=50)
+    settings = Settings(max_jobs_per_visitor=1, max_queued=5, max_steps=50, minutes_per_visitor=30)
     runner = app.start_runner(ChatEngine(), settings)
     runner.shutdown()  # nothing runs: submitted jobs stay queued
     data = tmp_path / "d.jsonl"
     data.write_text('{"text": "hi"}\n')
-    assert (runner.max_jobs_per_owner, runner.max_queued, runner.max_steps) == (1, 5, 50)
+    limits = runner.max_jobs_per_owner, runner.max_queued, runner.max_steps, runner.max_minutes
+    assert limits == (1, 5, 50, 30)
     for bad, why in (
         (RunConfig(data=str(data), max_steps=51), "at most 50"),
         (RunConfig(data=str(data), model=str(tmp_path)), "Only models from the list"),
@@ -97,3 +98,19 @@ def test_a_space_offers_duplication_and_the_queue_is_bounded():
     [button] = buttons(space)
     assert "train privately on your own GPU" in button["props"]["value"]
     assert space._queue.max_size == 64
+
+
+def test_on_a_space_only_signed_in_visitors_may_run_model_code(tmp_path):
+    from training.chat.engine import ChatEngine
+    from training.config import RunConfig
+    from training.settings import Settings
+
+    settings = Settings(space_id="someone/tunesmith", allow_remote_code=True)
+    runner = app.start_runner(ChatEngine(), settings)
+    runner.shutdown()
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "hi"}\n')
+    trusting = RunConfig(data=str(data), max_steps=5, trust_remote_code=True)
+    with pytest.raises(ValueError, match="off on a public Space"):
+        runner.submit(trusting, "AnonymousBrowserId0123456")
+    assert runner.submit(trusting, "hf:alice").owner == "hf:alice"
