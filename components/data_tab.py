@@ -6,8 +6,10 @@ statistics, a preview table and any row rendered with the selected model's chat 
 
 `build_data_tab(model, trust, max_length, settings)` returns a `gr.State` holding the
 `DataChoice` the Train tab trains on (training/data/choice.py); max_length is the Train
-tab's widget, the one place that setting lives. Handlers are plain functions, tested
-without a browser: each returns or yields a `View`, the tab's outputs in order.
+tab's widget, the one place that setting lives. When every error is in a row, a checkbox
+offers to skip those rows and train on the others: an explicit choice, carried to the run.
+Handlers are plain functions, tested without a browser: each returns or yields a `View`,
+the tab's outputs in order.
 
 Its length: upload, Hub and sample sources, the mapping editor and the row viewer share one
 DataChoice state; formatters live in format.py and stats_format.py.
@@ -17,6 +19,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import NamedTuple
 
 import gradio as gr
@@ -28,6 +31,7 @@ from training.data import (
     SAMPLE_DESCRIPTIONS,
     SAMPLES,
     DataChoice,
+    ReportSummary,
     preview_file,
     render_example,
     validate_file,
@@ -44,7 +48,6 @@ log = logging.getLogger(__name__)
 PREVIEW_ROWS = 20
 SLOTS = 4  # most fields a format has (alpaca: instruction, input, output, system)
 SLOT_FIELDS = ("slot1", "slot2", "slot3", "slot4")
-OPTIONAL_NAMES = {"system": "system prompt", "input": "extra input (context)"}
 FORMAT_CHOICES = [
     ("Detect automatically", "auto"),
     ("Chat messages (OpenAI: role/content)", "messages"),
@@ -52,6 +55,7 @@ FORMAT_CHOICES = [
     ("Alpaca (instruction / input / output)", "alpaca"),
     ("Prompt / completion (question / answer, ...)", "prompt_completion"),
     ("Plain text (language modelling)", "text"),
+    ("Preference pairs: train on the chosen replies (DPO/ORPO not supported yet)", "preference"),
 ]
 FAILED = "Something went wrong on our side while {}. The details are in the server log."
 CHECKING = fmt_html.message_html("Checking your data…", "info")
@@ -77,6 +81,7 @@ class View(NamedTuple):
     slot3: dict = gr.update(visible=False)
     slot4: dict = gr.update(visible=False)
     options: dict = gr.update()  # the "Format and columns" accordion
+    skip: dict = gr.update(visible=False, value=False)  # "Skip the N rows with errors"
     choice: DataChoice = DataChoice()  # what the Train tab reads (checked once .summary is set)
 
 
@@ -85,14 +90,44 @@ def roles_for(fmt: str | None) -> list[str]:
     return [*REQUIRED[fmt], *OPTIONAL.get(fmt, ())] if fmt in REQUIRED else []
 
 
-def choose(path, fmt_choice="auto", mapping=None, validation_file=None) -> DataChoice:
+def choose(path, fmt_choice="auto", mapping=None, validation_file=None, skip=False) -> DataChoice:
     """What the user picked, not yet checked (format None = detect)."""
     return DataChoice(
         path=str(path) if path else None,
         format=None if fmt_choice in (None, "", "auto") else fmt_choice,
         mapping={k: v for k, v in (mapping or {}).items() if v},
         validation_file=str(validation_file) if validation_file else None,
+        skip_bad_rows=bool(skip),
     )
+
+
+def skip_box(summary: ReportSummary | None, ticked: bool) -> dict:
+    """The "skip the rows with errors" checkbox: shown only when skipping would leave rows."""
+    if summary is None or summary.ok or not summary.skippable:
+        return gr.update(visible=False, value=False)
+    n, m = summary.skippable, summary.stats.get("examples", 0)
+    label = (
+        f"Skip the {n:,} row{'s' * (n != 1)} with errors and train on the other {m:,} "
+        "(the run lists the skipped rows, with why, in skipped_rows.jsonl)"
+    )
+    return gr.update(visible=True, value=ticked, label=label)
+
+
+def skip_verdict(choice: DataChoice) -> str | None:
+    """The verdict when rows with errors could be skipped (None: the report's own verdict)."""
+    s = choice.summary
+    if s is None or s.ok or not s.skippable:
+        return None
+    n, m = s.skippable, s.stats.get("examples", 0)
+    rows = f"{n:,} row{'s' * (n != 1)}"
+    if choice.skip_bad_rows:
+        text = f"Ready to train on {m:,} examples; the {rows} with errors will be left out."
+        return fmt_html.message_html(text, "ok")
+    errors = fmt_html.plural(s.errors, "error")
+    text = (
+        f"Fix {errors} first, then check again, or tick “Skip” below to train on the other {m:,}."
+    )
+    return fmt_html.message_html(text, "error")
 
 
 def get_tokenizer(model: str | None, trust: bool, progress=None, settings: Settings | None = None):
@@ -122,14 +157,17 @@ def preview_view(sel: DataChoice) -> View:
     slots = [gr.update(visible=False)] * SLOTS
     for i, r in enumerate(roles):
         optional = "" if r in REQUIRED[fmt] else " (optional)"
-        label = f"Column for the {FIELD_NAMES.get(r, OPTIONAL_NAMES.get(r, r))}{optional}"
+        label = f"Column for the {FIELD_NAMES.get(r, r)}{optional}"
         value = d.mapping.get(r, "") if d else ""
         slots[i] = gr.update(visible=True, label=label, choices=choices, value=value)
     unsure = p.error is not None or d is None or d.ambiguous or d.format is None
+    detection = fmt_html.detection_html(p)
+    if d is not None and d.format is None and d.kinds:  # recognised, e.g. preference pairs
+        detection = fmt_html.message_html(d.reason, "warning")
     return View(
         verdict=CHECKING,
         preview=fmt_html.preview_html(p),
-        detection=fmt_html.detection_html(p),
+        detection=detection,
         format_choice=sel.format or "auto",
         roles=roles,
         **dict(zip(SLOT_FIELDS, slots, strict=True)),
@@ -163,14 +201,15 @@ def load_and_check(
         report.warnings.insert(
             0, make_finding("model_unavailable", None, model=model, detail=why_not)
         )
-    stats = report.stats
+    stats, choice = report.stats, sel.checked(report)
     yield view._replace(
-        verdict=fmt_html.verdict_html(report),
+        verdict=skip_verdict(choice) or fmt_html.verdict_html(report),
         report=fmt_html.report_html(report),
         stats=stats_format.stats_html(stats),
         conversation=show_row(sel, 1, model, trust, settings),
         histogram=stats_format.histogram_svg(stats.get("histogram"), stats.get("max_length")),
-        choice=sel.checked(report),
+        skip=skip_box(choice.summary, choice.skip_bad_rows),
+        choice=choice,
     )
 
 
@@ -221,10 +260,17 @@ def on_options(
     max_bytes=None,
     settings=None,
 ):
-    """Columns mapped by hand, a validation file, a new max length or model: check again."""
+    """Columns mapped by hand, a validation file, a new max length or model: check again
+    (a ticked "skip the rows with errors" stays ticked)."""
     mapping = dict(zip(roles, (s1, s2, s3, s4), strict=False))
-    sel = choose(sel.path, fmt, mapping, val_file)
+    sel = choose(sel.path, fmt, mapping, val_file, sel.skip_bad_rows)
     yield from load_and_check(sel, max_len, model, trust, max_bytes, progress, settings)
+
+
+def on_skip(sel: DataChoice, ticked) -> tuple:
+    """The "skip the rows with errors" box ticked or cleared: (verdict, choice)."""
+    sel = replace(sel, skip_bad_rows=bool(ticked))
+    return skip_verdict(sel) or gr.update(), sel
 
 
 def show_row(sel: DataChoice, row, model, trust, settings: Settings | None = None) -> str:
@@ -239,7 +285,10 @@ def show_row(sel: DataChoice, row, model, trust, settings: Settings | None = Non
     if p.examples[i] is None:
         return fmt_html.problem_row_html(row, p.rows[i], p.problems[i] or [p.error or ""])
     tokenizer, why_not = get_tokenizer(model, trust, settings=settings)
-    text = render_example(p.examples[i], tokenizer)
+    try:
+        text = render_example(p.examples[i], tokenizer)
+    except ValueError as e:  # the template refuses the row (its turns, or tool calls)
+        return fmt_html.problem_row_html(row, p.rows[i], [str(e)])
     if tokenizer is None:
         title = f"Row {row} in ChatML layout (the model's own template is unavailable: {why_not})"
         return fmt_html.rendered_html(text, ["<|im_start|>", "<|im_end|>"], title)
@@ -325,6 +374,7 @@ def build_data_tab(
                 type="filepath",
             )
         verdict = gr.HTML(START, elem_id="ts-verdict")
+        skip = gr.Checkbox(False, visible=False, elem_id="ts-skip-bad-rows")
         detection = gr.HTML(elem_id="ts-detection")
         with gr.Row():
             with gr.Column(scale=3):
@@ -351,7 +401,7 @@ def build_data_tab(
         roles, choice = gr.State([]), gr.State(DataChoice())
 
     outputs = [verdict, report, stats, histogram, preview, detection, conversation, row, fmt]
-    outputs += [roles, *slots, opts, choice]
+    outputs += [roles, *slots, opts, skip, choice]
     assert len(outputs) == len(View._fields)
     cap = {"max_bytes": settings.max_upload_bytes, "settings": settings}
 
@@ -378,6 +428,12 @@ def build_data_tab(
     option_inputs = [choice, fmt, roles, *slots, val_upload, max_len, model, trust]
     triggers = rechecks + [model.change, trust.change]
     wire(triggers, on_options, option_inputs, "recheck", "checking the file")
+    skip.input(
+        safe(on_skip, "changing which rows are trained", lambda m: (m, DataChoice())),
+        [choice, skip],
+        [verdict, choice],
+        api_name="skip_bad_rows",
+    )
     upload.clear(blank_view, None, outputs, api_visibility="private")
     sample.change(
         lambda name: gr.update(info=SAMPLE_DESCRIPTIONS.get(name)),

@@ -1,4 +1,6 @@
-"""Evaluate tab: the before/after report of a run (training/evaluation/evaluate.py) and its per-row table.
+"""Evaluate tab: was fine-tuning worth it? The report of a run (training/evaluation/evaluate.py)
+in reading order: the verdict (green only for a clear improvement), which metric decided and
+the rule, sample answers, the figures with a plain line for each, then every row.
 
 The evaluation runs in the app's chat engine (the same single loaded model the Playground
 uses, queued behind it), writes RUN_DIR/eval/, and a saved report shows again whenever
@@ -14,7 +16,7 @@ from components.format import esc, message_html
 from components.run_picker import build_run_row, checkpoint_update
 from training.chat.engine import ChatEngine
 from training.evaluation import evaluate
-from training.evaluation.metrics import METRICS
+from training.evaluation.metrics import METRICS, RULE
 from training.jobs import runs
 from training.models.access import check_remote_code
 from training.settings import Settings
@@ -22,63 +24,148 @@ from training.settings import Settings
 log = logging.getLogger(__name__)
 
 SIDE_LABELS = {"base": "Base", "tuned": "Tuned", "few_shot": "Base + few-shot"}
+WINNER = {"tuned": "Tuned scored higher", "base": "Base scored higher", "tie": "Same score"}
+LEVEL = {"improved": "ok", "regressed": "error"}  # any other outcome: warning, never green
+SAMPLES = 3  # sample answers shown before the figures
 TEXT_CHARS = 600
 
 
-def report_html(report: dict | None) -> str:
-    if not report:
-        return message_html("No evaluation yet for this run: press Evaluate.", "info")
-    duel = report.get("tuned_vs_base") or {}
-    level = "ok" if duel.get("wins", 0) > duel.get("losses", 0) else "warning"
+def _text(text: str) -> str:
+    cut = text if len(text) <= TEXT_CHARS else text[: TEXT_CHARS - 1] + "…"
+    return f'<div class="ts-eval-text">{esc(cut)}</div>'
+
+
+def _score(metric: str, value) -> str:
+    if value is None:
+        return ""
+    if metric == "exact_match":
+        return "right" if value else "wrong"
+    return f"{METRICS[metric].label} {METRICS[metric].fmt.format(value)}"
+
+
+def pick_samples(rows: list[dict], n: int = SAMPLES) -> list[dict]:
+    """A row tuned won, one base won and one tie where there are such (not only the wins),
+    then the next rows; in row order."""
+    picked = []
+    for kind in WINNER:
+        picked += [r for r in rows if r.get("winner") == kind][:1]
+    picked += [r for r in rows if all(r is not p for p in picked)]
+    return sorted(picked[:n], key=lambda r: r["index"])
+
+
+def sample_html(row: dict, metric: str) -> str:
+    """One held-out row as a card: prompt and reference, then each side's answer and score."""
+    sides = [s for s in SIDE_LABELS if s in row["outputs"]]
+    answers = "".join(
+        f'<div class="ts-eval-answer ts-eval-{s}"><div class="ts-eval-label">'
+        f"{esc(SIDE_LABELS[s])} · {esc(_score(metric, row['scores'][s].get(metric)))}</div>"
+        f"{_text(row['outputs'][s])}</div>"
+        for s in sides
+    )
+    return (
+        f'<div class="ts-eval-sample"><div class="ts-eval-head">Row {row["index"] + 1}: '
+        f"{esc(WINNER.get(row.get('winner'), ''))}</div>"
+        f'<div class="ts-eval-grid"><div><div class="ts-eval-label">Prompt</div>'
+        f'{_text(row["prompt"])}</div><div><div class="ts-eval-label">Reference answer</div>'
+        f'{_text(row["reference"])}</div></div><div class="ts-eval-grid">{answers}</div></div>'
+    )
+
+
+def figures_html(report: dict, metric: str) -> str:
+    """The per-side means, the deciding metric first, each with its one-line explanation."""
     sides = [s for s in SIDE_LABELS if report.get(s)]
     head = "".join(f"<th>{esc(SIDE_LABELS[s])}</th>" for s in sides)
     body = ""
-    for key, (label, fmt) in METRICS.items():
+    for key in [metric, *(k for k in METRICS if k != metric)]:
         values = [report[s].get(key) for s in sides]
         if all(v is None for v in values):
             continue
-        cells = "".join(f"<td>{fmt.format(v) if v is not None else '–'}</td>" for v in values)
-        body += f"<tr><th>{esc(label)}</th>{cells}</tr>"
+        m = METRICS[key]
+        cells = "".join(f"<td>{m.fmt.format(v) if v is not None else '–'}</td>" for v in values)
+        label = m.label + (" (decides the verdict)" if key == metric else "")
+        body += (
+            f'<tr><th>{esc(label)}<div class="ts-eval-explain">{esc(m.explain)}</div></th>'
+            f"{cells}</tr>"
+        )
+    return (
+        f'<table class="ts-table ts-eval"><thead><tr><th>Figure</th>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
+def report_html(report: dict | None, rows: list[dict] | None = None) -> str:
+    """The verdict (green only for a clear improvement), which metric decided and why, the
+    rule, sample answers, then the figures."""
+    if not report:
+        return message_html("No evaluation yet for this run: press Evaluate.", "info")
+    metric = report.get("metric", "rouge_l")  # reports saved before the metric was chosen
+    headline = report.get("headline", "")
+    rest = report["verdict"].removeprefix(headline).strip()
+    level = LEVEL.get(report.get("outcome"), "warning")
+    why = report.get(
+        "metric_reason",
+        "This evaluation was saved by an earlier version that did not test its verdict against "
+        "chance: press Evaluate for one that does.",
+    )
+    samples = pick_samples(rows or [])
+    shown = (
+        f"{len(samples)} of the {report['rows']} held-out rows (every row is in the table below)"
+        if samples
+        else "none saved"
+    )
     details = (
-        f"{report['rows']} rows from {report.get('data', '?')}, checkpoint {report.get('checkpoint', '?')}, "
-        f"greedy decoding up to {report.get('max_new_tokens', '?')} new tokens, "
-        f"{report.get('few_shot_k', 0)} few-shot examples, {report.get('seconds', '?')} s. "
-        "A row is won by the higher ROUGE-L F1; equal scores are ties."
+        f"{report['rows']} rows from {report.get('data', '?')}, checkpoint "
+        f"{report.get('checkpoint', '?')}, greedy decoding up to "
+        f"{report.get('max_new_tokens', '?')} new tokens, {report.get('few_shot_k', 0)} few-shot "
+        f"examples, {report.get('seconds', '?')} s."
     )
     return (
-        message_html(report["verdict"], level)
-        + f'<table class="ts-table ts-eval"><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>'
+        f'<div class="ts-panel ts-{level} ts-eval-verdict">{esc(headline)}'
+        f'<div class="ts-eval-reason">{esc(rest)}</div></div>'
+        f'<p class="ts-eval-why">{esc(why)} {esc(RULE)}</p>'
+        f'<h4 class="ts-h">Sample answers</h4><p class="ts-caption">{esc(shown)}</p>'
+        + "".join(sample_html(r, metric) for r in samples)
+        + '<h4 class="ts-h">The figures</h4>'
+        + figures_html(report, metric)
         + f'<p class="ts-caption">{esc(details)}</p>'
     )
 
 
-def _text_cell(text: str, score: float | None = None) -> str:
-    cut = text if len(text) <= TEXT_CHARS else text[: TEXT_CHARS - 1] + "…"
-    badge = f'<div class="ts-score">ROUGE-L {score:.2f}</div>' if score is not None else ""
-    return (
-        f'<td><div class="ts-cell-text" style="white-space: pre-wrap">{esc(cut)}</div>{badge}</td>'
-    )
-
-
-def rows_html(rows: list[dict]) -> str:
+def rows_html(rows: list[dict], metric: str = "rouge_l") -> str:
+    """Every row: fixed column widths, words wrapped whole (the page scrolls it sideways on a
+    phone rather than breaking words into fragments)."""
     if not rows:
         return ""
     sides = [s for s in SIDE_LABELS if s in rows[0]["outputs"]]
     head = "".join(
         f"<th>{esc(h)}</th>"
-        for h in ["#", "Prompt", "Reference", *(SIDE_LABELS[s] for s in sides), "Winner"]
+        for h in ["#", "Prompt", "Reference", *(SIDE_LABELS[s] for s in sides), "Higher score"]
     )
+    cols = '<col class="ts-eval-num">' + "<col>" * (2 + len(sides)) + '<col class="ts-eval-win">'
     body = []
     for r in rows:
-        cells = _text_cell(r["prompt"]) + _text_cell(r["reference"])
-        cells += "".join(_text_cell(r["outputs"][s], r["scores"][s]["rouge_l"]) for s in sides)
+        cells = f"<td>{_text(r['prompt'])}</td><td>{_text(r['reference'])}</td>"
+        for s in sides:
+            score = _score(metric, r["scores"][s].get(metric))
+            cells += (
+                f'<td>{_text(r["outputs"][s])}<div class="ts-eval-label">{esc(score)}</div></td>'
+            )
+        winner = SIDE_LABELS.get(r.get("winner"), "Same" if r.get("winner") == "tie" else "")
         body.append(
-            f'<tr><td class="ts-num">{r["index"] + 1}</td>{cells}<td>{esc(r.get("winner", ""))}</td></tr>'
+            f'<tr><td class="ts-num">{r["index"] + 1}</td>{cells}<td>{esc(winner)}</td></tr>'
         )
     return (
-        f'<div class="ts-table-wrap"><table class="ts-table ts-eval-rows"><thead><tr>{head}</tr></thead>'
+        '<h4 class="ts-h">Every row</h4><p class="ts-caption">Each held-out row with every '
+        "answer and its score; on a narrow screen the table scrolls sideways.</p>"
+        '<div class="ts-table-wrap"><table class="ts-table '
+        f'ts-eval-rows"><colgroup>{cols}</colgroup><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )
+
+
+def views(report: dict | None, rows: list[dict]) -> tuple[str, str]:
+    """(the report with its samples, the table of every row)."""
+    return report_html(report, rows), rows_html(rows, (report or {}).get("metric", "rouge_l"))
 
 
 def show_saved(run: str, owner: str = ""):
@@ -86,7 +173,7 @@ def show_saved(run: str, owner: str = ""):
     if path is None:
         return pick, message_html("Pick a run to evaluate.", "info"), ""
     report, rows = evaluate.read_report(path)
-    return pick, report_html(report), rows_html(rows)
+    return pick, *views(report, rows)
 
 
 def run_evaluation(
@@ -116,7 +203,7 @@ def run_evaluation(
     except Exception as exc:  # a plain message in the page, never a traceback
         log.exception("evaluation failed")
         return message_html(f"Evaluation failed: {exc}", "error"), gr.skip()
-    return report_html(report), rows_html(evaluate.read_report(path)[1])
+    return views(report, evaluate.read_report(path)[1])
 
 
 def build_evaluate_tab(engine: ChatEngine, owner=None, settings: Settings | None = None) -> None:
@@ -127,12 +214,21 @@ def build_evaluate_tab(engine: ChatEngine, owner=None, settings: Settings | None
     with gr.Tab("Evaluate") as tab:
         gr.Markdown(
             "Did fine-tuning help, and was it worth it? Base, tuned and base + few-shot answer "
-            "the rows the run held out (or your own file); the report compares them with the "
-            "references."
+            "the rows the run held out (or your own file); the report shows sample answers, "
+            "then compares all of them with the references. It says *worth it* only when the "
+            "tuned model wins clearly more rows than chance would give."
         )
-        run, checkpoint = build_run_row(tab, owner)
+        run, checkpoint = build_run_row(tab, owner, elem_id="ts-ev")
         with gr.Row():
-            limit = gr.Slider(1, 500, 50, step=1, label="Rows (at most)")
+            limit = gr.Slider(
+                1,
+                500,
+                50,
+                step=1,
+                label="Rows (at most)",
+                info="A verdict needs at least 6 rows where tuned and base differ; more rows, "
+                "a surer answer.",
+            )
             k = gr.Slider(0, 8, 3, step=1, label="Few-shot examples (0 = no few-shot baseline)")
             data_file = gr.File(
                 label="Held-out file (optional; default: the run's validation split)",
@@ -140,8 +236,8 @@ def build_evaluate_tab(engine: ChatEngine, owner=None, settings: Settings | None
                 type="filepath",
             )
         start = gr.Button("Evaluate", variant="primary")
-        report = gr.HTML(message_html("Pick a run to evaluate.", "info"))
-        table = gr.HTML()
+        report = gr.HTML(message_html("Pick a run to evaluate.", "info"), elem_id="ts-ev-report")
+        table = gr.HTML(elem_id="ts-ev-table")
     run.change(show_saved, [run, owner], [checkpoint, report, table], api_visibility="private")
     start.click(
         partial(run_evaluation, engine, settings=settings),

@@ -1,5 +1,6 @@
-"""Export tab: take a run away: its adapter as a .zip, a merged model, or a push to the
-Hugging Face Hub, each with the model card (training/export/model_card.py) previewed here first.
+"""Export tab: take a run away: its adapter as a .zip, a merged model (built, or downloaded as a
+.zip), or a push to the Hugging Face Hub, each with the model card
+(training/export/model_card.py) previewed here first. Messages never name a server path.
 
 Every handler re-checks that the run is the visitor's (API callers pick values freely), and
 that neither the run's model nor the "trust remote code" box runs a model's own code where
@@ -10,10 +11,13 @@ returns it, and failures are logged with it scrubbed out (training/export/export
 
 import logging
 import re
+import shutil
 import tempfile
 from functools import partial
+from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from components.format import message_html
 from components.run_picker import build_run_row, checkpoint_update
@@ -102,7 +106,43 @@ def build_merged(
         )
     except Exception as exc:
         return _failed("Merging", exc)
-    return message_html(f"Merged model saved in {folder}", "ok")
+    log.info("merged model of %s in %s", run, folder)
+    return message_html(
+        "Merged model built: download it as a .zip, or push it to the Hub below.", "ok"
+    )
+
+
+def download_merged(
+    run,
+    checkpoint,
+    trust_remote_code=False,
+    owner="",
+    progress=gr.Progress(),  # noqa: B008
+    settings: Settings | None = None,
+):
+    """(zip path for gr.File, status): the merged model, built first if needed. The zip is
+    written straight into Gradio's cache folder, which serves it without copying it again (it
+    is as large as the base model); it replaces the previous zip of this run and checkpoint."""
+    cache = Path(get_upload_folder())
+    cache.mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix="tunesmith-merged-", dir=cache))
+    try:
+        path = runs.open(run, checkpoint, owner)
+        archive = export.merged_zip(
+            path,
+            checkpoint,
+            out,
+            trust_remote_code=checked_trust(path, trust_remote_code, settings),
+            progress=lambda message: progress(None, desc=message),
+        )
+    except Exception as exc:
+        shutil.rmtree(out, ignore_errors=True)
+        return None, _failed("Download", exc)
+    for old in cache.glob(f"tunesmith-merged-*/{archive.name}"):
+        if old != archive:
+            shutil.rmtree(old.parent, ignore_errors=True)
+    ready = f"Merged model zip ready: {archive.name} ({archive.stat().st_size / 1e9:.2f} GB)"
+    return str(archive), message_html(ready, "ok")
 
 
 def push_to_hub(
@@ -186,7 +226,10 @@ def build_export_tab(owner=None, settings: Settings | None = None) -> None:
                 zip_button = gr.Button("Download adapter (.zip)")
                 zip_file = gr.File(label="Adapter zip", interactive=False)
             with gr.Column():
-                merge_button = gr.Button("Build merged model")
+                with gr.Row():
+                    merge_button = gr.Button("Build merged model")
+                    merged_zip_button = gr.Button("Download merged model (.zip)")
+                merged_file = gr.File(label="Merged model zip", interactive=False)
                 trust = gr.Checkbox(
                     False,
                     label="Trust remote code",
@@ -219,6 +262,12 @@ def build_export_tab(owner=None, settings: Settings | None = None) -> None:
     merge_inputs = [run, checkpoint, trust, owner]
     merge_button.click(
         partial(build_merged, settings=settings), merge_inputs, status, **one_at_a_time
+    )
+    merged_zip_button.click(
+        partial(download_merged, settings=settings),
+        merge_inputs,
+        [merged_file, status],
+        **one_at_a_time,
     )
     push_button.click(
         push_handler(space_token, settings),

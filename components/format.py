@@ -10,6 +10,8 @@ import json
 import re
 from collections.abc import Iterable
 
+from training.data.codes import group_text
+
 CELL_CHARS = 160  # longest cell text in the preview table; the full row is in the chat view
 ROWS_SHOWN = 30  # row numbers listed per problem before "and N more"
 
@@ -157,17 +159,19 @@ def report_html(report) -> str:
         for g in group_findings(findings):
             items = g["items"]
             count = max(len(items), report.counts.get(g["code"], 0))
-            first = items[0]
+            # one row's facts are never stated for all: a generic summary when they differ
+            summary, hint = group_text(g["code"], items, count)
             rows = _rows_text(items, count)
             details = "".join(
                 f"<li><b>{esc(where(f))}</b>: {esc(f.message)}</li>" for f in items[:ROWS_SHOWN]
             )
+            # the code is for scripts and tests (an attribute), never shown as text
             parts.append(
                 f'<details class="ts-finding ts-{level}" data-code="{esc(g["code"])}">'
-                f"<summary><span class='ts-count'>{count:,}×</span> {esc(first.message)}"
+                f"<summary><span class='ts-count'>{count:,}×</span> {esc(summary)}"
                 f" <span class='ts-rows'>({esc(rows)})</span></summary>"
-                f"<p class='ts-hint'>How to fix: {esc(first.hint)}</p>"
-                f"<ul>{details}</ul><p class='ts-code'>code: {esc(g['code'])}</p></details>"
+                f"<p class='ts-hint'>How to fix: {esc(hint)}</p>"
+                f"<ul>{details}</ul></details>"
             )
     return "".join(parts)
 
@@ -190,6 +194,10 @@ def rendered_html(text: str, specials: Iterable[str] = (), title: str = "") -> s
 
 CSS = """
 .ts-chat-base .md, .ts-chat-tuned .md, .ts-chat-few_shot .md { white-space: pre-wrap; }
+/* Gradio floats a chat's label and buttons over its top edge, so scrolled messages ran under
+   them: the scrolling area starts below them instead. */
+.ts-chat .wrapper > .bubble-wrap { margin-top: 40px; height: calc(100% - 40px);
+  padding-top: 0; }
 .ts-panel { padding: 10px 14px; border-radius: 8px; margin: 4px 0 10px; font-weight: 600;
   border: 1px solid var(--border-color-primary); }
 .ts-ok { background: #e8f7ee; color: #14532d; border-color: #86efac; }
@@ -228,4 +236,25 @@ CSS = """
   padding: 10px; border-radius: 6px; background: var(--background-fill-secondary);
   border: 1px solid var(--border-color-primary); font-size: 0.9em; }
 .ts-special { color: #7c3aed; font-weight: 600; }
+.ts-eval-reason { font-weight: 400; margin-top: 4px; }
+.ts-eval-why { font-size: 0.92em; margin: 0 0 8px; }
+.ts-eval-sample { border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: 8px 12px; margin: 8px 0; }
+.ts-eval-head { font-weight: 600; margin-bottom: 6px; }
+.ts-eval-grid { display: grid; gap: 8px 12px; margin-top: 6px;
+  grid-template-columns: repeat(auto-fit, minmax(220px, 1fr)); }
+.ts-eval-answer { background: var(--background-fill-secondary); border-radius: 6px; padding: 6px 8px; }
+.ts-eval-label { font-size: 0.85em; font-weight: 600; color: var(--body-text-color-subdued); }
+.ts-eval-text { white-space: pre-wrap; word-break: normal; overflow-wrap: break-word; }
+.ts-eval-explain { font-weight: 400; font-size: 0.88em; color: var(--body-text-color-subdued); }
+.ts-table.ts-eval th, .ts-table.ts-eval td { word-break: normal; overflow-wrap: break-word;
+  white-space: normal; }
+.ts-table.ts-eval td { white-space: nowrap; text-align: right; font-variant-numeric: tabular-nums; }
+.ts-table.ts-eval thead th { text-align: right; }
+.ts-table.ts-eval thead th:first-child { text-align: left; width: 55%; }
+.ts-table.ts-eval-rows { table-layout: fixed; min-width: 960px; }
+.ts-table.ts-eval-rows th, .ts-table.ts-eval-rows td { word-break: normal;
+  overflow-wrap: break-word; }
+.ts-eval-rows col.ts-eval-num { width: 3em; }
+.ts-eval-rows col.ts-eval-win { width: 7em; }
 """

@@ -7,26 +7,32 @@ arrive interleaved and every yield updates whichever column just grew. Each colu
 its own history (its own previous replies). Raw conversations live in a gr.State (plain
 dicts, deep-copyable; the model lives in the engine's cache, never here); the chat boxes
 only show an HTML-escaped copy, so nothing a model or a dataset writes runs in the page.
+Each column's line under its chat says "generating…" until its own reply is complete.
+Starting values: training/chat/engine.py's PLAYGROUND (128 new tokens, repetition penalty 1.1).
 """
 
 import html
 import logging
 from functools import partial
+from pathlib import Path
 
 import gradio as gr
 
 from components.run_picker import build_run_row, checkpoint_update
 from training.chat import columns
-from training.chat.engine import ChatEngine, ReplyStats, Settings
+from training.chat.engine import PLAYGROUND, ChatEngine, ReplyStats, Settings
 from training.jobs import runs
 from training.models.access import check_base_model
+from training.models.catalogue import hub_id
 from training.settings import Settings as AppSettings
 
 log = logging.getLogger(__name__)
 
 SIDES = columns.SIDES
-DEFAULTS = Settings()
+DEFAULTS = PLAYGROUND
 NO_RUN_NOTE = "No run picked: only the base model (the picker above) answers."
+GENERATING = "⏳ generating…"
+STOPPED = "Stopped."
 
 
 def shown(text: str) -> str:
@@ -48,6 +54,11 @@ def stats_text(stats: ReplyStats | None) -> str:
     )
 
 
+def model_name(model: str) -> str:
+    """A base model as visitors may read it: its Hub id, or a folder's name (never its path)."""
+    return hub_id(model) or Path(model).name
+
+
 def example_prompts(run) -> list[str]:
     """Prompts from the run's validation split; a moved data file only costs the examples."""
     try:
@@ -62,7 +73,7 @@ def on_run_change(run: str, owner: str = ""):
     prompts = example_prompts(path)
     if path:
         model = runs.run_config(path).model
-        note = f"Base model of this run: `{shown(model)}`. Tuned = its adapter."
+        note = f"Base model of this run: `{shown(model_name(model))}`. Tuned = its adapter."
     else:
         note = NO_RUN_NOTE
     return checkpoint, gr.update(choices=[(p[:90], p) for p in prompts], value=None), note
@@ -82,11 +93,13 @@ def respond(
     max_new,
     seed,
     system,
+    repetition_penalty=DEFAULTS.repetition_penalty,
     owner="",
     app_settings: AppSettings | None = None,
 ):
     """Stream every column's reply to `prompt`; yields (history, prompt box, 3 chats, 3 stats, note).
-    Without a run the picker's model answers, once the app's access rule allows it."""
+    A column's stats line reads GENERATING until its reply is complete. Without a run the
+    picker's model answers, once the app's access rule allows it."""
     history = {s: list(history.get(s, [])) for s in SIDES}
     stats = dict.fromkeys(SIDES, "")
 
@@ -113,8 +126,16 @@ def respond(
     rows = plan.rows(history)
     for s in names:
         history[s].append({"role": "assistant", "content": ""})
+        stats[s] = GENERATING
     yield update()
-    settings = Settings(temperature, top_p, int(max_new), int(seed or 0), system or "")
+    settings = Settings(
+        temperature,
+        top_p,
+        int(max_new),
+        int(seed or 0),
+        system or "",
+        repetition_penalty=float(repetition_penalty or 1),
+    )
     try:
         events = engine.stream(plan.base_model, rows, settings, tokenizer_dir=plan.tokenizer_dir)
         for ev in events:
@@ -125,7 +146,13 @@ def respond(
             yield update()
     except Exception as exc:
         log.exception("generation failed")
+        stats.update({s: "" for s in names if stats[s] == GENERATING})
         yield update(f"⚠️ Generation failed: {shown(str(exc))}")
+
+
+def stopped(*lines: str) -> list[str]:
+    """After Stop: a column still generating says it was stopped; finished ones keep their stats."""
+    return [STOPPED if line == GENERATING else line for line in lines]
 
 
 def take_last_turn(history: dict, seed: float, temperature: float):
@@ -166,7 +193,20 @@ def build_playground_tab(
                 )
                 top_p = gr.Slider(0.05, 1, DEFAULTS.top_p, step=0.05, label="Top-p")
                 max_new = gr.Slider(
-                    16, 1024, DEFAULTS.max_new_tokens, step=16, label="Max new tokens"
+                    16,
+                    1024,
+                    DEFAULTS.max_new_tokens,
+                    step=16,
+                    label="Max new tokens",
+                    info="every column waits for the longest reply",
+                )
+                repetition = gr.Slider(
+                    1,
+                    2,
+                    DEFAULTS.repetition_penalty,
+                    step=0.05,
+                    label="Repetition penalty",
+                    info="1 = off; higher stops small models looping",
                 )
                 seed = gr.Number(
                     DEFAULTS.seed, precision=0, label="Seed", info="same for every column"
@@ -189,7 +229,7 @@ def build_playground_tab(
                         sanitize_html=True,
                         render_markdown=False,
                         allow_tags=False,
-                        elem_classes=["ts-chat-" + side],
+                        elem_classes=["ts-chat", "ts-chat-" + side],
                     )
                     boxes.append(box)
                     stat_boxes.append(gr.Markdown(elem_classes=["ts-reply-stats"]))
@@ -210,7 +250,7 @@ def build_playground_tab(
         hidden_prompt = gr.State("")  # in the tab: anything directly under gr.Tabs breaks its bar
 
     settings = [run, checkpoint, model_box, few_shot, k, temperature, top_p, max_new, seed]
-    settings += [system, owner]
+    settings += [system, repetition, owner]
     outputs = [history, prompt, *boxes, *stat_boxes, note]
     private = {"api_visibility": "private"}
     # One engine, one model: generations queue behind each other (position shown) instead of
@@ -223,7 +263,7 @@ def build_playground_tab(
     regen = regenerate.click(
         take_last_turn, [history, seed, temperature], [history, hidden_prompt, seed], **private
     ).then(reply, [hidden_prompt, history, *settings], outputs, **private, **queue)
-    stop.click(None, cancels=[sent, entered, regen], **private)
+    stop.click(stopped, stat_boxes, stat_boxes, cancels=[sent, entered, regen], **private)
     clear.click(
         lambda: ({s: [] for s in SIDES}, *[[] for _ in SIDES], *["" for _ in SIDES]),
         None,

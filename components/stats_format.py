@@ -10,12 +10,14 @@ DIST_LABELS = {
 }
 SCALAR_LABELS = {
     "examples": "Examples",
+    "rows_with_errors": "Rows with errors (left out if you skip them)",
     "over_max_length": "Examples over the max length (truncated)",
     "total_training_tokens": "Training tokens per epoch",
     "recommended_epochs": "Recommended epochs",
     "max_length": "Max length (tokens)",
 }
 DIST_KEYS = ("min", "mean", "median", "p10", "p90", "max")
+SOURCES = {"split": "held out from the data", "file": "from the validation file"}  # for people
 
 
 def _num(v) -> str:
@@ -28,7 +30,11 @@ def stats_html(stats: dict) -> str:
     """Two small tables: the scalar figures, then the distributions."""
     if not stats:
         return message_html("No statistics yet.", "info")
-    scalars = [(label, stats[k]) for k, label in SCALAR_LABELS.items() if k in stats]
+    scalars = [
+        (label, stats[k])
+        for k, label in SCALAR_LABELS.items()
+        if k in stats and (stats[k] or k != "rows_with_errors")  # no "0 rows with errors"
+    ]
     split = stats.get("split")
     if isinstance(split, dict):
         scalars.append(("Train / validation split", _split_text(split)))
@@ -57,7 +63,7 @@ def _split_text(split: dict) -> str:
     """Escaped already: {"train": 90, "validation": 10, ...} -> "90 / 10 (...)"."""
     train, val = split.get("train"), split.get("validation")
     extra = ", ".join(
-        f"{esc(k)}: {esc(cell_text(v))}"
+        esc(SOURCES.get(v, cell_text(v))) if k == "source" else f"{esc(k)}: {esc(cell_text(v))}"
         for k, v in split.items()
         if k not in ("train", "validation")
     )

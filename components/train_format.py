@@ -5,6 +5,7 @@ call them directly.
 """
 
 import math
+import re
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from training.config import RunConfig
 from training.data import DataChoice
 from training.jobs import rundir
 from training.jobs.store import Job
+from training.recipe import Recipe
 
 DEFAULTS = RunConfig()
 # Hyperparameter widgets, in the order their values reach the handlers.
@@ -35,7 +37,16 @@ ADVANCED = [
 ]
 HYPER = MAIN + ADAPTER + ADVANCED
 LOG_LINES = 40
-LABELS = {"lora_r": "LoRA rank", "lora_alpha": "LoRA alpha", "grad_accum": "Gradient accumulation"}
+SERVER_PATH = re.compile(r"(?<![\w.~:/])/(?:[\w.@+-]+/)+([\w.@+-]*)")  # /a/b/c.py -> …/c.py
+LABELS = {
+    "lora_r": "LoRA rank (adapter size)",
+    "lora_alpha": "LoRA alpha (adapter strength)",
+    "grad_accum": "Gradient accumulation",
+    "max_steps": "Max steps (updates)",
+    "lr_scheduler": "Learning-rate schedule",
+    "warmup_ratio": "Warm-up share",
+    "lora_dropout": "LoRA dropout",
+}
 TRAINED_STYLE = "background:#bbf7d0;color:#14532d;box-shadow:inset -1px 0 0 #86efac"
 CONTEXT_STYLE = "color:#6b7280;box-shadow:inset -1px 0 0 #e5e7eb"
 SETUP = "bash scripts/setup_autotrain.sh"
@@ -64,6 +75,13 @@ def build_config(model, trust, choice: DataChoice | None, backend, method, *valu
     )
 
 
+def plan_markdown(r: Recipe, has_data: bool) -> str:
+    """Why the learning rate and passes are what they are (the Train tab's plan line)."""
+    if not has_data:
+        return f"ℹ️ {r.reason} Check a dataset on the Data tab and the passes follow its size."
+    return f"ℹ️ **Suggested:** {r.reason} You can change both under Advanced settings."
+
+
 def report_stats(choice: DataChoice | None) -> dict | None:
     """The Data tab's report figures (counted at the max length it checked with)."""
     return choice.summary.stats if choice and choice.summary else None
@@ -86,7 +104,7 @@ def preflight_markdown(pf: Preflight) -> str:
     if pf.memory_gb:
         parts = ", ".join(f"{k} {v:.2f} GB" for k, v in pf.memory_gb.items())
         lines.append(f"- Memory estimate by part: {parts}.")
-    icon = {True: "✅", False: "⛔", None: "ℹ️"}[pf.fits]
+    icon = "⚠️" if pf.tight else {True: "✅", False: "⛔", None: "ℹ️"}[pf.fits]
     return f"**Pre-flight estimate** {icon}\n\n" + "\n".join(lines)
 
 
@@ -158,30 +176,49 @@ def jobs_table(jobs: list[Job]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def time_left(job: Job, status: dict) -> float | None:
+    """Seconds left of a running run: the worker's own estimate in status.json (rewritten at
+    every step, from the measured speed; before the first step from the pre-flight formulas),
+    counted down since it was written; else (AutoTrain) the last progress line's. None when
+    not known yet, or when the estimate has run out (the phase still shows the run at work)."""
+    if job.status != "running":
+        return None
+    if "eta" not in status:
+        return job.progress.get("eta")
+    if status["eta"] is None or not status.get("updated"):
+        return None
+    left = status["eta"] - (time.time() - status["updated"])
+    return left if left > 0 else None
+
+
 def job_markdown(job: Job | None, phase: str | None = None) -> str:
-    """The selected run's status line and what to do next. phase: status.json's milestone
-    ("loading the model"...), shown while running: AutoTrain logs no step for 10-30 s."""
+    """The selected run's status line and what to do next. phase: status.json's phase
+    ("preparing data", "loading the model", "step 3 of 30", AutoTrain's milestones), shown
+    while running, from the worker's first second."""
     if job is None:
         return "No runs yet: check a dataset, pick the settings, then press **Start**."
     p = job.progress
+    running = job.status == "running"
     state = status_text(job)
-    if phase and job.status == "running":
+    if phase and running:
         state += f" ({phase})"
     facts = [f"**Run {job.id}**", state]
-    if "step" in p:
+    # While training, the phase names the step under way; the last logged one is older.
+    if "step" in p and not (running and (phase or "").startswith("step ")):
         facts.append(f"step {p['step']}/{p.get('total_steps', '?')}")
     facts += [
         f"{k.replace('_', ' ')} {p[k]:.4f}" for k in ("loss", "eval_loss") if p.get(k) is not None
     ]
-    if job.status == "running" and p.get("eta") is not None:
-        facts.append(f"ETA {duration(p['eta'])}")
+    left = time_left(job, rundir.read_status(job.run_dir)) if running else None
+    if left is not None:
+        facts.append(f"ETA {duration(left)}")
     text = " · ".join(facts)
     if job.reason:
         text += f"\n\n{job.reason}"
     if job.advice:
         text += f"\n\n**What to try:** {job.advice}"
     if job.status == "completed":
-        text += f"\n\nThe adapter is in `{job.run_dir}/adapter`: try it in the Playground."
+        text += "\n\nThe adapter is ready: try it in the Playground, take it away from Export."
     elif job.status in ("cancelled", "interrupted", "failed"):
         text += "\n\n**Resume** continues from the last checkpoint with the same settings."
     return text
@@ -205,12 +242,13 @@ def loss_frame(run_dir: str | None) -> pd.DataFrame:
 
 
 def log_text(run_dir: str, last: int = LOG_LINES) -> str:
-    """The log's last lines, each progress bar (tqdm's \\r updates) at its latest state."""
+    """The log's last lines, each progress bar (tqdm's \\r updates) at its latest state, with
+    the server's folders left out of every path (a visitor sees file names only)."""
     lines = []
     for line in rundir.tail_log(run_dir, 20_000).rstrip().split("\n"):
         parts = [part for part in line.split("\r") if part.strip()]
         lines.append(parts[-1] if parts else line)
-    return "\n".join(lines[-last:])
+    return SERVER_PATH.sub(r"…/\1", "\n".join(lines[-last:]))
 
 
 def learned_html(pairs: list[tuple[str, bool]]) -> str:

@@ -15,6 +15,7 @@ handlers stay short and its formatters live in train_format.py.
 """
 
 import logging
+import math
 import os
 from functools import partial
 from pathlib import Path
@@ -31,6 +32,7 @@ from training.backends.preflight import estimate, local_hardware
 from training.config import SCHEDULERS, RunConfig, help_text
 from training.data import DataChoice
 from training.data.labels import explain_choice
+from training.data.stats import validation_count
 from training.hardware import defaults_for, suggested_preset
 from training.jobs import rundir
 from training.jobs.runner import JobRunner
@@ -38,6 +40,7 @@ from training.jobs.store import Job
 from training.models.access import check_base_model
 from training.models.catalogue import chat_tokenizer
 from training.paths import REPO_ROOT
+from training.recipe import model_params, recipe
 from training.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,8 @@ SLIDERS = {  # name: (minimum, maximum, step)
 METHODS = [("LoRA", "lora"), ("QLoRA (4-bit base, GPU only)", "qlora")]
 PRESET_INFO = "Load tested settings for a machine size (configs/*.yaml)."
 HARDWARE_FIELDS = ("batch_size", "grad_accum", "max_length")  # prefilled for the GPU on load
+LENGTHS = [("Quick", "quick"), ("Standard", "standard"), ("Thorough", "thorough")]
+PLAN_FIELDS = ("learning_rate", "epochs", "max_steps")  # what on_plan fills in
 
 
 def widget(name: str, render: bool = True):
@@ -123,6 +128,58 @@ def on_hardware():
         gr.Dropdown(info=info),
         *(values.get(name, gr.skip()) for name in HARDWARE_FIELDS),
     )
+
+
+def on_plan(model, trust, choice, length, batch_size, grad_accum, validation_split, settings=None):
+    """The suggested learning rate and passes for this model, this data and how long to train
+    (training/recipe.py), and why in words; max steps back to "train by passes"."""
+    try:
+        name, _ = check_base_model(model, trust, settings or Settings())
+        params = model_params(name)
+    except ValueError:
+        params = None
+    stats = tf.report_stats(choice) or {}
+    examples = int(stats.get("examples") or 0)
+    if examples and not (choice and choice.validation_file):
+        examples -= validation_count(examples, float(validation_split or 0))
+    try:
+        r = recipe(params, examples, int(batch_size), int(grad_accum), length or "standard")
+    except (TypeError, ValueError):  # a blank or odd value in the advanced settings
+        return gr.skip(), gr.skip(), gr.skip(), ""
+    return r.learning_rate, r.epochs, -1, tf.plan_markdown(r, bool(examples))
+
+
+KEPT = ("length", "backend", "method", *tf.HYPER)  # the settings a reload brings back
+
+
+def remember(*values) -> dict:
+    return dict(zip(KEPT, values, strict=True))
+
+
+def restore(saved) -> list:
+    """The settings kept in the browser, each checked like a typed-in value: one that does
+    not fit its widget (an old version's, or anything an API caller sends) is left as is."""
+    saved = saved if isinstance(saved, dict) else {}
+    allowed = {
+        "length": {v for _, v in LENGTHS},
+        "backend": {"lora", "autotrain"},
+        "method": {v for _, v in METHODS},
+        "lr_scheduler": set(SCHEDULERS),
+    }
+    out = []
+    for name in KEPT:
+        value, default = saved.get(name), getattr(tf.DEFAULTS, name, None)
+        if name in allowed:
+            ok = value in allowed[name]
+        elif isinstance(default, bool) or default is None:
+            ok = False
+        elif isinstance(default, int | float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            ok = ok and math.isfinite(value)
+        else:
+            ok = isinstance(value, str) and len(value) <= 200
+        out.append(value if ok else gr.skip())
+    return out
 
 
 def on_show_config(*config, settings: Settings | None = None):
@@ -276,61 +333,76 @@ def build_train_tab(
     trust = trust_remote_code if trust_remote_code is not None else gr.State(False)
     ok, _ = get_backend("autotrain").available()
     with gr.Tab("Train"):
-        selected, shown = gr.State(None), gr.State("")
+        # The run being followed is kept in the browser: a reload reopens it (poll() only
+        # ever shows one of the visitor's own runs, whatever id the page sends).
+        selected = gr.BrowserState(None, storage_key="tunesmith-run")
+        saved = gr.BrowserState({}, storage_key="tunesmith-train-settings")  # settings kept
+        shown = gr.State("")
+        length = gr.Radio(
+            LENGTHS,
+            value="standard",
+            label="How long to train",
+            info="Quick: a first look. Standard: what your data needs. Thorough: twice as "
+            "long, for harder tasks (watch the held-out loss for over-fitting).",
+            elem_id="ts-length",
+        )
+        plan_md = gr.Markdown(elem_id="ts-plan")
         with gr.Row():
-            backend = gr.Radio(
-                tf.backend_choices(ok),
-                value=tf.DEFAULTS.backend,
-                label="Backend",
-                info=help_text("backend"),
-            )
-            method = gr.Radio(
-                METHODS,
-                value=tf.DEFAULTS.method,
-                label="Method (either backend)",
-                info=help_text("method"),
-            )
-            preset = gr.Dropdown(
-                preset_choices(),
-                value=None,
-                label="Preset",
-                info=PRESET_INFO,
-            )
-        backend_io = build_autotrain_panel(backend, settings.install_allowed)
-        max_length = max_length if max_length is not None else max_length_widget()
-
-        def make(name):
-            return max_length.render() if name == "max_length" else widget(name)
-
-        widgets = {}
-        with gr.Group():
-            with gr.Row():
-                widgets.update({n: make(n) for n in tf.MAIN[:3]})
-            with gr.Row():
-                widgets.update({n: make(n) for n in tf.MAIN[3:]})
-            with gr.Row():
-                widgets.update({n: make(n) for n in tf.ADAPTER})
-        with gr.Accordion("Advanced", open=False):
-            for i in range(0, len(tf.ADVANCED), 3):
-                with gr.Row():
-                    widgets.update({n: make(n) for n in tf.ADVANCED[i : i + 3]})
-        values = [widgets[n] for n in tf.HYPER]
-        with gr.Row():
-            estimate_btn = gr.Button("Estimate")
-            config_btn = gr.Button("Show config")
-            export_btn = gr.Button("Export as AutoTrain config")
+            estimate_btn = gr.Button("Estimate time and memory")
             start_btn = gr.Button("Start training", variant="primary")
         estimate_md = gr.Markdown()
-        with gr.Accordion("Config: the exact YAML and command", open=False) as config_box:
-            yaml_code = gr.Code(language="yaml", label="config.yaml")
-            shell_code = gr.Code(language="shell", label="Same run from the command line")
-            export_file = gr.File(label="autotrain.yml", interactive=False)
-            export_md = gr.Markdown()
-        with gr.Accordion("What the model learns", open=False):
+        with gr.Accordion("Advanced settings", open=False):
             with gr.Row():
-                example_no = gr.Number(1, precision=0, label="Example number", minimum=1)
-                learn_btn = gr.Button("Show this example")
-            learn_html = gr.HTML()
+                backend = gr.Radio(
+                    tf.backend_choices(ok),
+                    value=tf.DEFAULTS.backend,
+                    label="Backend",
+                    info=help_text("backend"),
+                )
+                method = gr.Radio(
+                    METHODS,
+                    value=tf.DEFAULTS.method,
+                    label="Method (either backend)",
+                    info=help_text("method"),
+                )
+                preset = gr.Dropdown(
+                    preset_choices(),
+                    value=None,
+                    label="Preset",
+                    info=PRESET_INFO,
+                )
+            backend_io = build_autotrain_panel(backend, settings.install_allowed)
+            max_length = max_length if max_length is not None else max_length_widget()
+
+            def make(name):
+                return max_length.render() if name == "max_length" else widget(name)
+
+            widgets = {}
+            with gr.Group():
+                with gr.Row():
+                    widgets.update({n: make(n) for n in tf.MAIN[:3]})
+                with gr.Row():
+                    widgets.update({n: make(n) for n in tf.MAIN[3:]})
+                with gr.Row():
+                    widgets.update({n: make(n) for n in tf.ADAPTER})
+            with gr.Accordion("More", open=False):
+                for i in range(0, len(tf.ADVANCED), 3):
+                    with gr.Row():
+                        widgets.update({n: make(n) for n in tf.ADVANCED[i : i + 3]})
+            values = [widgets[n] for n in tf.HYPER]
+            with gr.Row():
+                config_btn = gr.Button("Show config")
+                export_btn = gr.Button("Export as AutoTrain config")
+            with gr.Accordion("Config: the exact YAML and command", open=False) as config_box:
+                yaml_code = gr.Code(language="yaml", label="config.yaml")
+                shell_code = gr.Code(language="shell", label="Same run from the command line")
+                export_file = gr.File(label="autotrain.yml", interactive=False)
+                export_md = gr.Markdown()
+            with gr.Accordion("What the model learns", open=False):
+                with gr.Row():
+                    example_no = gr.Number(1, precision=0, label="Example number", minimum=1)
+                    learn_btn = gr.Button("Show this example")
+                learn_html = gr.HTML()
         notice = gr.Markdown(elem_id="ts-notice")
         gr.Markdown("### Your runs")
         jobs = gr.Dataframe(
@@ -339,7 +411,7 @@ def build_train_tab(
             label="Click a run to follow it",
             elem_id="ts-jobs",
         )
-        status_md = gr.Markdown()
+        status_md = gr.Markdown(elem_id="ts-run-status")
         with gr.Row():
             cancel_btn = gr.Button("Cancel run", variant="stop")
             resume_btn = gr.Button("Resume run")
@@ -359,7 +431,15 @@ def build_train_tab(
         timer = gr.Timer(POLL_S)
 
     config_inputs = [model, trust, choice_state, backend, method, *values]
+    plan = partial(on_plan, settings=settings)
+    plan_inputs = [model, trust, choice_state, length]
+    plan_inputs += [widgets[n] for n in ("batch_size", "grad_accum", "validation_split")]
+    plan_io = (plan_inputs, [*(widgets[n] for n in PLAN_FIELDS), plan_md])
     quiet = {"show_progress": "hidden", "api_visibility": "private"}
+    gr.on([choice_state.change, model.change, length.input], plan, *plan_io, **quiet)
+    # The visitor's settings are kept in the browser and come back after a reload.
+    kept = [length, backend, method, *values]
+    gr.on([w.input for w in kept], remember, kept, saved, **quiet)
     changes = [estimate_btn.click, backend.change, method.change, model.change]
     changes += [choice_state.change] + [w.change for w in values]
     estimate_now = partial(on_estimate, settings=settings)
@@ -402,5 +482,5 @@ def build_train_tab(
     gr.on(None, visitor.identify, visitor.browser, who, **quiet).then(
         refresh, *poll_io, **ticking
     ).then(*backend_io, **quiet).then(on_hardware, None, hardware_io, **quiet).then(
-        estimate_now, config_inputs, estimate_md, **quiet
-    )
+        plan, *plan_io, **quiet
+    ).then(restore, saved, kept, **quiet).then(estimate_now, config_inputs, estimate_md, **quiet)

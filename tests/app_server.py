@@ -121,6 +121,17 @@ class Tab:
                     return msg["output"]["data"]
         raise RuntimeError("the event stream ended before the event completed")
 
+    def identify(self, browser_id: str | None = None) -> str:
+        """What opening the page does first: the page-load event that says who the visitor is
+        (components/visitor.py). browser_id: the id a browser kept (None: a first visit).
+        Returns the visitor's owner id; this session's events then act as that visitor."""
+        kinds = {c["id"]: c["type"] for c in self.config["components"]}
+        who = ["browserstate", "state", "state"]
+        dep = next(
+            d for d in self.config["dependencies"] if [kinds.get(o) for o in d["outputs"]] == who
+        )
+        return self.call(dep, [browser_id])[1]
+
     def upload(self, path: Path) -> dict:
         files = {"files": (path.name, path.read_bytes(), "application/octet-stream")}
         response = self.http.post("gradio_api/upload", files=files)
@@ -142,6 +153,23 @@ def event(config: dict, *, api_name=None, button=None, trigger=None) -> dict:
         ):
             return dep
     raise LookupError(api_name or button or trigger)
+
+
+def run_poll(config: dict) -> dict:
+    """The Train tab's timer event that lists the visitor's runs (outputs the #ts-jobs table)."""
+    jobs = next(
+        c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "ts-jobs"
+    )
+    return next(
+        d
+        for d in config["dependencies"]
+        if jobs in d["outputs"] and event_kind(config, d) == "timer"
+    )
+
+
+def event_kind(config: dict, dep: dict) -> str | None:
+    kinds = {c["id"]: c["type"] for c in config["components"]}
+    return kinds.get(dep["targets"][0][0]) if dep["targets"] else None
 
 
 def inputs(config: dict, dep: dict, **by_label) -> list:

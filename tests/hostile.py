@@ -84,7 +84,7 @@ def data_corpus(folder: Path) -> list[tuple[Path, str]]:
         "top_level_scalar.json": ("42", "refused"),
         "array_of_numbers.json": ("[1, 2, 3]", "refused"),
         "trailing_garbage.json": (json.dumps([CHAT]) + " }}}garbage", "refused"),
-        "pretty_printed.jsonl": (json.dumps(CHAT, indent=2) * 3, "refused"),
+        "pretty_printed.jsonl": (json.dumps(CHAT, indent=2) * 3, "either"),
         "yaml_named_jsonl.jsonl": ("- messages:\n  - role: user\n    content: hi\n", "refused"),
         "messages_not_a_list.jsonl": ('{"messages": "hello"}\n' * 5, "refused"),
         "unknown_roles.jsonl": (

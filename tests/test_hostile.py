@@ -118,27 +118,37 @@ def test_the_app_answers_every_case_plainly_and_keeps_serving(app, corpus, tmp_p
 
 def test_the_apps_train_endpoint_refuses_hostile_arguments(app, tmp_path, tiny_model_dir):
     url, config = app
-    tab = Tab(url, config)
     data = tmp_path / "chats.jsonl"
     data.write_text(chats(20))
     check = event(config, api_name="upload")
-    values = inputs(config, check)
-    values[0] = tab.upload(data)
-    tab.call(check, values)  # this session's checked data, which Start reads
+    upload = Tab(url, config).upload(data)
     start = event(config, button="Start training")
     labels = {c["id"]: c.get("props", {}).get("label") for c in config["components"]}
     where = {labels[cid]: i for i, cid in enumerate(start["inputs"])}
 
-    def press(owner, **changes):
+    def visitor(browser_id=None) -> Tab:
+        """A page as an API caller opens it: identified on load (any browser id it sends
+        that the app did not make gets a new one), its data checked."""
+        tab = Tab(url, config)
+        tab.identify(browser_id)
+        values = inputs(config, check)
+        values[0] = upload
+        tab.call(check, values)  # this session's checked data, which Start reads
+        return tab
+
+    def press(tab, **changes):
         values = inputs(config, start)
-        values[0] = owner
+        values[0] = "hf:alice"  # the owner is the server's: a sent value is ignored
         for label, value in changes.items():
             values[where[label]] = value
         return str(tab.call(start, values)[0])
 
+    # A page that never identified its visitor cannot start anything.
+    assert "still loading" in press(Tab(url, config))
+
     other_run = tmp_path / "home" / "runs" / "someone-elses-run" / "export" / "merged"
     refusals = [
-        ({"Max steps": 10**9}, "at most"),
+        ({"Max steps (updates)": 10**9}, "at most"),
         ({"Epochs": None}, "Epochs is empty"),
         ({"Learning rate": -1}, "⚠️"),
         ({"Base model": str(other_run)}, "Only models from the list"),
@@ -146,14 +156,16 @@ def test_the_apps_train_endpoint_refuses_hostile_arguments(app, tmp_path, tiny_m
         ({"Base model": "/etc/passwd"}, "Only models from the list"),
         ({"Trust remote code": True}, "own code are off"),
     ]
+    mallory = visitor("hf:alice")  # claims to be a signed-in visitor: gets a new id instead
     for changes, expected in refusals:
-        notice = press("mallory", **changes)
+        notice = press(mallory, **changes)
         assert notice.startswith("⚠️") and expected in notice, (changes, notice)
         assert "Traceback" not in notice
-    # Made-up visitor ids: each is held to its own limit, and the queue as a whole to its.
-    accepted = [press(f"made-up-{i}", **{"Max steps": 5}) for i in range(3)]
+    # New visitors: each is held to its own limit, and the queue as a whole to its.
+    accepted = [press(visitor(), **{"Max steps (updates)": 5}) for i in range(3)]
     assert all(n.startswith("Run **") for n in accepted), accepted
-    flood = [press("flooder", **{"Max steps": 5}) for _ in range(4)]
+    flooder = visitor()
+    flood = [press(flooder, **{"Max steps (updates)": 5}) for _ in range(4)]
     assert [n.startswith("Run **") for n in flood] == [True, True, False, False], flood
     assert "You already have 2 runs" in flood[-1]
     assert httpx.get(url, timeout=30).status_code == 200

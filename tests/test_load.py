@@ -20,13 +20,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.app_server import Tab, event, inputs, serve
+from tests.app_server import Tab, event, inputs, run_poll, serve
 from tests.assets import wait_for
 from training.jobs.store import DB_NAME, JobStore
 
 pytestmark = pytest.mark.slow
 VISITORS, SECONDS = 20, 40
-TRAINER = "load-test-trainer"
 
 
 def write_chats(path: Path, n: int = 30) -> Path:
@@ -43,21 +42,31 @@ def write_chats(path: Path, n: int = 30) -> Path:
     return path
 
 
-def start_training(url: str, config: dict, data: Path) -> str:
-    """Check the file and press Start as a visitor would; returns the notice."""
+def start_training(url: str, config: dict, data: Path) -> tuple[str, str]:
+    """Open the page, check the file and press Start as a visitor would; returns (the
+    notice, the visitor's browser id)."""
     tab = Tab(url, config)
+    trainer = tab.identify()
     check = event(config, api_name="upload")
     values = inputs(config, check)
     values[0] = tab.upload(data)
     tab.call(check, values)  # the session's DataChoice, which Start reads
     start = event(config, button="Start training")
-    values = inputs(config, start, **{"Max steps": 5000, "Save steps": 0, "Eval steps": 0})
-    values[0] = TRAINER
-    return tab.call(start, values)[0]
+    values = inputs(
+        config, start, **{"Max steps (updates)": 5000, "Save steps": 0, "Eval steps": 0}
+    )
+    return tab.call(start, values)[0], trainer
 
 
-def run_list(tab: Tab, owner: str) -> list:
-    return tab.call(event(tab.config, trigger="timer"), [owner, None, None])
+def visitor(url: str, config: dict, browser_id: str | None = None) -> Tab:
+    """A page opened by a visitor: a new one, or one coming back with their browser's id."""
+    tab = Tab(url, config)
+    tab.identify(browser_id)
+    return tab
+
+
+def run_list(tab: Tab) -> list:
+    return tab.call(run_poll(tab.config), [None, None, None])
 
 
 def percentile(times: list[float], q: int) -> float:
@@ -84,12 +93,12 @@ def app_url(tmp_path, tiny_model_dir, monkeypatch):
 def test_twenty_visitors_while_a_run_trains(app_url, tmp_path, tiny_model_dir):
     config = httpx.get(f"{app_url}config", timeout=30).json()
     data = write_chats(tmp_path / "chats.jsonl")
-    notice = start_training(app_url, config, data)
+    notice, trainer = start_training(app_url, config, data)
     assert "queued" in notice, notice
-    watcher = Tab(app_url, config)
+    watcher = visitor(app_url, config, trainer)  # the trainer's second device
 
     def training() -> str | None:
-        status = run_list(watcher, TRAINER)[2]
+        status = run_list(watcher)[2]
         return status if "running" in status and "step" in status else None
 
     wait_for(training, timeout=120, interval=1, what="the run to train")
@@ -106,15 +115,15 @@ def test_twenty_visitors_while_a_run_trains(app_url, tmp_path, tiny_model_dir):
             error = f"{type(e).__name__}: {e}"[:300]
         results.append((name, time.monotonic() - started, error))
 
-    def poller(owner: str) -> None:
-        tab = Tab(app_url, config)
+    def poller(browser_id: str | None) -> None:
+        tab = visitor(app_url, config, browser_id)
         while time.monotonic() < deadline:
             started = time.monotonic()
-            timed("run list (poll)", lambda: run_list(tab, owner))
+            timed("run list (poll)", lambda: run_list(tab))
             time.sleep(max(0.0, 2.0 - (time.monotonic() - started)))
 
-    def actor(owner: str) -> None:
-        tab = Tab(app_url, config)
+    def actor(browser_id: str | None) -> None:
+        tab = visitor(app_url, config, browser_id)
         check, send = event(config, api_name="upload"), event(config, api_name="playground_send")
 
         def validate():
@@ -125,7 +134,7 @@ def test_twenty_visitors_while_a_run_trains(app_url, tmp_path, tiny_model_dir):
 
         def chat():
             values = inputs(config, send, **{"Max new tokens": 16})
-            values[0], values[-1] = "Tell me fact 3.", owner
+            values[0] = "Tell me fact 3."
             out = tab.call(send, values)
             assert out[2] and not str(out[-1]).startswith("⚠️"), out[-1]
 
@@ -137,8 +146,8 @@ def test_twenty_visitors_while_a_run_trains(app_url, tmp_path, tiny_model_dir):
 
     threads = []
     for i in range(VISITORS):
-        owner = TRAINER if i % 2 == 0 else f"visitor-{i}"
-        threads += [threading.Thread(target=f, args=(owner,)) for f in (poller, actor)]
+        browser_id = trainer if i % 2 == 0 else None  # half are the trainer, half newcomers
+        threads += [threading.Thread(target=f, args=(browser_id,)) for f in (poller, actor)]
     for t in threads:
         t.start()
     for t in threads:

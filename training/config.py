@@ -65,30 +65,66 @@ class RunConfig:
     validation_split: float = _help(
         "Share of rows held out for validation when no file is given.", default=0.1
     )
+    skip_bad_rows: bool = _help(
+        "Train on the rows without errors, leaving out the rows with errors (listed, with why, "
+        "in the run's skipped_rows.jsonl); off = any error stops the run.",
+        default=False,
+    )
     # --- LoRA
-    lora_r: int = _help("LoRA rank: capacity of the adapter.", default=16)
-    lora_alpha: int = _help("LoRA scaling; 2 x rank is the usual choice.", default=32)
-    lora_dropout: float = _help("Dropout on the adapter inputs.", default=0.05)
+    lora_r: int = _help(
+        "Adapter size: how much it can learn (8-64; larger learns more and uses more memory).",
+        default=16,
+    )
+    lora_alpha: int = _help(
+        "How strongly the adapter's changes count; twice the adapter size is usual.", default=32
+    )
+    lora_dropout: float = _help(
+        "Share of the adapter's inputs ignored at random while training (against memorising).",
+        default=0.05,
+    )
     target_modules: str = _help(
-        "Layers to adapt: 'all-linear' or comma-separated names.", default="all-linear"
+        "Layers that get an adapter: 'all-linear' (all of them) or names separated by commas.",
+        default="all-linear",
     )
     # --- schedule
     epochs: float = _help("Passes over the training data.", default=3.0)
-    max_steps: int = _help("Stop after this many optimizer steps (-1 = use epochs).", default=-1)
-    learning_rate: float = _help("Peak learning rate.", default=2e-4)
-    lr_scheduler: str = _help("Learning-rate schedule after warm-up.", default="cosine")
-    warmup_ratio: float = _help("Share of steps spent warming the learning rate up.", default=0.03)
-    batch_size: int = _help("Sequences per device per step.", default=4)
-    grad_accum: int = _help("Steps accumulated per optimizer update.", default=2)
-    max_length: int = _help("Longest sequence in tokens; longer rows are truncated.", default=1024)
+    max_steps: int = _help(
+        "Stop after this many updates (optimizer steps); -1 = train for the passes above.",
+        default=-1,
+    )
+    learning_rate: float = _help(
+        "How big each update is: too small learns nothing, too large forgets what the model "
+        "knew. The Train tab suggests one for the model's size.",
+        default=2e-4,
+    )
+    lr_scheduler: str = _help(
+        "How the update size changes over the run after warm-up.", default="cosine"
+    )
+    warmup_ratio: float = _help(
+        "Share of the run spent raising the update size from zero (gentle first updates).",
+        default=0.03,
+    )
+    batch_size: int = _help(
+        "Examples processed together per step (more: faster, but more memory).", default=4
+    )
+    grad_accum: int = _help(
+        "Steps added up into one update: a larger batch without more memory.", default=2
+    )
+    max_length: int = _help(
+        "Longest example in tokens (word pieces); longer ones are cut.", default=1024
+    )
     # --- evaluation, checkpoints, logging
     eval_steps: int = _help(
-        "Evaluate on the validation split every N steps (0 = at the end only).", default=50
+        "Check the held-out examples every N steps (0 = only at the end).", default=50
     )
-    save_steps: int = _help("Write a resumable checkpoint every N steps.", default=50)
-    logging_steps: int = _help("Record loss every N steps.", default=5)
+    save_steps: int = _help(
+        "Save a checkpoint to resume or compare from every N steps.", default=50
+    )
+    logging_steps: int = _help(
+        "Record the loss (how wrong the model still is) every N steps.", default=5
+    )
     early_stopping_patience: int = _help(
-        "Stop after N evaluations without improvement (0 = off).", default=0
+        "Stop when the held-out loss has not improved for N checks (0 = never).", default=0
     )
     seed: int = _help("Random seed for the split, initialisation and data order.", default=42)
 

@@ -88,15 +88,13 @@ def gpu(fn, duration):
 
 
 # --- the duration rules ------------------------------------------------------------------
-@functools.lru_cache(maxsize=64)
 def model_billions(model: str) -> float:
-    """Parameters of a base model in billions, from its config.json (no weights loaded)."""
-    from training.backends.preflight import count_params, load_model_config
+    """Parameters of a base model in billions (unknown: FALLBACK_B, the call still gets a
+    duration)."""
+    from training.recipe import model_params
 
-    try:
-        return count_params(load_model_config(model), "all-linear", 0)[0] / 1e9
-    except Exception:  # unknown, offline, an odd config: the call still gets a duration
-        return FALLBACK_B
+    params = model_params(model)
+    return params / 1e9 if params else FALLBACK_B
 
 
 def load_seconds(model: str, bytes_per_param: int = 2) -> float:

@@ -7,11 +7,14 @@ model choice), so no test here needs the bundled SmolLM2.
 import copy
 import json
 import logging
+import re
+import shutil
 import socket
 
 import pytest
 
 from components import data_tab as dt
+from tests.conftest import FIXTURES
 from training.data import SAMPLES, DataChoice
 from training.settings import Settings
 
@@ -183,6 +186,104 @@ def test_a_crash_shows_a_plain_message_and_logs_the_traceback(
     assert "RuntimeError: internal detail" in caplog.text  # the traceback is in the log
 
 
+DATA = FIXTURES / "data"
+
+
+def visible_text(html: str) -> str:
+    """What a reader sees: the text outside tags (attributes such as data-code excluded)."""
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_rows_with_errors_can_be_skipped_by_an_explicit_choice(tiny_model_dir, allowed):
+    path = str(DATA / "rows300_2bad.jsonl")
+    view = run(dt.on_upload, path, None, 1024, str(tiny_model_dir), False, settings=allowed)
+    assert not view.choice.ok and view.choice.skip_bad_rows is False  # never by default
+    assert view.skip["visible"] is True and view.skip["value"] is False
+    assert view.skip["label"].startswith("Skip the 2 rows with errors and train on the other 298")
+    assert "Fix 2 errors first, then check again, or tick “Skip”" in view.verdict
+    assert "Rows with errors (left out if you skip them)" in view.stats
+    assert "held out from the data" in view.stats and "source" not in visible_text(view.stats)
+    verdict, choice = dt.on_skip(view.choice, True)
+    assert choice.ok and choice.skip_bad_rows and choice.run_fields()["skip_bad_rows"] is True
+    assert "Ready to train on 298 examples" in verdict and "2 rows with errors" in verdict
+    args = (choice, "auto", view.roles, "", "", "", "", None, 512, str(tiny_model_dir), False)
+    again = run(dt.on_options, *args, settings=allowed)  # a recheck keeps the tick
+    assert again.choice.skip_bad_rows and again.choice.ok and again.skip["value"] is True
+    verdict, choice = dt.on_skip(choice, False)
+    assert not choice.ok and "Fix 2 errors first" in verdict
+    fresh = run(dt.on_upload, path, None, 1024, str(tiny_model_dir), False, settings=allowed)
+    assert fresh.choice.skip_bad_rows is False  # a new file starts unticked
+
+
+def test_no_skip_box_when_the_file_is_fine_or_broken_as_a_whole(bad_jsonl, tiny_model_dir, allowed):
+    ok = run(dt.on_sample, next(iter(SAMPLES)), 1024, str(tiny_model_dir), False, settings=allowed)
+    assert ok.skip["visible"] is False
+    path = str(DATA / "dpo_flat.jsonl")
+    whole = run(dt.on_upload, path, None, 1024, str(tiny_model_dir), False, settings=allowed)
+    assert whole.skip["visible"] is False and not whole.choice.ok
+
+
+def test_preference_pairs_are_named_and_the_chosen_replies_can_be_picked(tiny_model_dir, allowed):
+    model, path = str(tiny_model_dir), str(DATA / "dpo_sharegpt.json")
+    view = run(dt.on_upload, path, None, 1024, model, False, settings=allowed)
+    assert "preference pairs" in view.detection and "DPO or ORPO" in view.detection
+    assert view.options == {"__type__": "update", "open": True}
+    assert "missing" not in visible_text(view.report)  # not 3 rows "missing a reply"
+    assert "not supported yet" in view.report and not view.choice.ok
+    assert (
+        "Preference pairs: train on the chosen replies (DPO/ORPO not supported yet)",
+        "preference",
+    ) in dt.FORMAT_CHOICES
+    view = run(dt.on_format, view.choice, "preference", 1024, model, False, settings=allowed)
+    assert view.choice.ok and view.choice.format == "preference", view.report
+    assert view.roles == ["chosen", "prompt", "input", "system"]
+    assert view.choice.mapping["prompt"] == "conversations"
+    assert "Only the chosen replies are trained" in view.report
+    assert "Vielen Dank" in dt.show_row(view.choice, 2, model, False, allowed)
+
+
+def test_grouped_findings_state_no_one_rows_facts_and_no_codes(tmp_path, tiny_model_dir, allowed):
+    lines = [chat(f"Question {i}?", f"Answer {i}.") for i in range(60)]
+    lines[3] = lines[4] = lines[0]  # copies of row 1
+    lines[9] = lines[7]  # a copy of row 8
+    lines[20], lines[30] = "not json {", '{"messages": ['  # each broken its own way
+    path = tmp_path / "dups.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    view = run(dt.on_upload, str(path), None, 1024, str(tiny_model_dir), False, settings=allowed)
+    summary = re.search(r'data-code="duplicate_row"><summary>(.*?)</summary>', view.report)[1]
+    assert "3×" in summary and "exact copies of earlier rows" in summary
+    assert "row 1" not in visible_text(summary) and "row 8" not in visible_text(summary)
+    assert "row 4</b>: This example is an exact copy of row 1." in view.report  # each row's own
+    assert "row 10</b>: This example is an exact copy of row 8." in view.report
+    assert "These lines are not valid JSON." in view.report
+    shown = visible_text(view.report + view.verdict + view.detection + view.preview)
+    for code in ("duplicate_row", "unparseable_line", "no_system_message", "code:"):
+        assert code not in shown
+
+
+def tools_model(tiny_model_dir, tmp_path) -> tuple[str, Settings]:
+    """The tiny model with a chat template that renders tools, in a folder of its own."""
+    folder = tmp_path / "models" / "tiny-tools"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "chat_template.jinja").write_text((DATA / "tools_template.jinja").read_text())
+    return str(folder), Settings(model_dirs=str(folder.parent))
+
+
+def test_tool_calls_train_with_a_tools_template_and_are_refused_without(
+    tiny_model_dir, allowed, tmp_path
+):
+    path = str(DATA / "sharegpt_tools.json")
+    view = run(dt.on_upload, path, None, 1024, str(tiny_model_dir), False, settings=allowed)
+    assert 'data-code="tools_unsupported"' in view.report and "Qwen2.5-Instruct" in view.report
+    assert "rename" not in view.report.lower()
+    refused = dt.show_row(view.choice, 2, str(tiny_model_dir), False, allowed)
+    assert "Row 2 cannot be used" in refused and "does not support tools" in refused
+    model, settings = tools_model(tiny_model_dir, tmp_path)
+    view = run(dt.on_upload, path, None, 1024, model, False, settings=settings)
+    assert "Ready to train: 3 examples" in view.verdict, view.report
+    assert "&lt;tool_call&gt;" in dt.show_row(view.choice, 2, model, False, settings)
+
+
 def test_no_file_yet():
     view = run(dt.on_options, dt.choose(None), "auto", [], "", "", "", "", None, 1024, None, False)
     assert "Upload a file or try a sample" in view.verdict and view.choice.ok is False
@@ -220,6 +321,7 @@ def test_client_uploads_a_file_and_reads_the_report(launched, bad_jsonl, tiny_mo
     client = Client(launched, verbose=False)
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert {"/upload", "/try_sample", "/set_format", "/recheck", "/show_row"} <= api.keys()
+    assert "/skip_bad_rows" in api
     model = str(tiny_model_dir)
     out = client.predict(handle_file(str(bad_jsonl)), None, 1024, model, False, api_name="/upload")
     verdict, report, stats, histogram, preview = out[:5]

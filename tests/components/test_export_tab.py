@@ -1,5 +1,6 @@
-"""Export tab handlers, called directly: ownership re-checked by every handler, a real zip
-to download, a card preview that shows markup as text, and a token that is never echoed."""
+"""Export tab handlers, called directly: ownership re-checked by every handler, real zips
+to download (adapter, merged model), a card preview that shows markup as text, no server
+path in a message, and a token that is never echoed."""
 
 import zipfile
 from pathlib import Path
@@ -38,6 +39,8 @@ def test_another_visitors_run_is_refused_everywhere(alice_run, monkeypatch):
     path, status = ex.download_zip(run, "final", "bob")
     assert path is None and "Pick a run" in status
     assert "Pick a run" in ex.build_merged(run, "final", False, "bob")
+    path, status = ex.download_merged(run, "final", False, "bob")
+    assert path is None and "Pick a run" in status
     status = ex.push_to_hub(run, "final", "adapter", "bob/stolen", True, TOKEN, False, "bob")
     assert "Pick a run" in status and TOKEN not in status
     assert calls == [] and not (alice_run / "export").exists()  # nothing exported or pushed
@@ -51,10 +54,36 @@ def test_download_and_merge(alice_run):
     names = zipfile.ZipFile(path).namelist()
     assert {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= set(names)
     status = ex.build_merged(str(alice_run), "final", False, "alice")  # progress outside an event
-    assert (
-        "Merged model saved" in status
-        and (alice_run / "export" / "merged" / "config.json").is_file()
-    )
+    assert "Merged model built" in status and str(alice_run.parent) not in status
+    assert (alice_run / "export" / "merged" / "config.json").is_file()
+
+
+def test_merged_model_download_is_served_from_gradios_cache(alice_run):
+    from gradio.utils import get_upload_folder
+
+    cache = Path(get_upload_folder())
+    path, status = ex.download_merged(str(alice_run), "final", False, "alice")
+    assert Path(path).parent.parent == cache  # where Gradio serves it from without a copy
+    assert "Merged model zip ready" in status and str(alice_run.parent) not in status
+    assert str(cache) not in status
+    names = zipfile.ZipFile(path).namelist()
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= set(names)
+    again, _ = ex.download_merged(str(alice_run), "final", False, "alice")
+    assert Path(again).is_file() and not Path(path).exists()  # the previous zip replaced
+    assert list(cache.glob(f"tunesmith-merged-*/{Path(path).name}")) == [Path(again)]
+
+
+def test_no_room_for_the_merged_zip_is_said_plainly(alice_run, monkeypatch):
+    from gradio.utils import get_upload_folder
+
+    from training.export import export
+
+    usage = export.shutil.disk_usage(alice_run)
+    monkeypatch.setattr(export.shutil, "disk_usage", lambda path: usage._replace(free=1024))
+    before = set(Path(get_upload_folder()).glob("tunesmith-merged-*"))
+    path, status = ex.download_merged(str(alice_run), "final", False, "alice")
+    assert path is None and "Not enough disk space" in status and "ts-error" in status
+    assert set(Path(get_upload_folder()).glob("tunesmith-merged-*")) == before  # nothing left
 
 
 def test_card_preview_shows_markup_as_text(alice_run):
@@ -110,6 +139,8 @@ def test_remote_code_needs_the_owners_permission(alice_run):
 
     status = ex.build_merged(str(alice_run), "final", True, "alice")
     assert "owner has not allowed" in status and not (alice_run / "export").exists()
+    path, status = ex.download_merged(str(alice_run), "final", True, "alice")
+    assert path is None and "owner has not allowed" in status
     status = ex.push_to_hub(
         str(alice_run), "final", "adapter", "alice/m", True, TOKEN, True, "alice"
     )

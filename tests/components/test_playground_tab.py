@@ -62,6 +62,54 @@ def test_respond_escapes_model_output_in_chat_boxes(tiny_model_dir):
     assert "<img" not in str(sent) and "&lt;img" in str(sent)
 
 
+def test_each_column_says_generating_until_its_reply_is_complete(tiny_model_dir):
+    engine = FakeEngine(["base reply", "tuned reply"])
+    run = make_run(runs_dir() / "r", tiny_model_dir)
+    settings = (str(run), "final", "", False, 3, 0.7, 0.9, 64, 0, "")
+    updates = list(pg.respond(engine, "hi", {}, *settings))
+    stats = [u[5:8] for u in updates]  # base, tuned, few-shot stats lines
+    assert stats[0] == (pg.GENERATING, pg.GENERATING, "")  # before the first token
+    base_done = next(i for i, (b, _, _) in enumerate(stats) if b != pg.GENERATING)
+    assert "generated" in stats[base_done][0] and stats[base_done][1] == pg.GENERATING
+    assert pg.GENERATING not in stats[-1] and "generated" in stats[-1][1]
+    assert pg.stopped("prompt 5 tokens · generated 7", pg.GENERATING, "") == [
+        "prompt 5 tokens · generated 7",
+        pg.STOPPED,
+        "",
+    ]
+
+    class Failing(FakeEngine):
+        def stream(self, *args, **kwargs):
+            yield from super().stream(*args, **kwargs)
+            raise RuntimeError("out of memory")
+
+    *_, base_stats, tuned_stats, _, note = list(pg.respond(Failing(["x"]), "hi", {}, *settings))[-1]
+    assert "generated" in base_stats and tuned_stats == "" and "out of memory" in note
+
+
+def test_playground_defaults_and_repetition_penalty_reach_the_engine(tiny_model_dir):
+    assert (pg.DEFAULTS.max_new_tokens, pg.DEFAULTS.repetition_penalty) == (128, 1.1)
+    assert chat.Settings().repetition_penalty == 1.0  # evaluation and the API stay plain
+    with gr.Blocks() as demo:
+        pg.build_playground_tab(FakeEngine([]))
+    sliders = {b.label: b.value for b in demo.blocks.values() if isinstance(b, gr.Slider)}
+    assert sliders["Max new tokens"] == 128 and sliders["Repetition penalty"] == 1.1
+    fake = FakeEngine(["a", "b"])
+    run = str(make_run(runs_dir() / "r", tiny_model_dir))
+    list(pg.respond(fake, "hi", {}, run, "final", "", False, 3, 0.7, 0.9, 64, 0, "", 1.3))
+    assert fake.calls[-1][2].repetition_penalty == 1.3
+
+
+def test_the_run_note_names_its_base_model_without_a_server_path(tiny_model_dir):
+    run = make_run(runs_dir() / "r", tiny_model_dir)
+    _, _, note = pg.on_run_change(str(run))
+    assert tiny_model_dir.name in note and str(tiny_model_dir.parent) not in note
+    assert (
+        pg.model_name("HuggingFaceTB/SmolLM2-135M-Instruct")
+        == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    )
+
+
 def test_take_last_turn_drops_replies_and_bumps_seed():
     def turns(*texts):
         roles = ["user", "assistant"] * len(texts)
@@ -202,8 +250,8 @@ def test_visitors_see_and_use_only_their_own_runs(tiny_model_dir):
     checkpoints, examples, note = pg.on_run_change(str(alice_run), "bob")
     assert checkpoints["choices"] == [] and examples["choices"] == [] and "No run" in note
     fake = FakeEngine(["x", "y"])
-    settings = (str(alice_run), "final", "", False, 3, 0.7, 0.9, 8, 0, "", "bob")
-    *_, warning = list(pg.respond(fake, "hi", {}, *settings))[-1]
+    settings = (str(alice_run), "final", "", False, 3, 0.7, 0.9, 8, 0, "")
+    *_, warning = list(pg.respond(fake, "hi", {}, *settings, owner="bob"))[-1]
     assert "Pick a run" in warning and fake.calls == []
     html, _ = evaluate_tab.run_evaluation(fake, str(alice_run), "final", 4, 0, None, "bob")
     assert "Evaluation failed" in html and "Pick a run" in html
@@ -218,11 +266,11 @@ def test_without_a_run_only_an_allowed_base_model_answers(tiny_model_dir):
     from training.settings import Settings
 
     fake = FakeEngine(["hello back"])
-    settings = ("", "final", str(tiny_model_dir), False, 3, 0.7, 0.9, 8, 0, "", "bob")
-    *_, warning = list(pg.respond(fake, "hi", {}, *settings))[-1]
+    settings = ("", "final", str(tiny_model_dir), False, 3, 0.7, 0.9, 8, 0, "")
+    *_, warning = list(pg.respond(fake, "hi", {}, *settings, owner="bob"))[-1]
     assert "Only models from the list" in warning and fake.calls == []
     allowed = Settings(model_dirs=str(tiny_model_dir.parent))
-    list(pg.respond(fake, "hi", {}, *settings, app_settings=allowed))
+    list(pg.respond(fake, "hi", {}, *settings, owner="bob", app_settings=allowed))
     assert fake.calls[-1][0] == os.path.realpath(tiny_model_dir)
 
 

@@ -16,11 +16,12 @@ from components import train_tab as tt
 from components.visitor import Visitor
 from training.backends import autotrain_config
 from training.backends.preflight import SMOLLM2_135M, estimate
-from training.config import RunConfig, help_text
+from training.config import DEFAULT_MODEL, RunConfig, help_text
 from training.data import DataChoice, ReportSummary
 from training.hardware import Hardware
 from training.jobs import rundir
 from training.jobs.runner import JobRunner
+from training.jobs.store import Job
 from training.settings import Settings
 
 STATS = {"max_length": 1024, "examples": 20, "total_training_tokens": 2000}
@@ -75,7 +76,7 @@ def test_build_config_from_widget_values_coerces_types():
         max_steps=30,
     )
     assert type(cfg.batch_size) is int and type(cfg.max_steps) is int
-    with pytest.raises(ValueError, match="LoRA rank is empty"):
+    with pytest.raises(ValueError, match=r"LoRA rank \(adapter size\) is empty"):
         tf.build_config("a/m", False, DATASET, "lora", "lora", *values_with(lora_r=None))
     with pytest.raises(ValueError, match="learning_rate must be above 0"):
         tf.build_config("a/m", False, DATASET, "lora", "lora", *values_with(learning_rate=0))
@@ -463,3 +464,81 @@ def test_start_estimate_and_learn_refuse_other_paths_and_remote_code(runner, tin
     tt.on_start(runner, "bob", "", *config, settings=owner)
     cfg = RunConfig.from_yaml(Path(runner.jobs_for("bob")[0].run_dir, "config.yaml"))
     assert cfg.trust_remote_code is True and cfg.model == os.path.realpath(tiny_model_dir)
+
+
+def test_the_plan_follows_the_model_and_the_data_size():
+    # DATASET: 20 examples, 2 held out -> 18 to train: 3 updates per pass at 4 x 2
+    lr, epochs, max_steps, why = tt.on_plan(DEFAULT_MODEL, False, DATASET, "standard", 4, 2, 0.1)
+    assert (lr, epochs, max_steps) == (1e-3, 20, -1)  # 60 updates for a small set
+    assert "Suggested" in why and "135 M model" in why and "18 examples" in why
+    assert tt.on_plan(DEFAULT_MODEL, False, DATASET, "quick", 4, 2, 0.1)[1] == 10
+    # no data checked yet: the model's rate, the usual passes, and what to do next
+    lr, epochs, _, why = tt.on_plan(DEFAULT_MODEL, False, None, "standard", 4, 2, 0.1)
+    assert (lr, epochs) == (1e-3, 3) and "Check a dataset" in why
+    # an odd value from an API call changes nothing
+    assert tt.on_plan(DEFAULT_MODEL, False, DATASET, "standard", None, 2, 0.1)[0] == gr.skip()
+
+
+def test_simple_mode_first_and_expert_settings_under_advanced(runner):
+    with gr.Blocks() as demo:
+        tt.build_train_tab(gr.Dropdown(["m"], value="m"), gr.State(DATASET), runner, visitor("a"))
+    length = next(b for b in demo.blocks.values() if getattr(b, "elem_id", "") == "ts-length")
+    assert [c[1] for c in length.choices] == ["quick", "standard", "thorough"]
+    advanced = next(
+        b for b in demo.blocks.values() if getattr(b, "label", "") == "Advanced settings"
+    )
+    assert advanced.open is False
+
+    def inside(block, parent) -> bool:
+        while block is not None:
+            if block is parent:
+                return True
+            block = block.parent
+        return False
+
+    expert = [
+        b
+        for b in demo.blocks.values()
+        if getattr(b, "label", "") in {tf.label(n) for n in tf.HYPER}
+    ]
+    assert len(expert) == len(tf.HYPER)
+    assert all(inside(b, advanced) for b in expert)
+
+
+def test_settings_kept_in_the_browser_come_back_checked():
+    values = ["thorough", "lora", "lora", *values_with(learning_rate=5e-4, lora_r=8)]
+    saved = tt.remember(*values)
+    assert tt.restore(saved) == values  # a reload brings every setting back
+    hostile = {
+        **saved,
+        "length": "forever",
+        "backend": "rm -rf",
+        "learning_rate": float("nan"),
+        "batch_size": "4; DROP TABLE",
+        "lr_scheduler": "<script>",
+        "target_modules": "x" * 10_000,
+        "lora_r": True,
+    }
+    back = dict(zip(tt.KEPT, tt.restore(hostile), strict=True))
+    for name in ("length", "backend", "learning_rate", "batch_size", "lr_scheduler"):
+        assert back[name] == gr.skip(), name
+    assert back["target_modules"] == gr.skip() and back["lora_r"] == gr.skip()
+    assert back["epochs"] == saved["epochs"]
+    assert tt.restore(None) == [gr.skip()] * len(tt.KEPT) == tt.restore("junk")
+
+
+def test_the_log_and_status_never_show_server_folders(tmp_path):
+    run = tmp_path / "runs" / "20260101-000000-abcdef"
+    run.mkdir(parents=True)
+    (run / "train.log").write_text(
+        f"=== start: /srv/app/.venv/bin/python -m training train {run}/config.yaml "
+        f"--run-dir {run}\n"
+        '  File "/usr/lib/python3.11/site-packages/peft/tuners.py", line 3\n'
+        "step 2/10 · see https://huggingface.co/docs/peft\n"
+    )
+    text = tf.log_text(str(run))
+    assert str(tmp_path) not in text and "/srv/app" not in text and "/usr/lib" not in text
+    assert "…/config.yaml" in text and "…/tuners.py" in text
+    assert "step 2/10" in text and "https://huggingface.co/docs/peft" in text
+    job = Job("j1", str(run), "alice", "cpu", "m", "completed", 1, 0.0)
+    assert str(tmp_path) not in tf.job_markdown(job)

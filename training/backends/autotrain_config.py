@@ -99,7 +99,7 @@ def available() -> tuple[bool, str]:
             f"AutoTrain Advanced is not installed here. Enable it with `{SETUP_COMMAND}` "
             "(about 2 minutes and 3 GB; add --gpu on a machine with an NVIDIA GPU)."
         )
-    return True, f"AutoTrain Advanced {VERSION} ({flavour()} build) in {venv}"
+    return True, f"AutoTrain Advanced {VERSION} ({flavour()} build)"
 
 
 def autotrain_env(base: dict, trust_remote_code: bool, work: Path) -> dict:
@@ -227,6 +227,11 @@ def write_data(data, folder: Path) -> bool:
     chat = all("messages" in ex for ex in data.train)
     if not chat and not all("text" in ex for ex in data.train):
         raise ValueError("AutoTrain needs one kind of data per run: all chats or all text.")
+    if any(_uses_tools(ex) for ex in (*data.train, *data.val)):
+        raise ValueError(
+            "AutoTrain renders only plain turns and would drop the tool calls: train this data "
+            "with the LoRA backend and a model whose chat template supports tools."
+        )
     for split, rows in (("train", data.train), ("validation", data.val)):
         if not rows:
             continue
@@ -239,6 +244,11 @@ def write_data(data, folder: Path) -> bool:
                     row = {"text": ex["text"]}
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
     return chat
+
+
+def _uses_tools(ex: dict) -> bool:
+    msgs = ex.get("messages") or []
+    return bool(ex.get("tools")) or any(m.get("tool_calls") or m["role"] == "tool" for m in msgs)
 
 
 def project_name(run_dir: Path) -> str:

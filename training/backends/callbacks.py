@@ -1,7 +1,8 @@
 """Trainer callbacks that connect a TRL run to the run directory protocol.
 
 ProgressCallback  one progress.jsonl line per logging step / evaluation (rank 0 only),
-                  plus a readable line in train.log.
+                  plus a readable line in train.log; at every step the phase ("step 3 of
+                  30", "evaluating") and the time left into status.json.
 StopCallback      graceful cancel: when should_stop() turns true (SIGTERM), stop at the
                   next optimizer-step boundary and write a resumable checkpoint there.
 """
@@ -11,29 +12,76 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from training.jobs.rundir import append_progress
+from training.jobs.rundir import append_progress, note_phase, note_status
 
 
 class ProgressCallback(TrainerCallback):
     """Records step, total_steps, epoch, loss / eval_loss, learning_rate, tokens_per_second
-    (non-padding tokens over the time spent in training steps), elapsed and eta (seconds)."""
+    (non-padding tokens over the time spent in training steps), elapsed and eta (seconds).
 
-    def __init__(self, run_dir: Path, elapsed_before: float = 0.0):
+    eta: the steps left at the measured seconds per step (wall time from the end of the first
+    step, evaluations and checkpoints included; the first step, which warms up, counts only
+    until there is a second), plus tail_seconds (saving at the end). Before the first step has
+    ended it is the pre-flight's step_seconds, when given."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        elapsed_before: float = 0.0,
+        step_seconds: float | None = None,
+        tail_seconds: float = 0.0,
+    ):
         self.run_dir, self.elapsed_before = Path(run_dir), elapsed_before
-        self.step_start = None
+        self.step_seconds, self.tail_seconds = step_seconds, tail_seconds
+        self.step_start = self.first_end = None
+        self.evaluating = False
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.t0 = time.monotonic()
         self.step0 = state.global_step
         self.busy = 0.0  # seconds inside training steps since the last log
         self.tokens_seen = 0
+        if state.is_world_process_zero:
+            note_phase(self.run_dir, self._phase(state), self.eta(state, self.t0))
 
     def on_step_begin(self, args, state, control, **kwargs):
         self.step_start = time.monotonic()
+        if state.is_world_process_zero and state.global_step > self.step0:
+            note_status(
+                self.run_dir, phase=self._phase(state), eta=self.eta(state, self.step_start)
+            )
 
     def on_step_end(self, args, state, control, **kwargs):
+        now = time.monotonic()
         if self.step_start is not None:
-            self.busy += time.monotonic() - self.step_start
+            self.busy += now - self.step_start
+        if self.first_end is None:
+            self.first_end = now
+
+    def on_prediction_step(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and not self.evaluating:
+            self.evaluating = True
+            note_status(self.run_dir, phase=f"evaluating after step {state.global_step}")
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self.evaluating = False
+
+    def _phase(self, state) -> str:
+        return f"step {state.global_step + 1} of {state.max_steps}"
+
+    def eta(self, state, now: float) -> float | None:
+        """Seconds left in the run (see the class docstring); None when it cannot be told."""
+        done = state.global_step - self.step0
+        if done >= 2 and self.first_end is not None:
+            per_step = (now - self.first_end) / (done - 1)
+        elif done >= 1 and self.first_end is not None:
+            per_step = self.first_end - self.t0
+        else:
+            per_step = self.step_seconds
+        if per_step is None:
+            return None
+        remaining = max(state.max_steps - state.global_step, 0)
+        return round(remaining * per_step + self.tail_seconds, 1)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
@@ -55,8 +103,7 @@ class ProgressCallback(TrainerCallback):
         else:
             record["eval_loss"] = round(float(logs["eval_loss"]), 6)
         record["elapsed"] = round(self.elapsed_before + now - self.t0, 2)
-        remaining = max(state.max_steps - state.global_step, 0)
-        record["eta"] = round(remaining * (now - self.t0) / done, 1) if done > 0 else None
+        record["eta"] = self.eta(state, now) if done > 0 else None
         append_progress(self.run_dir, record)
         shown = " ".join(f"{k}={v}" for k, v in record.items() if k not in ("total_steps",))
         print(f"[progress] {state.global_step}/{state.max_steps} {shown}", flush=True)

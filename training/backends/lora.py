@@ -8,6 +8,7 @@ defaults (bf16 on, lr 2e-5); progress lines and graceful cancel (backends/callba
 an adapter published atomically. 4-bit QLoRA only where CUDA and bitsandbytes are present.
 """
 
+import math
 import os
 import shutil
 import time
@@ -15,6 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from training.backends import Splits
+from training.backends.preflight import (
+    LOAD_S_PER_GB,
+    SAVE_S,
+    TRAINER_S,
+    count_params,
+    load_model_config,
+    tokens_per_second,
+)
 from training.config import RunConfig
 from training.data.labels import encode_examples
 from training.hardware import Hardware, detect, torch_dtype, world_size
@@ -181,7 +190,8 @@ def train(cfg: RunConfig, run_dir: Path, data: Splits, *, resume: bool, should_s
             "No training example has anything to learn: each needs an assistant reply "
             "(or text) within the first max_length tokens."
         )
-    if resume and int(os.environ.get("RANK", "0")) == 0:
+    main = int(os.environ.get("RANK", "0")) == 0
+    if resume and main:
         # A kill or a full disk mid-save leaves a checkpoint without its trainer state: gone
         # before the Trainer's rotation could count it and delete a complete one instead.
         for name in rundir.drop_partial_saves(run_dir):
@@ -192,7 +202,7 @@ def train(cfg: RunConfig, run_dir: Path, data: Splits, *, resume: bool, should_s
             f"resuming from {checkpoint.name}" if checkpoint else "no checkpoint yet: from step 0"
         )
         print(f"[lora] {found}", flush=True)
-    if int(os.environ.get("RANK", "0")) == 0:
+    if main:
         # Progress logged after the checkpoint is redone; a fresh start forgets everything.
         rundir.keep_progress_until(
             run_dir, int(checkpoint.name.split("-")[-1]) if checkpoint else 0
@@ -202,9 +212,14 @@ def train(cfg: RunConfig, run_dir: Path, data: Splits, *, resume: bool, should_s
     kept = rundir.read_progress(run_dir) if checkpoint else []
     elapsed_before = kept[-1].get("elapsed", 0.0) if kept else 0.0
 
+    load_s, step_s, steps = first_estimate(cfg, hw, train_rows)
+    if main:
+        left = steps - (int(checkpoint.name.split("-")[-1]) if checkpoint else 0)
+        eta = None if load_s is None else load_s + max(left, 0) * step_s + SAVE_S
+        rundir.note_phase(run_dir, "loading the model", eta)
     model = load_model(cfg, hw)
     stop = StopCallback(should_stop)
-    progress = ProgressCallback(run_dir, elapsed_before)
+    progress = ProgressCallback(run_dir, elapsed_before, step_s, SAVE_S)
     trainer = build_trainer(
         cfg,
         model,
@@ -248,9 +263,28 @@ def train(cfg: RunConfig, run_dir: Path, data: Splits, *, resume: bool, should_s
     if evaluated:
         metrics["eval_loss"] = round(evaluated[-1]["eval_loss"], 6)
     if trainer.is_world_process_zero():
+        rundir.note_phase(run_dir, "saving the adapter", SAVE_S)
         save_adapter(trainer, cfg, run_dir, metrics)
     status = "cancelled" if stop.stopped else "completed"
     return {"status": status, "metrics": metrics}
+
+
+def first_estimate(cfg: RunConfig, hw: Hardware, rows: list[dict]) -> tuple:
+    """(seconds to load the model and build the Trainer, seconds per optimizer step, steps) by
+    the pre-flight's formulas (training/backends/preflight.py), with the encoded rows' real
+    lengths; the measured speed replaces them from the first step. (None, None, steps) when
+    the model cannot be sized."""
+    per_epoch = math.ceil(math.ceil(len(rows) / (cfg.batch_size * world_size())) / cfg.grad_accum)
+    steps = cfg.max_steps if cfg.max_steps > 0 else math.ceil(cfg.epochs * per_epoch)
+    try:
+        total = count_params(load_model_config(cfg.model), cfg.target_modules, cfg.lora_r)[0]
+    except Exception:  # an odd config: the first step's time tells instead
+        return None, None, steps
+    mean = sum(len(r["input_ids"]) for r in rows) / max(len(rows), 1)
+    speed, _ = tokens_per_second(hw, total)
+    weights_gb = total * (4 if hw.precision == "fp32" else 2) / 2**30
+    load_s = TRAINER_S + weights_gb * LOAD_S_PER_GB
+    return load_s, cfg.batch_size * cfg.grad_accum * mean / speed, steps
 
 
 def save_adapter(trainer, cfg: RunConfig, run_dir: Path, metrics: dict) -> Path:

@@ -2,7 +2,11 @@
 
 Everything comes from the model's config.json (no weights loaded), the data report's token
 statistics and the detected hardware. The numbers are estimates to decide with (does it fit
-a 16 GB T4? minutes or hours?), each built from a formula written out below.
+a 16 GB T4? minutes or hours?), each built from a formula written out below and checked
+against measured runs (tests/training/backends/test_preflight.py measures the peak again).
+The worker uses the same formulas for a run's first time left (training/backends/lora.py).
+
+Its length: each formula sits next to the measurements it was fitted to.
 """
 
 import json
@@ -45,7 +49,39 @@ TOKENS_PER_S_PER_B = {
 }
 CPU_TOKENS_PER_S_PER_B_PER_CORE = 12
 SMALL_MODEL_B = 0.5  # below ~0.5 B a GPU is launch-bound: smaller models are no faster
-OVERHEAD_GB = 1.0  # CUDA context / Python + torch, allocator slack
+# Time around the steps, from the worker's "[phase] ... at N s" log lines (2026-12, SmolLM2-135M
+# on the 107-row JSON-answers sample, 2 CPU cores busy with other work): 13 s from start to
+# "loading the model" (imports, tokenizer, data checked and encoded), 6 s to the first step
+# (weights, Trainer); these constants give 15 and 5 s. A GPU machine's disk and cores are no
+# slower; a download from the Hub comes on top.
+STARTUP_S = 10.0  # a fresh worker: Python, torch, transformers, TRL and PEFT imports
+PREPARE_S = 5.0  # the tokenizer loaded, the data read and split
+PREPARE_TOKENS_PER_S = 20_000  # the data is tokenised twice: checked, then encoded
+LOAD_S_PER_GB = 4.0  # weights from a local folder or the Hub cache, at the training precision
+TRAINER_S = 3.0  # TRL's dataset preparation and the Trainer, after the weights
+SAVE_S = 5.0  # the final adapter, after the last step
+
+# Memory. Calibrated against measured peaks (2026-12, tests/training/backends/test_preflight.py
+# repeats it): on CPU the worker's peak RSS, on CUDA torch.cuda.max_memory_allocated + overhead.
+# Activations: the values kept per token per layer for the backward pass (norms, q/k/v,
+# attention output, residuals, the MLP's gate/up/activation/product, the dropped-out copies of
+# each LoRA input: ~16 h + 5 i, which autograd's saved tensors confirm within 3 % on SmolLM2).
+# TRL's fused LM head scores the vocabulary in tiles of at most 4,096 tokens x 32,768 entries
+# (trl/kernels/chunked_logprob.py), never the full logits: on CUDA a Triton kernel folds each
+# tile in place (a forward and a backward tile); elsewhere plain torch ops make ~10 fp32
+# temporaries of a tile. On CPU the process also keeps the backward pass's gradients and the
+# blocks glibc's allocator holds after freeing them: fitted to the peak RSS of SmolLM2-135M (30
+# layers) and a 4-layer h 1,024 model, same vocabulary, each at 282 and 1,136 tokens in the
+# largest pass: 4.0 and 1.9 MiB per token, i.e. 1.45 x the activations + 10 tiles.
+CPU_ACTIVATION_FACTOR = 1.45
+HEAD_TILE_TOKENS, HEAD_TILE_VOCAB = 4096, 32768
+HEAD_TILES = {"cuda": 2, "cpu": 10}
+CPU_RUNTIME_GB = 0.5  # Python + torch + transformers + TRL + PEFT + datasets: 473 MiB RSS
+GPU_OVERHEAD_GB = 1.0  # CUDA context (outside torch's allocator) and allocator slack
+# training/backends/batching.py's cost of one more forward pass, in padded tokens (kept equal
+# by a test: importing batching here would load TRL into the app for an estimate).
+SPLIT_OVERHEAD_TOKENS = {"cuda": 256, "cpu": 24}
+FITS, TIGHT = 0.85, 1.0  # peak / memory: fits below 85 %; tight up to all of it
 
 
 @dataclass
@@ -58,10 +94,14 @@ class Preflight:
     steps: int | None = None
     memory_gb: dict[str, float] = field(default_factory=dict)  # part -> GB
     peak_gb: float | None = None
+    largest_batch: int | None = None  # tokens in the largest forward pass
     device: str = ""  # e.g. "NVIDIA T4" or "CPU (2 cores)"
-    device_gb: float = 0.0  # GPU memory, or RAM available for a CPU run
-    fits: bool | None = None
-    seconds: float | None = None
+    device_gb: float = 0.0  # GPU memory, or the CPU's RAM
+    available_gb: float | None = None  # CPU: RAM free now (it changes with other programs)
+    fits: bool | None = None  # None: unknown; True also when tight
+    tight: bool = False  # near the memory's edge: may run out (CPU: free some RAM first)
+    seconds: float | None = None  # start to finish: loading, preparing, training, saving
+    startup_seconds: float | None = None  # the part before the first step
     lines: list[str] = field(default_factory=list)  # plain-language verdict, one per line
 
 
@@ -128,37 +168,59 @@ def data_figures(cfg: RunConfig, stats: dict) -> tuple[int, float, int, bool]:
     return train, mean, longest, exact
 
 
-def memory_parts(cfg, config, total, lora, precision, checkpointing, length) -> dict[str, float]:
+def largest_batch(cfg: RunConfig, stats: dict, cuda: bool) -> int | None:
+    """Tokens in the largest forward pass of a step, None without the data's lengths. Batches
+    are drawn at random, so the worst one holds the longest row; its companions are counted at
+    the 90th-percentile length. Each batch runs as unpadded sub-batches (batching.py): a row
+    much longer than the rest goes alone, and then the companions make one pass together."""
+    dist = stats.get("tokens_per_example") or {}
+    if not dist.get("max"):
+        return None
+    longest = min(int(dist["max"]), cfg.max_length)
+    others = min(int(dist.get("p90") or longest), longest)
+    rest = cfg.batch_size - 1
+    if rest * (longest - others) > SPLIT_OVERHEAD_TOKENS["cuda" if cuda else "cpu"]:
+        return max(longest, rest * others)  # batching.plan_sub_batches splits it
+    return cfg.batch_size * longest
+
+
+def memory_parts(cfg, config, total, lora, hw, tokens: int) -> dict[str, float]:
     """Peak memory in GB by part: base weights at the training precision (QLoRA: linear
     layers in 4-bit NF4, ~0.53 byte with double quantisation, the rest 16-bit); adapter
-    weights + gradients + Adam moments (fp32: 16 bytes per parameter); activations; logits."""
+    weights + gradients + Adam moments (fp32: 16 bytes per parameter); activations of the
+    largest forward pass (`tokens`); the LM head's tiles; the runtime."""
     c = config.get("text_config", config)
     h, layers, vocab = c["hidden_size"], c["num_hidden_layers"], c["vocab_size"]
     inter = c.get("intermediate_size") or 4 * h
-    value = 4 if precision == "fp32" else 2
+    value = 4 if hw.precision == "fp32" else 2
     if cfg.method == "qlora":
         embed = vocab * h * (1 if c.get("tie_word_embeddings", True) else 2)
         weights = (total - embed) * 0.53 + embed * 2
     else:
         weights = total * value
-    tokens = cfg.batch_size * length
-    # Values kept per token per layer for the backward pass: norms, q/k/v, attention output,
-    # residuals, the MLP's gate/up/activation/product, and the dropped-out copies of each
-    # LoRA input (~16 h + 5 i, a rough count). With checkpointing only each layer's input
-    # is kept, plus one layer recomputed at a time.
     per_layer = 16 * h + 5 * inter
-    kept = h * layers + per_layer if checkpointing else per_layer * layers
-    # Logits in the model's precision plus fp32 copies for the loss and its gradient.
-    logits = tokens * vocab * (value + 8)
+    # With checkpointing only each layer's input is kept, plus one layer recomputed at a time.
+    kept = h * layers + per_layer if hw.activation_checkpointing else per_layer * layers
+    activations = tokens * kept * value * (1 if hw.cuda else CPU_ACTIVATION_FACTOR)
+    tile = min(tokens, HEAD_TILE_TOKENS) * min(vocab, HEAD_TILE_VOCAB)
+    head = tile * (value * HEAD_TILES["cuda"] if hw.cuda else 4 * HEAD_TILES["cpu"])
     parts = {
         "weights": weights,
         "adapter + optimizer": lora * 16,
-        "activations": tokens * kept * value,
-        "logits": logits,
+        "activations": activations,
+        "LM head": head,
     }
     out = {k: v / GB for k, v in parts.items()}
-    out["overhead"] = OVERHEAD_GB
+    out["runtime"] = GPU_OVERHEAD_GB if hw.cuda else CPU_RUNTIME_GB
     return out
+
+
+def startup_seconds(total_params: int, precision: str, rows: int, tokens: int) -> float:
+    """From Start to the first step: a fresh worker, the data checked and encoded, the weights
+    loaded at the training precision."""
+    weights_gb = total_params * (4 if precision == "fp32" else 2) / GB
+    preparing = PREPARE_S + tokens / PREPARE_TOKENS_PER_S
+    return STARTUP_S + preparing + weights_gb * LOAD_S_PER_GB + TRAINER_S
 
 
 def tokens_per_second(hw, params: int) -> tuple[float, str]:
@@ -189,26 +251,28 @@ def available_ram_gb() -> float:
 
 
 def local_hardware():
-    """The detected device; for a CPU run the RAM free now, not the RAM installed. On
-    ZeroGPU the GPU a call gets (the app process itself never touches CUDA there)."""
-    from dataclasses import replace
-
+    """The detected device (for a CPU, its RAM installed: estimate() reads the RAM free now
+    itself). On ZeroGPU the GPU a call gets (the app process itself never touches CUDA there)."""
     from training import zerogpu
     from training.hardware import detect
 
-    if zerogpu.active():
-        return zerogpu.HARDWARE
-    hw = detect()
-    return hw if hw.cuda else replace(hw, memory_gb=available_ram_gb())
+    return zerogpu.HARDWARE if zerogpu.active() else detect()
 
 
 def estimate(
-    cfg: RunConfig, report_stats: dict | None, hardware=None, model_config: dict | None = None
+    cfg: RunConfig,
+    report_stats: dict | None,
+    hardware=None,
+    model_config: dict | None = None,
+    available_gb: float | None = None,
 ) -> Preflight:
     """Sizes, memory fit and duration of a run; `lines` says it in words. Never raises
-    for a model or data problem: the problem becomes a line."""
+    for a model or data problem: the problem becomes a line. available_gb: a CPU's RAM free
+    now (default: read it when the hardware is this machine's, else all of its RAM)."""
     hw = hardware or local_hardware()
-    pf = Preflight(device=hw.name, device_gb=hw.memory_gb)
+    if not hw.cuda and available_gb is None and hardware is None:
+        available_gb = available_ram_gb()
+    pf = Preflight(device=hw.name, device_gb=hw.memory_gb, available_gb=available_gb)
     if cfg.method == "qlora" and not hw.supports_4bit:
         pf.lines.append("QLoRA (4-bit) needs a CUDA GPU and this machine has none: choose LoRA.")
     try:
@@ -223,7 +287,8 @@ def estimate(
         f"Trains {_count(lora)} of {_count(total)} parameters ({100 * lora / total:.2f} %): "
         f"{'QLoRA' if cfg.method == 'qlora' else 'LoRA'} rank {cfg.lora_r} on {targets}."
     )
-    train, mean, length, exact = data_figures(cfg, report_stats or {})
+    stats = report_stats or {}
+    train, mean, _, exact = data_figures(cfg, stats)
     if train and mean:
         per_epoch = max(1, math.ceil(math.ceil(train / cfg.batch_size) / cfg.grad_accum))
         by_steps = cfg.max_steps > 0
@@ -239,36 +304,52 @@ def estimate(
         )
     else:
         pf.lines.append("Check a dataset on the Data tab to estimate tokens, steps and time.")
-    pf.memory_gb = memory_parts(
-        cfg, config, total, lora, hw.precision, hw.activation_checkpointing, length
-    )
+    pf.largest_batch = largest_batch(cfg, stats, hw.cuda)
+    tokens = pf.largest_batch or cfg.batch_size * cfg.max_length
+    pf.memory_gb = memory_parts(cfg, config, total, lora, hw, tokens)
     pf.peak_gb = sum(pf.memory_gb.values())
-    pf.lines.append(_fit_line(pf, hw, cfg, length))
+    pf.lines.append(_fit_line(pf, hw, cfg, tokens))
     if pf.total_tokens:
         speed, row = tokens_per_second(hw, total)
-        pf.seconds = pf.total_tokens / speed
+        rows = int(stats.get("examples") or 0)
+        pf.startup_seconds = startup_seconds(total, hw.precision, rows, round(rows * mean))
+        evals = _evaluations(cfg, pf.steps, rows - train)
+        # A held-out pass is a forward only: about a third of a training step's work.
+        evaluating = evals * (rows - train) * mean / (3 * speed)
+        training = pf.total_tokens / speed
+        pf.seconds = pf.startup_seconds + training + evaluating + SAVE_S
+        checks = f", {_duration(evaluating)} of evaluation" if evals else ""
         pf.lines.append(
-            f"Estimated time: {_duration(pf.seconds)} at ~{speed:,.0f} tokens/s ({row}; "
-            "evaluation and model loading come on top)."
+            f"Estimated time: {_duration(pf.seconds)} in all: {_duration(pf.startup_seconds)} "
+            f"to start (load the model, prepare the data), {_duration(training)} of training at "
+            f"~{speed:,.0f} tokens/s ({row}){checks}. Once it trains, the run's status rescales "
+            "this from its measured speed."
         )
     return pf
 
 
-def _fit_line(pf: Preflight, hw, cfg: RunConfig, length: int) -> str:
+def _evaluations(cfg: RunConfig, steps: int, held_out: int) -> int:
+    """Held-out passes in a run: every eval_steps, and one at the end unless just done."""
+    if held_out <= 0:
+        return 0
+    return math.ceil(steps / cfg.eval_steps) if cfg.eval_steps > 0 else 1
+
+
+def _fit_line(pf: Preflight, hw, cfg: RunConfig, tokens: int) -> str:
     if not pf.device_gb:
         return f"Estimated peak memory {pf.peak_gb:.1f} GB ({hw.name}: memory size unknown)."
-    where = (
-        f"this {pf.device_gb:.0f} GB {hw.name}"
-        if hw.cuda
-        else f"this CPU's free RAM ({pf.device_gb:.0f} GB)"
-    )
-    pf.fits = pf.peak_gb <= 0.9 * pf.device_gb  # the rest: fragmentation, other processes
-    if pf.fits:
-        return f"Fits in {where}: est. {pf.peak_gb:.1f} GB peak."
+    peak = f"est. {pf.peak_gb:.1f} GB peak"
+    if pf.largest_batch:
+        peak += f" (largest batch {tokens:,} tokens)"
+    else:
+        peak += (
+            f" (sized for full batches of max length {cfg.max_length:,}: check a dataset "
+            "for its real lengths)"
+        )
     tips = []
     parts = pf.memory_gb
-    if parts["activations"] + parts["logits"] > parts["weights"]:
-        tips.append(f"a shorter max length (the longest batch now has {length:,} tokens)")
+    if parts["activations"] + parts["LM head"] > parts["weights"]:
+        tips.append(f"a shorter max length (the largest batch now has {tokens:,} tokens)")
         if cfg.batch_size > 1:
             half = cfg.batch_size // 2
             tips.append(
@@ -278,7 +359,25 @@ def _fit_line(pf: Preflight, hw, cfg: RunConfig, length: int) -> str:
     if hw.cuda and cfg.method != "qlora":
         tips.append("QLoRA (4-bit base weights)")
     tips.append("a smaller model")
-    return f"Too big for {where}: est. {pf.peak_gb:.1f} GB peak. Try {', or '.join(tips)}."
+    tips = ", or ".join(tips)
+    if hw.cuda:
+        where, free = f"this {pf.device_gb:.0f} GB {hw.name}", pf.device_gb
+    else:  # the RAM free now moves with other programs: near it the run is tight, not too big
+        where = f"this CPU's {pf.device_gb:.0f} GB RAM"
+        free = pf.device_gb if pf.available_gb is None else min(pf.available_gb, pf.device_gb)
+    pf.fits = pf.peak_gb <= TIGHT * pf.device_gb
+    pf.tight = pf.fits and pf.peak_gb > FITS * free
+    if not pf.fits:
+        return f"Too big for {where}: {peak}. Try {tips}."
+    if not pf.tight:
+        now = "" if hw.cuda or pf.available_gb is None else f"; {free:.1f} GB free now"
+        return f"Fits in {where}: {peak}{now}."
+    if hw.cuda:
+        return f"Tight for {where}: {peak}; it may run out of memory. To be safe, try {tips}."
+    return (
+        f"Tight for {where}: {peak}, and {free:.1f} GB is free now. Close other programs "
+        f"before Start, or try {tips}."
+    )
 
 
 def _count(n: float) -> str:

@@ -2,6 +2,6 @@
 
 engine.py      ChatEngine: one base model, run adapters attached, every column one batch
 generation.py  the pieces of one batched generate() call (prompts, stops, sampling, streams)
-cpu_decode.py  fast CPU decoding: W·xᵀ linears and row-masked LoRA
+cpu_decode.py  CPU decoding: W·xᵀ linears where measured quicker, and row-masked LoRA
 columns.py     which rows a prompt becomes (base, tuned, few-shot) and their few-shot turns
 """

@@ -5,8 +5,9 @@ under distinct names. A call to `stream()` takes several rows (e.g. base, tuned,
 few-shot) and runs them as one batch: PEFT's `adapter_names=["__base__", "run_x", ...]`
 routes each row through its own adapter (or none) inside the same forward pass, so both
 columns stream at once for about the cost of one, and nothing is ever loaded twice. On CPU,
-training/chat/cpu_decode.py does that routing with a per-row mask and multiplies in a layout
-where the second row is nearly free (the GPU's property, which stock CPU kernels lack).
+training/chat/cpu_decode.py does that routing with a per-row mask, and a model is measured
+once when it loads: each batch size takes whichever of the stock and the W·xᵀ products ran
+a decoding step quicker on this machine (the decision is kept per model, across free()).
 The batch's pieces (prompts, stop tokens, sampler, streamer) are in training/chat/generation.py;
 which runs and checkpoints exist is training/jobs/runs.py.
 
@@ -30,6 +31,7 @@ batch; split, each piece would need the others' internals.
 """
 
 import gc
+import logging
 import queue
 import re
 import threading
@@ -42,6 +44,7 @@ from pathlib import Path
 from training import zerogpu
 from training.chat.generation import (
     Cancelled,
+    RepetitionPenalty,
     RowSampler,
     RowStreamer,
     adapter_mode,
@@ -50,6 +53,8 @@ from training.chat.generation import (
     with_system,
 )
 from training.models.catalogue import chat_tokenizer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,6 +65,14 @@ class Settings:
     seed: int = 0
     system_prompt: str = ""
     min_new_tokens: int = 0  # benchmarks force equal lengths with this
+    repetition_penalty: float = 1.0  # >1 makes tokens already in the chat less likely; 1 = off
+
+
+# The playground's starting values, a small diff of the above. 128 new tokens: a base model
+# that never says its end-of-turn token otherwise rambles to the limit, and every column
+# waits for the longest. 1.1: the usual mild penalty (CTRL's paper used 1.2) that stops small
+# models looping on a phrase. Evaluation keeps the plain defaults: greedy, no penalty.
+PLAYGROUND = Settings(max_new_tokens=128, repetition_penalty=1.1)
 
 
 @dataclass
@@ -114,6 +127,9 @@ class ChatEngine:
         self._loaded: _Loaded | None = None  # LRU of size 1: the one base model
         self._tokenizers: OrderedDict = OrderedDict()
         self._cancel = threading.Event()  # the running generation's cancel flag
+        # (model, dtype, threads) -> cpu_decode.Choice: which path each batch size takes on
+        # CPU, measured when that model first loads
+        self.cpu_choices: dict[tuple, object] = {}
 
     # --- cache ------------------------------------------------------------------------
     def loaded(self) -> dict:
@@ -150,7 +166,7 @@ class ChatEngine:
                 name, dtype=dtype, device=device, trust_remote_code=trust_remote_code
             )
             self._loaded = _Loaded(name, model)
-            self._cpu_decode(model)
+            self._cpu_decode(name, model)
         return self._loaded
 
     def _adapter(self, held: _Loaded, path: Path) -> str:
@@ -182,12 +198,21 @@ class ChatEngine:
             held.model.delete_adapter(oldest)
         return name
 
-    @staticmethod
-    def _cpu_decode(model) -> None:
-        if next(model.parameters()).device.type == "cpu":
-            from training.chat import cpu_decode
+    def _cpu_decode(self, name: str, model) -> None:
+        """On CPU: each batch size decodes on the path measured quicker for this model."""
+        weight = next(model.parameters())
+        if weight.device.type != "cpu":
+            return
+        import torch
 
-            cpu_decode.enable(model)
+        from training.chat import cpu_decode
+
+        key = (name, weight.dtype, torch.get_num_threads())
+        if key not in self.cpu_choices:
+            choice = cpu_decode.choose(model)
+            log.info("CPU decoding for %s: %s", name, choice.summary() or "stock (no large layer)")
+            self.cpu_choices[key] = choice
+        cpu_decode.enable(model, self.cpu_choices[key].rows)
 
     def tokenizer(
         self, base_model: str, tokenizer_dir: Path | None = None, trust_remote_code: bool = False
@@ -332,6 +357,8 @@ class ChatEngine:
             pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else min(stop_ids),
         )
         processors = LogitsProcessorList()
+        if settings.repetition_penalty != 1:
+            processors.append(RepetitionPenalty(settings.repetition_penalty, batch))
         if settings.temperature > 0:
             processors.append(RowSampler(len(rows), settings, device))
         row_names = [by_path[r.adapter] if r.adapter else "__base__" for r in rows]

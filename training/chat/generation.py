@@ -1,6 +1,7 @@
 """The pieces of one batched generate() call in the chat engine: prompts rendered with the
-chat template and left-padded, the stop tokens, rows routed to their adapters, per-row
-seeded sampling, and the streamer / cancel hooks generate() calls every step."""
+chat template and left-padded, the stop tokens, rows routed to their adapters, a repetition
+penalty blind to padding, per-row seeded sampling, and the streamer / cancel hooks generate()
+calls every step."""
 
 import contextlib
 import queue
@@ -75,6 +76,29 @@ class RowSampler:
         for i, gen in enumerate(self.generators):
             out[i, torch.multinomial(probs[i], 1, generator=gen)] = 0.0
         return out
+
+
+class RepetitionPenalty:
+    """transformers' repetition penalty (CTRL: a logit of a token already in the row divided by
+    `penalty`, or multiplied when negative), blind to left padding: the pad token would be
+    penalised in padded rows only, and a reply would then depend on what else is in the batch.
+    Pad positions count as the row's first real token instead, which the row holds anyway."""
+
+    def __init__(self, penalty: float, batch: dict):
+        mask = batch["attention_mask"].bool()
+        self.penalty, self.pad = penalty, ~mask
+        first = mask.int().argmax(1, keepdim=True)  # left padding: the first 1 of each row
+        self.fill = batch["input_ids"].gather(1, first).expand_as(mask)
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        width = self.pad.shape[1]
+        ids = input_ids.clone()
+        ids[:, :width] = torch.where(self.pad, self.fill, ids[:, :width])
+        seen = scores.gather(1, ids)
+        seen = torch.where(seen < 0, seen * self.penalty, seen / self.penalty)
+        return scores.scatter(1, ids, seen)
 
 
 class Cancelled:

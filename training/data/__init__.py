@@ -8,7 +8,8 @@ Public API (the UI, the worker and the backends use only these):
     iter_examples / load_examples(path, fmt=None, mapping=None)
     split_examples(examples, fraction=0.1, seed=42) -> (train, validation)
     DataChoice / ReportSummary: what the Data tab hands to training (choice.py)
-    load_splits(cfg) -> (train, validation), exactly as the worker trains
+    load_splits(cfg, skip=None) -> (train, validation), exactly as the worker trains
+    skipped_rows / write_skipped / read_skipped: the rows a run leaves out, and why
     render_example(example, tokenizer) -> str
     encode_examples / explain_example: token ids and which of them are trained (labels.py)
     detect_format(records, fmt=None, mapping=None) -> Detection
@@ -16,13 +17,13 @@ Public API (the UI, the worker and the backends use only these):
 
 Modules: load (files and streams; per format jsonfile, csvfile, parquetfile; limits on
 reading, streams.py; text encodings, encoding.py) -> detect (format) -> normalise (one
-internal form) -> validate (findings, codes.py; statistics, stats.py; token counts,
-tokens.py) -> report.
+internal form; tool calls, tools.py) -> validate (findings, codes.py; statistics, stats.py;
+token counts, tokens.py) -> report.
 This package never imports gradio; torch and transformers are not imported either (a
 tokenizer object is passed in by the caller).
 """
 
-from .choice import DataChoice, load_splits
+from .choice import SKIPPED_ROWS, DataChoice, load_splits, read_skipped, skipped_rows, write_skipped
 from .detect import Detection, detect_format
 from .examples import Preview, iter_examples, load_examples, preview_file, split_examples
 from .labels import encode_examples, explain_example
@@ -37,6 +38,7 @@ __all__ = [
     "FORMATS",
     "SAMPLES",
     "SAMPLE_DESCRIPTIONS",
+    "SKIPPED_ROWS",
     "DataChoice",
     "DataError",
     "Detection",
@@ -52,7 +54,10 @@ __all__ = [
     "load_splits",
     "normalise",
     "preview_file",
+    "read_skipped",
     "render_example",
+    "skipped_rows",
     "split_examples",
     "validate_file",
+    "write_skipped",
 ]

@@ -8,12 +8,22 @@
 A `DataChoice` is plain data (deep-copyable, so it can sit in a gr.State). The report's
 few figures travel with it as a `ReportSummary`, the only part of a ValidationReport the
 Train tab needs (its verdict and the statistics its estimate reads).
+
+Skipping rows with errors is a choice the user makes (`skip_bad_rows`, the RunConfig field of
+the same name), never a default: the worker then trains on the other rows and lists the rows
+it left out, with why, in RUN_DIR/skipped_rows.jsonl (`write_skipped`); `load_splits` with
+`read_skipped` of that file gives the same split again.
 """
 
+import json
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-from .examples import load_examples, split_examples
+from .codes import CATALOGUE, SUMMARIES
+from .examples import iter_examples, split_examples
 from .report import ReportSummary
+
+SKIPPED_ROWS = "skipped_rows.jsonl"  # in a run directory: {"file", "row", "code", "reason"}
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,7 @@ class DataChoice:
     mapping: dict[str, str] = field(default_factory=dict)  # canonical field -> column
     validation_file: str | None = None  # None: split the data
     summary: ReportSummary | None = None  # set once checked
+    skip_bad_rows: bool = False  # train on the rows without errors (the user ticked it)
 
     def __hash__(self) -> int:
         # By content, dicts included: gradio hashes a State's value to see whether it changed.
@@ -30,8 +41,10 @@ class DataChoice:
 
     @property
     def ok(self) -> bool:
-        """Checked and ready to train."""
-        return self.summary is not None and self.summary.ok
+        """Checked and ready to train (on the good rows, when the user chose to skip the rest)."""
+        if self.summary is None:
+            return False
+        return self.summary.ok or (self.skip_bad_rows and self.summary.skippable > 0)
 
     def checked(self, report) -> "DataChoice":
         """This choice as validated: the detected format and full column mapping filled in."""
@@ -46,15 +59,66 @@ class DataChoice:
             "format": self.format,
             "column_mapping": dict(self.mapping),
             "validation_file": self.validation_file,
+            "skip_bad_rows": self.skip_bad_rows,
         }
 
 
-def load_splits(cfg, find=lambda path: path) -> tuple[list[dict], list[dict]]:
+def load_splits(cfg, find=lambda path: path, skip=None) -> tuple[list[dict], list[dict]]:
     """(train, validation) of a RunConfig's data: its validation file, else its seeded split.
     The worker trains on exactly this; the playground and the evaluation read it again.
-    find: maps a path stored in the config to a readable one (runs outlive working folders)."""
-    mapping = cfg.column_mapping or None
-    examples = load_examples(find(cfg.data), fmt=cfg.format, mapping=mapping)
+    find: maps a path stored in the config to a readable one (runs outlive working folders).
+    skip: {"data": rows, "validation": rows} left out first (`read_skipped` of a run); rows
+    the format cannot read are never loaded anyway."""
+    skip = skip or {}
+
+    def load(path, leave_out) -> list[dict]:
+        rows = iter_examples(find(path), fmt=cfg.format, mapping=cfg.column_mapping or None)
+        return [example for row, example in rows if row not in leave_out]
+
+    examples = load(cfg.data, skip.get("data", ()))
     if cfg.validation_file:
-        return examples, load_examples(find(cfg.validation_file), fmt=cfg.format, mapping=mapping)
+        return examples, load(cfg.validation_file, skip.get("validation", ()))
     return split_examples(examples, cfg.validation_split, cfg.seed)
+
+
+def skipped_rows(report) -> list[dict]:
+    """The rows a run leaves out when it skips rows with errors, each with why: the row's
+    own message where the report kept it, else what its error code says."""
+    said = {(f.file or "data", f.row): f.message for f in report.errors if f.row is not None}
+    return [
+        {
+            "file": file,
+            "row": row,
+            "code": code,
+            "reason": said.get((file, row)) or SUMMARIES.get(code, CATALOGUE[code][1]),
+        }
+        for file, row, code in report.rows_with_errors()
+    ]
+
+
+def write_skipped(rows: list[dict], path: Path) -> None:
+    """RUN_DIR/skipped_rows.jsonl: one line per skipped row; no file when none is skipped."""
+    path = Path(path)
+    if not rows:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    tmp.replace(path)
+
+
+def by_file(rows: list[dict]) -> dict[str, set[int]]:
+    """Skipped rows as `load_splits` takes them: {"data": rows, "validation": rows}."""
+    out: dict[str, set[int]] = {}
+    for row in rows:
+        out.setdefault(row["file"], set()).add(int(row["row"]))
+    return out
+
+
+def read_skipped(path: Path) -> dict[str, set[int]]:
+    """by_file of a skipped_rows.jsonl ({} when there is none)."""
+    try:
+        lines = Path(path).read_text("utf-8").splitlines()
+    except FileNotFoundError:
+        return {}
+    return by_file([json.loads(line) for line in lines])

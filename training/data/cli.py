@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from .codes import Findings
+from .codes import Findings, group_text
 from .report import FORMATS, ValidationReport
 from .validate import validate_file
 
@@ -29,6 +29,9 @@ FIELDS = (
     "completion",
     "text",
     "system",
+    "chosen",
+    "tools",
+    "label",
 )
 
 
@@ -119,14 +122,15 @@ def format_report(report: ValidationReport, path: str) -> str:
             found = g["findings"]
             n = g["count"]
             where = f"{n:,} row{'s' * (n != 1)}" if found[0].row is not None else "whole file"
-            lines.append(f"  [{g['code']}] {where}")
+            summary, hint = group_text(g["code"], found, n)
+            lines.append(f"  [{g['code']}] {where}: {summary}")
             for f in found[:3]:
                 lines.append(
                     f"    {'row ' + str(f.row) + ': ' if f.row is not None else ''}{f.message}"
                 )
             if len(found) > 3:
                 lines.append(f"    also rows: {_rows(found[3:])}")
-            lines.append(f"    fix: {g['hint']}")
+            lines.append(f"    fix: {hint}")
     if s and s["examples"]:
         lines += [
             "",

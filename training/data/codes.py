@@ -37,8 +37,16 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {  # code: (level, message, hint)
         "Check the dataset name (owner/name) and that it is public, or upload the data as a file."),
     "unknown_format": (ERROR, "Could not tell what kind of data this is. Columns found: {columns}.",
         "Use one of the supported layouts (messages, conversations, instruction/input/output, prompt/completion, text) or map your columns by hand."),
-    "missing_column": (ERROR, "No column holds the {field} (format {format}). Columns found: {columns}.",
+    "missing_column": (ERROR, "No column holds the {field} (read as {format}). Columns found: {columns}.",
         "Map the right column by hand, e.g. --map {example}, or rename it in the file."),
+    "preference_data": (ERROR, "These are preference pairs: each prompt has a chosen and a rejected reply (columns {columns}), the data of preference training such as DPO or ORPO, which is not supported yet.",
+        "To fine-tune on the chosen replies only (supervised), choose the format “Preference pairs: train on the chosen replies” (CLI: --format preference); the rejected replies are then ignored."),
+    "pretty_printed_jsonl": (WARNING, "Each JSON object in this .jsonl file is spread over several lines (pretty-printed JSON), so the file was read as one JSON document: row numbers count objects, not lines.",
+        "Nothing blocks training. To make it true JSON Lines, write each object on one line, e.g. `jq -c . data.jsonl > fixed.jsonl`, or `json.dumps(obj)` per line in Python."),
+    "chosen_replies_only": (WARNING, "Only the chosen replies are trained, as ordinary examples; the rejected replies are ignored (preference training such as DPO or ORPO is not supported yet).",
+        "Nothing to fix: this is what the format “Preference pairs: train on the chosen replies” does."),
+    "tools_unchecked": (WARNING, "{count} rows have tool calls or tool definitions; whether the model's chat template supports tools is checked only with the model's tokenizer.",
+        "Choose a model (CLI: --model) to check. Qwen2.5-Instruct's template supports tools; SmolLM2's does not."),
     "nothing_to_train": (ERROR, "No example has anything left for the model to learn (every assistant reply is missing, weighted 0 or cut off by the length limit).",
         "Raise the max length, shorten the prompts, or check the assistant replies."),
     # -- rows that cannot be read -------------------------------------------------------
@@ -75,6 +83,20 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {  # code: (level, message, hint)
         "Fill in this value or delete the row."),
     "empty_content": (ERROR, "The {what} is empty.",
         "Write the text, or delete the row or turn."),
+    "multimodal_row": (ERROR, "This row holds {what}; this app trains text-only models, so the row cannot be used.",
+        "Remove the images, audio or video (and their placeholders) from the data, or skip these rows; fine-tuning on images or sound needs a multimodal model and another tool."),
+    "bad_tool_call": (ERROR, "Message {index} is a tool call that cannot be read: {detail}.",
+        'Write a call as JSON with a name and arguments, e.g. {{"name": "get_weather", "arguments": {{"city": "Paris"}}}}.'),
+    "bad_tools": (ERROR, "The tool definitions (column “{column}”) cannot be read: {detail}.",
+        "Give a JSON list of functions, each with a name, a description and its parameters (JSON Schema)."),
+    "tools_unsupported": (ERROR, "This row has tool calls or tool definitions, and the chat template of {model} does not support tools (it never reads “tools” and “tool_calls”), so they cannot be trained.",
+        "Choose a model whose chat template supports tools, such as Qwen2.5-Instruct (e.g. Qwen/Qwen2.5-0.5B-Instruct), or skip these rows."),
+    "invalid_label": (ERROR, "The KTO label (column “{column}”) is {kind}; it must be true (a desirable reply) or false (an undesirable one).",
+        "Write true or false in this column."),
+    "undesirable_row": (WARNING, "This reply is labelled undesirable (column “{column}” is false), so the row is left out of training.",
+        "Nothing to fix: training on it would teach the reply it marks as bad (KTO training, which learns from such rows, is not supported yet). Label it true if the reply is good."),
+    "media_placeholder": (WARNING, "The text holds the placeholder “{tag}”, which multimodal data uses to mark where an image, video or audio goes; here it is trained as plain text.",
+        "Remove the placeholder if the row needs no image, or leave the row out."),
     "template_error": (ERROR, "The model's chat template cannot format this conversation: {detail}.",
         "Reorder the turns (many templates need user and assistant to alternate), or pick another model."),
     "no_system_message": (WARNING, "There is no system message.",
@@ -111,7 +133,70 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {  # code: (level, message, hint)
     "model_unavailable": (WARNING, "The model {model} could not be loaded ({detail}); token counts are estimates.",
         "Check the model name or folder, or prepare the model first."),
 }
+# What a group of findings with one code says when its rows differ in detail: never one
+# row's facts (its row number, length, role) stated for all of them.
+SUMMARIES: dict[str, str] = {
+    "file_not_found": "A file does not exist.",
+    "unreadable_file": "A file could not be read.",
+    "file_too_large": "A file is over the size limit here.",
+    "decompressed_too_large": "Uncompressed, a file is over the size limit here.",
+    "compression_bomb": "Uncompressed, a file grows far more than real data does.",
+    "not_utf8": "A file is not UTF-8 text.",
+    "invalid_json": "A JSON document is broken.",
+    "hub_offline": "A Hugging Face Hub dataset cannot be downloaded here.",
+    "hub_unavailable": "A Hugging Face Hub dataset could not be loaded.",
+    "unknown_format": "Could not tell what kind of data this is.",
+    "missing_column": "No column holds a required field.",
+    "preference_data": "These are preference pairs (chosen and rejected replies).",
+    "tools_unchecked": "Rows have tool calls that were not checked against a chat template.",
+    "unparseable_line": "These lines are not valid JSON.",
+    "unparseable_row": "These rows could not be read.",
+    "bad_csv_row": "These rows have a different number of fields than the header.",
+    "record_too_large": "These rows are over the size limit per row, so they were not read.",
+    "not_an_object": "These entries are not objects with named fields.",
+    "missing_messages": "The list of messages is missing or empty.",
+    "message_not_object": "A message is not an object with a role and content.",
+    "message_missing_key": "A message has no role or no content.",
+    "unknown_message_keys": "A message has fields the trainer does not understand.",
+    "unknown_role": "A message has a role the trainer does not know.",
+    "content_not_text": "A value that should be text is not text.",
+    "invalid_weight": "A message has a weight other than 0 or 1.",
+    "missing_field": "A required value is missing.",
+    "empty_content": "A text that must be filled in is empty.",
+    "multimodal_row": "These rows hold images, audio or video; this app trains text-only models.",
+    "bad_tool_call": "A tool call cannot be read.",
+    "bad_tools": "The tool definitions cannot be read.",
+    "tools_unsupported": "These rows have tool calls, and the model's chat template does not support tools.",
+    "invalid_label": "A KTO label is not true or false.",
+    "undesirable_row": "These replies are labelled undesirable, so their rows are left out of training.",
+    "media_placeholder": "The text holds a placeholder for an image, video or audio.",
+    "template_error": "The model's chat template cannot format these conversations.",
+    "consecutive_user_turns": "Two user messages follow each other.",
+    "consecutive_assistant_turns": "Two assistant messages follow each other.",
+    "system_not_first": "The system message is not the first message.",
+    "last_turn_not_assistant": "The conversation does not end with an assistant reply, so the model does not learn from its last message.",
+    "over_max_length": "These examples are longer than the max length; only their first tokens will be used.",
+    "assistant_truncated": "The length limit cuts the assistant reply off completely, so these examples teach nothing.",
+    "duplicate_row": "These examples are exact copies of earlier rows.",
+    "few_examples": "Few usable examples.",
+    "small_validation_split": "Few examples are held out for validation.",
+    "ambiguous_format": "The data fits more than one format.",
+    "model_unavailable": "A model could not be loaded; token counts are estimates.",
+}
+
 # fmt: on
+
+
+def group_text(code: str, findings: list, count: int) -> tuple[str, str]:
+    """(summary, hint) of a group of findings sharing a code: their own message when every
+    row's reads the same (and none went uncounted), else the code's generic summary."""
+    messages = {f.message for f in findings}
+    hints = {f.hint for f in findings}
+    same = len(messages) == 1 and count <= len(findings)
+    summary = findings[0].message if same or code not in SUMMARIES else SUMMARIES[code]
+    hint = findings[0].hint if len(hints) == 1 or code not in CATALOGUE else CATALOGUE[code][2]
+    return summary, hint
+
 
 # A file-level error with one of these codes means the file could not be read at all.
 UNREADABLE = {

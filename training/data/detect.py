@@ -1,10 +1,25 @@
-"""Tell which of the five formats a data set is in, and which columns hold what.
+"""Tell which format a data set is in, which columns hold what, and what else it is.
 
 `detect_format(records, fmt=None, mapping=None)` looks at a sample of records and returns
 a `Detection`: the format name, the mapping from each canonical field to the user's
 column (e.g. `{"prompt": "question", "completion": "answer"}`), whether more than one
 format fitted, and a sentence saying why. Users override either part: `fmt="alpaca"`, or a
 mapping such as `{"prompt": "my_q", "completion": "my_a"}` (the format then follows).
+
+Beyond the format, `kinds` names what the rows are for, in the words of TRL and
+LLaMA-Factory, so the report can say what is trained:
+- "preference": chosen/rejected pairs (DPO/ORPO data: TRL's prompt/chosen/rejected, its
+  implicit-prompt chosen/rejected, LLaMA-Factory's ShareGPT `conversations` + `chosen` and
+  `rejected` messages, OpenAI's `input`/`preferred_output`/`non_preferred_output`).
+  Preference training is not supported; detection never picks the "preference" format
+  itself (format None): the user chooses to train on the chosen replies.
+- "kto": a true/false label per row (TRL's unpaired preference `label`, LLaMA-Factory's
+  `kto_tag`), mapped as the field "label": only rows labelled true are trained.
+- "tools": tool calls or definitions (see tools.py).
+- "multimodal": image, video or audio columns; such rows are refused (text-only models).
+
+Its length: the column tables of every format and kind (aliases, labels, media) and the rules
+that read them are looked up together; split apart, each rule would need all the tables.
 """
 
 import json
@@ -20,11 +35,14 @@ REQUIRED = {
     "alpaca": ("instruction", "output"),
     "prompt_completion": ("prompt", "completion"),
     "text": ("text",),
+    "preference": ("chosen",),  # without a prompt, chosen is the whole conversation
 }
 OPTIONAL = {
-    "sharegpt": ("system",),
+    "messages": ("tools",),
+    "sharegpt": ("system", "tools"),
     "alpaca": ("input", "system"),
     "prompt_completion": ("system",),
+    "preference": ("prompt", "input", "system"),
 }
 # Column names accepted for each field, in order of preference (matched case-insensitively).
 ALIASES = {
@@ -35,8 +53,21 @@ ALIASES = {
         "system": ("system", "system_prompt"),
     },
     "prompt_completion": {"system": ("system", "system_prompt")},
-    "sharegpt": {"system": ("system", "system_prompt")},
+    "messages": {"tools": ("tools", "functions")},
+    "sharegpt": {"system": ("system", "system_prompt"), "tools": ("tools", "functions")},
+    "preference": {
+        "chosen": ("chosen", "preferred_output"),
+        "prompt": ("prompt", "question", "instruction", "query", "conversations", "messages"),
+        "input": ("input", "context"),
+        "system": ("system", "system_prompt"),
+        "rejected": ("rejected", "non_preferred_output"),  # recognised, never trained
+    },
 }
+PAIRED = (("chosen", "rejected"), ("preferred_output", "non_preferred_output"))
+LABELS = ("label", "kto_tag")  # a true/false column: KTO's desirable / undesirable reply
+MEDIA = {"images": "an image", "image": "an image", "videos": "a video", "video": "a video"}
+MEDIA |= {"audios": "audio", "audio": "audio"}
+LABEL_FORMATS = ("messages", "sharegpt", "alpaca", "prompt_completion")
 PAIRS = (
     ("prompt", "completion"),
     ("question", "answer"),
@@ -52,6 +83,15 @@ EXAMPLES = {  # for the "map it by hand" hint
     "alpaca": "task=instruction",
     "prompt_completion": "question_col=prompt",
     "text": "body=text",
+    "preference": "better=chosen",
+}
+FORMAT_NAMES = {  # for people
+    "messages": "chat messages (role/content)",
+    "sharegpt": "ShareGPT conversations (from/value)",
+    "alpaca": "Alpaca (instruction/input/output)",
+    "prompt_completion": "prompt/completion pairs",
+    "text": "plain text (language modelling)",
+    "preference": "preference pairs, trained on the chosen replies",
 }
 FIELD_NAMES = {
     "messages": "conversation (list of messages)",
@@ -61,6 +101,11 @@ FIELD_NAMES = {
     "prompt": "prompt",
     "completion": "answer (completion)",
     "text": "text",
+    "chosen": "chosen reply",
+    "tools": "tool definitions",
+    "label": "KTO label (true/false)",
+    "input": "extra input (context)",
+    "system": "system prompt",
 }
 
 
@@ -72,6 +117,7 @@ class Detection:
     candidates: list[str] = field(default_factory=list)  # every format that fitted, best first
     reason: str = ""  # one sentence for people
     missing: list[str] = field(default_factory=list)  # required fields with no column
+    kinds: list[str] = field(default_factory=list)  # preference, kto, tools, multimodal
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -143,13 +189,86 @@ def _fill(fmt: str, records: list[dict], cols: dict[str, str], mapping: dict) ->
             only = next(iter(cols.values()), None)
             if len(cols) == 1 and all(isinstance(r.get(only), str) for r in records):
                 out["text"] = only  # one column of strings: that is the text, whatever its name
+    elif fmt == "preference" and "preferred_output" in cols:  # OpenAI: the prompt is "input"
+        out.setdefault("chosen", cols["preferred_output"])
+        out.setdefault("rejected", cols.get("non_preferred_output"))
+        if "input" in cols:
+            out.setdefault("prompt", cols["input"])
     for canonical, names in ALIASES.get(fmt, {}).items():
         if canonical not in out:
             for name in names:
-                if name in cols:
+                if name in cols and cols[name] not in out.values():
                     out[canonical] = cols[name]
                     break
+    if fmt in LABEL_FORMATS and "label" not in out:
+        for name in LABELS:
+            if name in cols and _labels(records, cols[name]):
+                out["label"] = cols[name]
+                break
     return out
+
+
+def _labels(records: list[dict], column: str) -> bool:
+    """The column is KTO's label: true/false in most sampled rows that have it (the others
+    are then errors on their rows, never silently trained)."""
+    values = [r[column] for r in records if r.get(column) is not None]
+    flags = sum(
+        isinstance(v, bool) or (isinstance(v, str) and v.strip().lower() in ("true", "false"))
+        for v in values
+    )
+    return flags * 2 > len(values)
+
+
+def _preference(cols: dict[str, str]) -> list[str] | None:
+    """The chosen and rejected columns, when the data is preference pairs."""
+    for chosen, rejected in PAIRED:
+        if chosen in cols and rejected in cols:
+            return [cols[chosen], cols[rejected]]
+    return None
+
+
+def _kinds(records: list[dict], cols: dict[str, str], mapping: dict) -> tuple[list, list]:
+    """(kinds, sentences for people) beyond the format: KTO labels, tool calls, media."""
+    kinds, said = [], []
+    if "label" in mapping:
+        kinds.append("kto")
+        said.append(
+            f"Each row has a KTO label (column “{mapping['label']}”): rows labelled false "
+            "(undesirable replies) are left out, and rows labelled true are trained as "
+            "ordinary examples (KTO training itself is not supported yet)."
+        )
+    chat = mapping.get("messages") or mapping.get("conversations") or mapping.get("prompt")
+    if "tools" in mapping or (chat and _tool_turns(records, chat)):
+        kinds.append("tools")
+        said.append(
+            "The conversations use tools: they are trained with the model's chat template, "
+            "which must support tools (Qwen2.5-Instruct's does, SmolLM2's does not)."
+        )
+    media = [c for name, c in cols.items() if name in MEDIA and any(r.get(c) for r in records)]
+    if media:
+        kinds.append("multimodal")
+        said.append(
+            f"Rows hold images, video or audio (column “{media[0]}”): this app trains "
+            "text-only models, so those rows cannot be used."
+        )
+    return kinds, said
+
+
+def _tool_turns(records: list[dict], column: str) -> bool:
+    """Some sampled conversation calls a tool or holds a tool's result."""
+    for record in records:
+        turns = _as_list(record.get(column))
+        if isinstance(turns, dict):  # OpenAI preference: {"messages": [...], "tools": [...]}
+            turns = turns.get("messages")
+        for turn in turns if isinstance(turns, list) else ():
+            if isinstance(turn, dict) and (
+                "tool_calls" in turn
+                or "function_call" in turn
+                or turn.get("role") in ("tool", "function")
+                or turn.get("from") in ("function_call", "observation")
+            ):
+                return True
+    return False
 
 
 def _candidates(records: list[dict], cols: dict[str, str]) -> list[tuple[str, dict]]:
@@ -178,6 +297,8 @@ def _candidates(records: list[dict], cols: dict[str, str]) -> list[tuple[str, di
 
 def _format_from_mapping(mapping: dict, records: list[dict]) -> str | None:
     keys = set(mapping)
+    if "chosen" in keys:
+        return "preference"
     if "messages" in keys:
         return "sharegpt" if _turn_style(records, mapping["messages"]) == "sharegpt" else "messages"
     if "conversations" in keys:
@@ -214,14 +335,33 @@ def detect_format(records: list, fmt: str | None = None, mapping: dict | None = 
         if records:  # a mapped column that is nowhere in the data is as good as none
             full = {f: c for f, c in full.items() if c in keys}
         missing = [f for f in REQUIRED[fmt] if f not in full]
-        reason = f"Format {fmt} chosen by hand" + (f"; columns {full}" if full else "")
-        return Detection(fmt, full, False, [fmt], reason, missing)
+        kinds, said = _kinds(records, cols, full)
+        reason = " ".join([f"Read as {FORMAT_NAMES[fmt]}, as chosen{_used(full, ': ')}.", *said])
+        return Detection(fmt, full, False, [fmt], reason, missing, kinds)
+    pair = _preference(cols)
+    if pair:
+        full = _fill("preference", records, cols, {})
+        kinds, said = _kinds(records, cols, full)
+        reason = (
+            f"These are preference pairs (chosen replies in “{pair[0]}”, rejected ones in "
+            f"“{pair[1]}”), data for DPO or ORPO, which is not supported yet. To fine-tune on "
+            "the chosen replies only, choose the format “Preference pairs: train on the chosen "
+            "replies”."
+        )
+        return Detection(None, full, False, ["preference"], reason, [], ["preference", *kinds])
     found = _candidates(records, cols)
     if not found:
         return Detection(None, {}, False, [], f"No known layout fits the columns: {listing}.")
     (best, best_map), others = found[0], [f for f, _ in found[1:]]
-    used = ", ".join(f"{k} from column “{c}”" for k, c in best_map.items())
-    reason = f"Read as {best}: {used}."
+    kinds, said = _kinds(records, cols, best_map)
+    reason = f"Read as {FORMAT_NAMES[best]}{_used(best_map, ': ')}."
     if others:
-        reason += f" It could also be read as {', '.join(others)}."
-    return Detection(best, best_map, bool(others), [f for f, _ in found], reason)
+        reason += f" It could also be read as {', '.join(FORMAT_NAMES[f] for f in others)}."
+    reason = " ".join([reason, *said])
+    return Detection(best, best_map, bool(others), [f for f, _ in found], reason, [], kinds)
+
+
+def _used(mapping: dict, lead: str) -> str:
+    """ "<lead>prompt from column “q”, ..." in plain words, or "" for no mapping."""
+    used = ", ".join(f"{FIELD_NAMES.get(k, k)} from column “{c}”" for k, c in mapping.items())
+    return lead + used if used else ""

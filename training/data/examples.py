@@ -5,7 +5,8 @@
     split_examples(examples, 0.1)  -> (train, validation), seeded and deterministic
     preview_file(path, n=20)       -> Preview: the first rows raw and normalised, the format
 
-Rows with errors are skipped silently here: run `validate_file` first to see them.
+Rows with errors, and rows whose KTO label is false, are skipped here without a word: run
+`validate_file` first to see them (the worker refuses errors unless told to skip them).
 """
 
 import random

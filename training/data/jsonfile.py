@@ -77,7 +77,10 @@ def parse_json_line(data: bytes, check=None, offset: int = 0, line: int = 0):
     try:
         value = _DECODER.decode(text)
     except (ValueError, RecursionError) as e:
-        return BAD, issues + (("unparseable_line", {"detail": json_error(e)}),)
+        detail = json_error(e)
+        if isinstance(e, json.JSONDecodeError):  # where in the line (colno restarts at "\n")
+            detail = f"{e.msg} (character {min(e.pos, len(text.rstrip())) + 1})"
+        return BAD, issues + (("unparseable_line", {"detail": detail}),)
     value, fixed = fix_escapes(value, text)
     return value, INVALID_UTF8 if fixed else issues
 

@@ -6,6 +6,10 @@ model learns to stop), never the prompt, the role headers or the template's layo
 with `"weight": 0` is context only (OpenAI semantics). Plain text (`{"text": ...}`) is causal
 language modelling on every token, with EOS appended.
 
+Tool use (tools.py): the definitions go to the template as `tools=`, an assistant's calls as
+its `tool_calls`, and a turn that calls a tool is trained like any reply (the model learns to
+emit the call); tool results are context. A template without tool support refuses such rows.
+
 Why not TRL's `assistant_only_loss`: it needs `{% generation %}` markers in the template and
 refuses most ChatML templates (SmolLM2's included). Instead we find each assistant turn's
 characters by rendering the conversation prefix up to that turn (with the generation prompt)
@@ -15,6 +19,7 @@ template. Characters map to tokens via the tokenizer's offsets. The result (`inp
 """
 
 from .examples import load_examples
+from .tools import supports_tools, template_messages, uses_tools
 
 # ChatML, for tokenizers that ship without a chat template. The end-of-turn marker is the
 # tokenizer's own EOS when it has no <|im_end|> token, so generation still stops there.
@@ -35,32 +40,35 @@ def ensure_chat_template(tokenizer) -> None:
         tokenizer.pad_token = tokenizer.eos_token
 
 
-def _render(tokenizer, messages, generation_prompt=False) -> str:
+def _render(tokenizer, messages, generation_prompt=False, tools=None) -> str:
+    extra = {"tools": tools} if tools else {}
     return tokenizer.apply_chat_template(
-        messages, tokenize=False, add_generation_prompt=generation_prompt
+        messages, tokenize=False, add_generation_prompt=generation_prompt, **extra
     )
 
 
-def _render_prefix(tokenizer, messages) -> str:
+def _render_prefix(tokenizer, messages, tools=None) -> str:
     """The prompt the model sees before an assistant turn, generation header included."""
     try:
-        return _render(tokenizer, messages, generation_prompt=True)
+        return _render(tokenizer, messages, generation_prompt=True, tools=tools)
     except Exception:  # some templates cannot render an empty conversation
         if messages:
             raise
         return ""
 
 
-def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
+def assistant_spans(
+    tokenizer, messages: list[dict], tools: list | None = None
+) -> tuple[str, list[tuple[int, int]]]:
     """The rendered conversation and the character spans the model is trained on."""
-    plain = [{"role": m["role"], "content": m["content"]} for m in messages]
-    full = _render(tokenizer, plain)
+    plain = template_messages(messages)
+    full = _render(tokenizer, plain, tools=tools)
     spans, cursor = [], 0
     for i, message in enumerate(messages):
         if message["role"] != "assistant" or message.get("weight", 1) == 0:
             continue
-        before = _render_prefix(tokenizer, plain[:i])
-        upto = _render(tokenizer, plain[: i + 1])
+        before = _render_prefix(tokenizer, plain[:i], tools)
+        upto = _render(tokenizer, plain[: i + 1], tools=tools)
         if upto.startswith(before) and full.startswith(upto) and len(upto) > len(before):
             start, end = len(before), len(upto)
         else:
@@ -113,7 +121,9 @@ def _trained_flags(tokenizer, text: str, spans: list[tuple[int, int]]) -> tuple[
 def encode_example(tokenizer, example: dict, max_length: int | None = None) -> dict:
     """`{"input_ids", "labels"}` for one normalised example, truncated to max_length."""
     if "messages" in example:
-        text, spans = assistant_spans(tokenizer, example["messages"])
+        if uses_tools(example) and not supports_tools(tokenizer):
+            raise ValueError("The model's chat template does not support tools (tool calls).")
+        text, spans = assistant_spans(tokenizer, example["messages"], example.get("tools"))
         ids, flags = _trained_flags(tokenizer, text, spans)
         labels = [t if f else -100 for t, f in zip(ids, flags, strict=True)]
     else:

@@ -11,6 +11,9 @@ cannot be read at all raises `DataError` with a catalogue code; nothing else esc
 Every read is bounded (streams.py): a record over 1 MB is skipped as `record_too_large`
 without being held, and `max_bytes` caps the data once decompressed as well as the file.
 Text must be UTF-8, or UTF-16/UTF-32 with a byte-order mark (encoding.py).
+A .jsonl file whose objects are pretty-printed over several lines is read as a JSON document
+(one object after another), with one file-level note (`Source.notices`) instead of an error
+on every line.
 
 Its length: one Source class for every format and container (local, gzip, Hub) with its
 sniffing; the per-format readers live in jsonfile.py, csvfile.py and parquetfile.py.
@@ -102,12 +105,14 @@ class Source:
         utf8_known: bool = True,
         cr_lines: bool = False,
         max_bytes: int | None = None,
+        notices: tuple = (),
     ):
         self.path, self.kind, self.encoding, self.gz = path, kind, encoding, gz
         self.delimiter = delimiter
         self.utf8_known = utf8_known  # valid UTF-8 beyond ASCII seen in the first bytes
         self.cr_lines = cr_lines  # lines end in CR alone (old Mac): read as LF
         self.max_bytes = max_bytes  # cap on the data once decompressed (Parquet; gzip: open)
+        self.notices = notices  # (code, details) about the file as a whole
         self.stop_after: int | None = None  # end the stream after this much data (a preview)
         self.size = path.stat().st_size
         self.columns: list[str] = []
@@ -222,7 +227,7 @@ class Source:
 class HubSource:
     """A dataset on the Hugging Face Hub, streamed (only when the Hub may be reached)."""
 
-    kind, size, consumed, columns = "hub", 0, 0, []
+    kind, size, consumed, columns, notices = "hub", 0, 0, [], ()
 
     def __init__(self, name: str):
         self.path = self.name = name
@@ -244,9 +249,19 @@ class HubSource:
             raise DataError("hub_unavailable", path=self.name, detail=detail) from None
 
 
+def _pretty_printed(text: bytes) -> bool:
+    """The first JSON object spans several lines: its first line alone is not JSON, and is
+    a lone bracket or followed by an indented line."""
+    lines = text.split(b"\n", 2)
+    first = lines[0].strip()
+    if first[:1] not in (b"{", b"[") or parse_json_line(first)[0] is not BAD:
+        return False
+    return first in (b"{", b"[") or (len(lines) > 1 and lines[1][:1] in (b" ", b"\t"))
+
+
 def _sniff(head: bytes, suffix: str) -> tuple[str, str, str, bool]:
     """(kind, text encoding, CSV delimiter, UTF-8 already seen) from the first bytes and
-    the file name."""
+    the file name; kind "json" for JSON lines that are pretty-printed."""
     if head[:4] == b"PAR1":
         return "parquet", "utf-8", ",", True
     for magic, what in ARCHIVES.items():
@@ -278,6 +293,8 @@ def _sniff(head: bytes, suffix: str) -> tuple[str, str, str, bool]:
             if b"," in first_line
             else "txt"
         )
+    if kind == "jsonl" and _pretty_printed(text):
+        kind = "json"  # objects one after another, each over several lines
     delimiter = "\t" if kind == "tsv" else ","
     if kind == "csv":
         first_line = text.split(b"\n", 1)[0]
@@ -321,6 +338,7 @@ def open_source(path, max_bytes: int | None = None) -> Source | HubSource:
         raise unreadable(e) from None
     kind, encoding, delimiter, utf8_known = _sniff(head, suffix)
     cr_lines = b"\r" in head and b"\n" not in head
+    pretty = kind == "json" and SUFFIXES.get(suffix) == "jsonl"
     return Source(
         p,
         kind,
@@ -330,4 +348,5 @@ def open_source(path, max_bytes: int | None = None) -> Source | HubSource:
         utf8_known=utf8_known,
         cr_lines=cr_lines,
         max_bytes=max_bytes,
+        notices=(("pretty_printed_jsonl", {}),) if pretty else (),
     )

@@ -2,7 +2,9 @@
 
 from dataclasses import asdict, dataclass, field
 
-FORMATS = ("messages", "sharegpt", "alpaca", "prompt_completion", "text")
+# "preference": chosen/rejected pairs, trained on the chosen replies only (never detected on
+# its own: the user picks it, see detect.py).
+FORMATS = ("messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference")
 
 
 @dataclass
@@ -42,6 +44,9 @@ class ReportSummary:
     errors: int  # errors found (all of them, not only those the report kept)
     warnings: int
     stats: dict = field(default_factory=dict)  # SUMMARY_STATS from the report's statistics
+    # Rows with errors that "skip the rows with errors" may leave out: 0 unless every error
+    # is in a row and some rows are good (then training on the good ones is an option).
+    skippable: int = 0
 
     def __hash__(self) -> int:
         return hash(repr(self))  # by content, the stats dict included
@@ -57,6 +62,9 @@ class ValidationReport:
     counts: dict[str, int] = field(default_factory=dict)  # findings per code, before any cap
     readable: bool = True  # False: the file could not be read at all (CLI exit code 2)
     detection: dict = field(default_factory=dict)  # format, mapping, ambiguous, candidates, reason
+    # Every row with an error, by file ("data" or "validation") and first error code:
+    # {"data": {"unparseable_line": array of row numbers}}. Not part of to_json.
+    bad_rows: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -76,6 +84,25 @@ class ValidationReport:
     def warning_count(self) -> int:
         return _counted(self.warnings, self.counts)
 
+    @property
+    def skippable(self) -> int:
+        """Rows a run may leave out to train on the rest: every error is in a row (none is
+        about the file as a whole) and some rows are good; else 0."""
+        if not self.errors or not self.readable or not self.stats.get("examples"):
+            return 0
+        if any(f.row is None for f in self.errors):
+            return 0
+        return sum(len(rows) for codes in self.bad_rows.values() for rows in codes.values())
+
+    def rows_with_errors(self) -> list[tuple[str, int, str]]:
+        """(file, row, first error code) of every row with an error, file by file in row
+        order; file is "data" or "validation"."""
+        out = []
+        for file, codes in self.bad_rows.items():
+            pairs = [(int(r), code) for code, rows in codes.items() for r in rows]
+            out += [(file, row, code) for row, code in sorted(pairs)]
+        return out
+
     def summary(self):
         """The few figures that travel with a DataChoice (training/data/choice.py)."""
         return ReportSummary(
@@ -85,6 +112,7 @@ class ValidationReport:
             errors=self.error_count,
             warnings=self.warning_count,
             stats={k: self.stats[k] for k in SUMMARY_STATS if k in self.stats},
+            skippable=self.skippable,
         )
 
     def groups(self) -> list[dict]:

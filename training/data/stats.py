@@ -54,15 +54,12 @@ def histogram(values, bins: int = 30) -> dict:
     return {"edges": [int(e) for e in edges], "counts": [int(c) for c in counts]}
 
 
-def recommended_epochs(n: int, target: int = 3) -> int:
-    """OpenAI's rule: aim for 3 passes, but at least ~100 and at most ~25,000 example-steps."""
-    if n <= 0:
-        return target
-    if n * target < 100:
-        return min(25, 100 // n)
-    if n * target > 25000:
-        return max(1, 25000 // n)
-    return target
+def recommended_epochs(n: int) -> int:
+    """Passes over n training examples at RunConfig's batch: training/recipe.py's rule, the
+    one the Train tab applies (3 passes, more for a small set, fewer for a large one)."""
+    from training.recipe import epochs_for
+
+    return epochs_for(n)
 
 
 def validation_count(n: int, fraction: float) -> int:

@@ -22,11 +22,17 @@ tokenizer (32 per token of max_length, at most 256K), so a multi-MB example neve
 it whole. Tokens within max_length lie far inside that budget, so what training keeps is
 counted exactly; the text beyond is counted at about 4 characters per token.
 
+Tool use (tools.py) is rendered row by row with `tools=` and each message's `tool_calls`:
+no skeleton, since the calls, not the contents, make up most of such a turn.
+
 Its length: the fast counting path, the chat-template path and the character budget share
 one pass and are read together.
 """
 
+from pathlib import Path
+
 from .fastcount import fast_counter
+from .tools import supports_tools, template_messages, tool_text, uses_tools
 
 CHATML = (
     "{% for message in messages %}"
@@ -89,13 +95,19 @@ class TokenCounter:
             self.backend.no_padding()
         self.fallback_template = chatml_for(tokenizer)
         self.eos = (getattr(tokenizer, "eos_token", None) or "") if tokenizer else ""
+        # Tool calls need a template that renders them (ChatML's fallback does not).
+        self.tools_ok = self.fallback_template is None and supports_tools(tokenizer)
+        name = getattr(tokenizer, "name_or_path", "") if tokenizer is not None else ""
+        self.model = Path(str(name).rstrip("/")).name or "this model"
         self._skeletons: dict[tuple, tuple | None] = {}
         self._seen = self._verified = 0
         self.fast = fast_counter(self.backend) if fast and self.backend is not None else None
 
     # -- rendering ------------------------------------------------------------------------
-    def _apply(self, messages: list[dict], generation_prompt: bool = False) -> str:
+    def _apply(self, messages: list[dict], generation_prompt: bool = False, tools=None) -> str:
         kwargs = {"chat_template": self.fallback_template} if self.fallback_template else {}
+        if tools:
+            kwargs["tools"] = tools
         return self.tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=generation_prompt, **kwargs
         )
@@ -130,16 +142,16 @@ class TokenCounter:
             tails.append(tail)
         return parts, tails
 
-    def _render_slow(self, messages: list[dict]) -> tuple[str, list]:
-        plain = [{"role": m["role"], "content": m["content"]} for m in messages]
-        full = self._apply(plain)
+    def _render_slow(self, messages: list[dict], tools=None) -> tuple[str, list]:
+        plain = template_messages(messages)
+        full = self._apply(plain, tools=tools)
         spans, cursor = [], 0
         for i, m in enumerate(messages):
             if not _trained(m):
                 continue
             try:
-                before = self._apply(plain[:i], generation_prompt=True) if i else ""
-                upto = self._apply(plain[: i + 1])
+                before = self._apply(plain[:i], True, tools) if i else ""
+                upto = self._apply(plain[: i + 1], tools=tools)
             except Exception:
                 before = upto = ""
             if before and upto and full.startswith(upto) and upto.startswith(before):
@@ -162,6 +174,8 @@ class TokenCounter:
             text = example["text"] + self.eos
             return text, [(0, len(text))]
         messages = example["messages"]
+        if uses_tools(example):
+            return self._render_slow(messages, example.get("tools"))
         roles = tuple(m["role"] for m in messages)
         if roles not in self._skeletons and len(self._skeletons) < 1000:
             self._skeletons[roles] = self._skeleton(roles)
@@ -289,7 +303,7 @@ def _estimate(example: dict, max_length: int) -> tuple:
     pos = trained = kept = 0
     for m in example["messages"]:
         pos += 4  # role header
-        n = (len(m["content"]) + 3) // 4 + 1  # content and end-of-turn marker
+        n = (len(m["content"]) + len(tool_text(m)) + 3) // 4 + 1  # content and end marker
         if _trained(m):
             trained += n
             kept += max(0, min(pos + n, max_length) - pos)
@@ -305,9 +319,17 @@ def render_example(example: dict, tokenizer=None) -> str:
         if "text" in example:
             return example["text"]
         return "".join(
-            f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in example["messages"]
+            f"<|im_start|>{m['role']}\n{m['content']}{tool_text(m)}<|im_end|>\n"
+            for m in example["messages"]
+        )
+    counter = TokenCounter(tokenizer, fast=False)
+    if uses_tools(example) and not counter.tools_ok:
+        raise ValueError(
+            f"The chat template of {counter.model} does not support tools, so this row's tool "
+            "calls cannot be trained; choose a model whose template supports tools, such as "
+            "Qwen2.5-Instruct."
         )
     try:
-        return TokenCounter(tokenizer, fast=False).render(example)[0]
+        return counter.render(example)[0]
     except Exception as e:
         raise ValueError(f"The model's chat template cannot format this example: {e}") from None

@@ -7,11 +7,18 @@ check each row, count tokens per chunk (tokens.py), and keep only compact per-ro
 however long the file and its lines are. Reading is bounded (streams.py): a record over
 1 MB is an error on its row, and `max_bytes` caps the file before and after decompression.
 
+Every row with an error is remembered by number (a few bytes each), so a run may choose to
+skip those rows and train on the rest (`ValidationReport.bad_rows`, choice.py). Rows with
+tool calls are errors when the model's template cannot render tools (tools.py).
+
 Rows over max_length, and rows whose assistant reply the limit cuts off entirely, are
 warnings rather than errors: training truncates the first and skips the second without
 failing, so one outlier must not block a large file. The report says what each costs, and
 when no row is left to learn from at all, `nothing_to_train` is an error. Plain-text
 examples count as one message each in `messages_per_example`.
+
+Its length: the one streaming pass and its per-row bookkeeping (findings, rows with errors,
+tool rows, duplicates) share the scan's state and read best together.
 """
 
 import contextlib
@@ -20,7 +27,7 @@ from array import array
 
 import numpy as np
 
-from .codes import UNREADABLE, Findings
+from .codes import CATALOGUE, ERROR, UNREADABLE, Findings
 from .detect import Detection
 from .examples import open_detected, require_format
 from .load import BAD, DataError
@@ -28,6 +35,7 @@ from .normalise import normalise
 from .report import ValidationReport
 from .stats import Lengths, recommended_epochs, token_stats, validation_count
 from .tokens import TokenCounter
+from .tools import uses_tools
 
 CHUNK_ROWS = 1000
 CHUNK_BYTES = 4_000_000  # data read per chunk at most (then tokenized in one batch)
@@ -39,7 +47,12 @@ def example_key(example: dict) -> int:
     """A 64-bit hash of an example's content (same content, same key, within one process)."""
     if "text" in example:
         return hash(example["text"])
-    return hash(tuple((m["role"], m["content"], m.get("weight", 1)) for m in example["messages"]))
+    messages = example["messages"]
+    key = hash(tuple((m["role"], m["content"], m.get("weight", 1)) for m in messages))
+    if uses_tools(example):  # calls have no content: they tell such rows apart
+        calls = [m.get("tool_calls") for m in messages]
+        return hash((key, repr(calls), repr(example.get("tools"))))
+    return key
 
 
 class _Scan:
@@ -48,7 +61,8 @@ class _Scan:
     def __init__(self, counter: TokenCounter, findings: Findings, max_length: int, progress):
         self.counter, self.findings, self.max_length = counter, findings, max_length
         self.progress = progress
-        self.rows = self.parsed = self.good = self.trainable = 0
+        self.rows = self.parsed = self.good = self.trainable = self.tool_rows = 0
+        self.bad_rows: dict[str, array] = {}  # first error code -> row numbers
         self.lengths = Lengths()
         self.hashes = array("q")
         self.row_numbers = array("i")
@@ -61,6 +75,8 @@ class _Scan:
             source, self.detection, records, self.columns = open_detected(
                 path, fmt, mapping, max_bytes
             )
+            for code, details in source.notices:
+                self.findings.add(code, None, **details)
             self._stream(records, self._announce(), source)
         except DataError as e:
             self.fatal = e.code
@@ -69,6 +85,11 @@ class _Scan:
 
     def _announce(self) -> bool:
         """File-level findings about the format; False when rows cannot be normalised."""
+        if "preference" in self.detection.kinds and self.detection.format is None:
+            mapping = self.detection.mapping
+            columns = f"“{mapping.get('chosen')}” and “{mapping.get('rejected')}”"
+            self.findings.add("preference_data", columns=columns)
+            return False
         if self.detection.format is None:
             return False  # reported after the pass, once we know whether any row parsed
         try:
@@ -78,7 +99,14 @@ class _Scan:
             return False
         if self.detection.ambiguous:
             self.findings.add("ambiguous_format", detail=self.detection.reason)
+        if self.detection.format == "preference":
+            self.findings.add("chosen_replies_only")
         return True
+
+    def bad(self, row: int, codes) -> None:
+        """Remember a row with an error, under its first error code."""
+        code = next(c for c in codes if CATALOGUE.get(c, (ERROR,))[0] == ERROR)
+        self.bad_rows.setdefault(code, array("i")).append(row)
 
     def _stream(self, records, usable: bool, source) -> None:
         add, chunk, start = self.findings.add, [], 0  # the format sample counts too
@@ -88,6 +116,7 @@ class _Scan:
                 for code, details in issues:
                     add(code, row, **details)
                 if value is BAD:
+                    self.bad(row, [c for c, _ in issues] + ["unparseable_line"])
                     continue
                 self.parsed += 1
                 if not usable:
@@ -95,7 +124,11 @@ class _Scan:
                 example, problems = normalise(value, self.detection)
                 for code, details in problems.items():
                     add(code, row, **details)
-                if example is not None:
+                if problems.has_error():
+                    self.bad(row, problems)
+                elif example is not None and not self._tools_ok(row, example):
+                    continue
+                elif example is not None:
                     chunk.append((row, example, "zero_trained_tokens" in problems))
                     if len(chunk) >= CHUNK_ROWS or source.consumed - start > CHUNK_BYTES:
                         self._flush(chunk)
@@ -103,8 +136,19 @@ class _Scan:
                         self.progress(source.fraction(), f"Checked {self.rows:,} rows")
         finally:  # rows read before a fatal error in the file still count
             self._flush(chunk)
-            if self.detection.format is None and self.parsed:
+            if self.detection.format is None and self.parsed and not self.detection.kinds:
                 add("unknown_format", columns=", ".join(map(str, self.columns)) or "none")
+
+    def _tools_ok(self, row: int, example: dict) -> bool:
+        """Counts rows with tools; False (an error) when the template cannot render them."""
+        if not uses_tools(example):
+            return True
+        self.tool_rows += 1
+        if self.counter.estimate or self.counter.tools_ok:
+            return True
+        self.findings.add("tools_unsupported", row, model=self.counter.model)
+        self.bad(row, ["tools_unsupported"])
+        return False
 
     def _flush(self, chunk: list) -> None:
         if not chunk:
@@ -116,6 +160,7 @@ class _Scan:
         ):
             if error is not None:
                 add("template_error", row, detail=error)
+                self.bad(row, ["template_error"])
                 continue
             self.good += 1
             self.row_numbers.append(row)
@@ -182,6 +227,8 @@ def _dataset_findings(scan, findings, split, counter, validation_file) -> None:
         findings.add("small_validation_split", detail=detail)
     if counter.fallback_template and scan.detection.format not in (None, "text"):
         findings.add("no_chat_template")
+    if counter.estimate and scan.tool_rows:
+        findings.add("tools_unchecked", count=f"{scan.tool_rows:,}")
 
 
 def _validate(
@@ -225,8 +272,14 @@ def _validate(
     )
     report = ValidationReport(format=scan.detection.format, rows=scan.rows, readable=readable)
     report.detection = scan.detection.to_json()
+    report.bad_rows = {"data": scan.bad_rows}
+    if validation_file:
+        report.bad_rows["validation"] = val.bad_rows
     report.stats = _stats(scan, counter, split, max_length, tokenizer)
     report.stats["seed"] = seed
+    report.stats["rows_with_errors"] = sum(
+        len(rows) for codes in report.bad_rows.values() for rows in codes.values()
+    )
     say(1.0, f"Checked {scan.rows:,} rows")
     return findings.into(report)
 

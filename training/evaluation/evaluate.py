@@ -8,9 +8,12 @@ the reference is that turn. Three sides answer it with greedy decoding from the 
 base model: base, tuned (the run's adapter) and base + k training examples as prior turns
 (the prompt-engineering baseline). Metrics (training/evaluation/metrics.py): validation loss /
 perplexity on assistant tokens only (the training masking, training/data/labels.py), exact
-match after whitespace normalisation, ROUGE-L F1 on word tokens, and JSON validity / same
-keys when the references are JSON. A row counts as a win when its ROUGE-L is strictly higher. The per-row table and
-the report go to RUN_DIR/eval/rows.jsonl and RUN_DIR/eval/report.json.
+match (case, spacing and a final punctuation mark ignored), ROUGE-L F1 on word tokens, and
+JSON validity / same keys / field match when the references are JSON. One of them decides,
+chosen from the references (metrics.choose_metric): a row is a win when its score is strictly
+higher, and the verdict calls an improvement only when a sign test on wins vs losses gives
+p < 0.05 (metrics.verdict). The per-row table and the report go to RUN_DIR/eval/rows.jsonl
+and RUN_DIR/eval/report.json.
 
 On ZeroGPU (training/zerogpu.py) the model work runs in one `@spaces.GPU` call, in spaces'
 worker process with its own engine; the app reads the rows first and sends as many as fit in
@@ -30,7 +33,16 @@ from pathlib import Path
 from training import zerogpu
 from training.chat.columns import few_shot_turns, prompt_and_reference
 from training.chat.engine import ChatEngine, Row, Settings, adapter_mode, device_engine
-from training.evaluation.metrics import compare, parse_json, row_scores, verdict_text
+from training.evaluation.metrics import (
+    METRICS,
+    RULE,
+    choose_metric,
+    compare,
+    outcome,
+    parse_json,
+    row_scores,
+    verdict,
+)
 from training.jobs import rundir
 from training.jobs.runs import adapter_path, run_config, run_examples, tokenizer_dir
 
@@ -191,6 +203,7 @@ def evaluate_run(
         raise ValueError("No held-out conversation with an assistant reply to compare against.")
     shots = few_shot_turns(train, few_shot_k, ev.cfg.seed) if few_shot_k else []
     json_refs = all(parse_json(ref) is not None for _, (_, ref) in items)
+    metric, metric_reason = choose_metric([ref for _, (_, ref) in items])
     if max_new_tokens is None:  # room for the longest reference and then some, greedy stops early
         longest = max(
             len(ev.tok(ref, add_special_tokens=False)["input_ids"]) for _, (_, ref) in items
@@ -223,21 +236,25 @@ def evaluate_run(
                 }
             )
     report = {"rows": len(rows)} | summarise(rows, losses)
-    vs_base = compare(rows, "tuned", "base")
-    vs_few = compare(rows, "tuned", "few_shot") if shots else None
+    vs_base = compare(rows, "tuned", "base", metric)
+    vs_few = compare(rows, "tuned", "few_shot", metric) if shots else None
     saved = (
         report["few_shot"]["prompt_tokens"] - report["tuned"]["prompt_tokens"] if shots else None
     )
     for r in rows:
-        a, b = r["scores"]["tuned"]["rouge_l"], r["scores"]["base"]["rouge_l"]
-        r["winner"] = "tie" if math.isclose(a, b, abs_tol=1e-9) else "tuned" if a > b else "base"
+        duel = outcome(r["scores"]["tuned"][metric], r["scores"]["base"][metric])
+        r["winner"] = {"win": "tuned", "loss": "base", "tie": "tie"}[duel]
+    said = verdict(vs_base, vs_few, few_shot_k, saved, metric)
     report |= {
-        "verdict": verdict_text(len(rows), vs_base, vs_few, few_shot_k, saved) + note,
+        "verdict": f"{said.headline} {said.details}{note}",
+        "headline": said.headline,
+        "outcome": said.outcome,
+        "metric": metric,
+        "metric_reason": metric_reason,
         "tuned_vs_base": vs_base,
         "tuned_vs_few_shot": vs_few,
         "prompt_tokens_saved_per_request": saved,
         "references_json": json_refs,
-        "similarity": "rouge_l",
         "few_shot_k": few_shot_k if shots else 0,
         "checkpoint": checkpoint,
         "model": ev.cfg.model,
@@ -348,16 +365,9 @@ def main(argv: list[str]) -> int:
         print(json.dumps(report))
         return 0
     print(report["verdict"])
+    print(f"{report['metric_reason']}\n{RULE}")
     print(f"\n{'':<16}" + "".join(f"{s:>12}" for s in SIDES))
-    for key in (
-        "exact_match",
-        "rouge_l",
-        "json_valid",
-        "json_keys",
-        "loss",
-        "perplexity",
-        "prompt_tokens",
-    ):
+    for key in METRICS:
         values = [(report[s] or {}).get(key) for s in SIDES]
         if any(v is not None for v in values):
             print(

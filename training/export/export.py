@@ -3,11 +3,15 @@ with a model card (README.md) built from the run's config, metrics and evaluatio
 
     python -m training export RUN_DIR                      # adapter zip (the default)
     python -m training export RUN_DIR --merged --json      # + merged model folder
+    python -m training export RUN_DIR --merged-zip         # merged model as one .zip
     HF_TOKEN=hf_... python -m training export RUN_DIR --push me/my-model [--merged] [--public]
 
-Everything lands in RUN_DIR/export/ (adapter-CKPT/, CKPT zip, merged/), each built in a temp
-sibling and renamed into place. The Hub token is only ever passed to HfApi: never written
-to disk, a log or a message (failures are logged with it scrubbed out).
+Everything lands in RUN_DIR/export/ (adapter-CKPT/, CKPT zip, merged/, merged zip), each built
+in a temp sibling and renamed into place. A zip is streamed to disk file by file (weights
+stored as they are: they hardly compress), never held in memory, and refused up front when
+the disk has no room for it. Messages name no server path: the app shows them to visitors.
+The Hub token is only ever passed to HfApi: never written to disk, a log or a message
+(failures are logged with it scrubbed out).
 
 On ZeroGPU (training/zerogpu.py) the merge runs in one `@spaces.GPU` call when it fits in
 one (its duration from the model's size), else on the CPU as everywhere else.
@@ -40,6 +44,8 @@ _PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?"
 REPO_ID = re.compile(rf"{_PART}/{_PART}", re.ASCII)
 # What an exported adapter folder holds; checkpoints also carry optimizer state we leave out.
 KEEP = ("adapter_config.json", "adapter_model.*", rundir.CONFIG, rundir.METRICS)
+STORED = (".safetensors", ".bin", ".pt")  # weights hardly compress: deflate would only cost CPU
+DISK_MARGIN = 256 * 1024**2  # room left free after a zip is written, so the app keeps working
 
 
 class ExportError(Exception):
@@ -61,7 +67,7 @@ def _source(run_dir, checkpoint: str | None) -> tuple[Path, Path, object]:
     if checkpoint not in (None, "", "final") and not re.fullmatch(r"checkpoint-\d+", checkpoint):
         raise ExportError(f"{checkpoint!r} is not a checkpoint: use 'final' or checkpoint-N.")
     if not (run_dir / rundir.CONFIG).is_file():
-        raise ExportError(f"{run_dir} is not a run directory (it has no {rundir.CONFIG}).")
+        raise ExportError(f"This is not a run directory (it has no {rundir.CONFIG}).")
     source = adapter_path(run_dir, checkpoint)
     if not rundir.adapter_ready(source):
         raise ExportError(
@@ -111,23 +117,41 @@ def adapter_folder(run_dir, checkpoint="final", repo_id=None) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def adapter_zip(run_dir, checkpoint="final", out_dir=None) -> Path:
-    """The exported adapter folder as one .zip (files at the top level)."""
-    folder = adapter_folder(run_dir, checkpoint)
+def _zip_path(run_dir, checkpoint, out_dir, what: str) -> Path:
     out = Path(out_dir) if out_dir else Path(run_dir) / EXPORT
     out.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^\w.-]", "_", Path(run_dir).resolve().name)
-    target = out / f"{stem}{_name(checkpoint)}-adapter.zip"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{target.name}.", suffix=".tmp")
+    return out / f"{stem}{_name(checkpoint)}-{what}.zip"
+
+
+def _zip(folder: Path, target: Path) -> Path:
+    """folder's files (top level) into target, streamed to disk: memory stays flat whatever
+    the size. ExportError, before writing, when the disk cannot hold it."""
+    files = sorted(f for f in folder.iterdir() if f.is_file())
+    size = sum(f.stat().st_size for f in files)
+    free = shutil.disk_usage(target.parent).free
+    if size + DISK_MARGIN > free:
+        raise ExportError(
+            f"Not enough disk space on the server for this zip: it needs about {size / 1e9:.1f} GB "
+            f"and {free / 1e9:.1f} GB is free. Push it to the Hub instead, or free some space."
+        )
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
-            for file in sorted(folder.iterdir()):
-                archive.write(file, file.name)
+            for file in files:
+                stored = file.suffix in STORED
+                archive.write(file, file.name, zipfile.ZIP_STORED if stored else None)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; it is a download like any other
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return target
+
+
+def adapter_zip(run_dir, checkpoint="final", out_dir=None) -> Path:
+    """The exported adapter folder as one .zip (files at the top level)."""
+    folder = adapter_folder(run_dir, checkpoint)
+    return _zip(folder, _zip_path(run_dir, checkpoint, out_dir, "adapter"))
 
 
 def merged_path(run_dir, checkpoint="final") -> Path:
@@ -139,6 +163,22 @@ def fresh(merged: Path, adapter: Path) -> bool:
     weights = [f.stat().st_mtime for f in adapter.glob("adapter_model.*")]
     config = merged / "config.json"
     return bool(weights) and config.is_file() and config.stat().st_mtime >= max(weights)
+
+
+def merged_zip(
+    run_dir, checkpoint="final", out_dir=None, trust_remote_code=False, progress=None
+) -> Path:
+    """The merged model (built first unless fresh) as one .zip, files at the top level. A zip
+    already in out_dir and newer than the merged model is handed out again as it is."""
+    run_dir, source, _ = _source(run_dir, checkpoint)
+    folder = merged_path(run_dir, checkpoint)
+    if not fresh(folder, source):
+        merge(run_dir, checkpoint, trust_remote_code=trust_remote_code, progress=progress)
+    target = _zip_path(run_dir, checkpoint, out_dir, "merged")
+    if target.is_file() and target.stat().st_mtime >= (folder / "config.json").stat().st_mtime:
+        return target
+    (progress or (lambda message: None))("Zipping the merged model...")
+    return _zip(folder, target)
 
 
 def merge(
@@ -164,7 +204,7 @@ def _merge(run_dir, checkpoint, out_dir, trust_remote_code, say, device: str) ->
     from training.models.catalogue import load_model
 
     target = Path(out_dir) if out_dir else merged_path(run_dir, checkpoint)
-    say(f"Loading the base model {cfg.model}...")
+    say(f"Loading the base model {hub_id(cfg.model) or Path(cfg.model).name}...")
     try:
         base = load_model(cfg.model, torch.float32, device, trust_remote_code, progress=say)
     except ValueError as exc:  # remote code refused, model missing: already a plain message
@@ -173,7 +213,7 @@ def _merge(run_dir, checkpoint, out_dir, trust_remote_code, say, device: str) ->
     model = PeftModel.from_pretrained(base, source).merge_and_unload()
     tmp = _staging(target)
     try:
-        say(f"Saving the merged model to {target}...")
+        say("Saving the merged model...")
         model.save_pretrained(tmp)
         chat_tokenizer(
             cfg.model, cfg.trust_remote_code, saved=tokenizer_dir(run_dir, checkpoint)
@@ -255,7 +295,7 @@ def push(
     repo_id, token = check_repo_id(repo_id), hub_token(token, env_fallback)
     folder = Path(folder)
     if not folder.is_dir():
-        raise ExportError(f"Nothing to push: {folder} is not a folder.")
+        raise ExportError("Nothing to push: the export folder is missing.")
     from huggingface_hub import HfApi
 
     try:
@@ -309,6 +349,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--zip", action="store_true", help="write the adapter .zip (default action)")
     p.add_argument("--merged", action="store_true", help="build the merged model folder")
     p.add_argument(
+        "--merged-zip", action="store_true", help="build the merged model and write it as a .zip"
+    )
+    p.add_argument(
         "--push",
         metavar="OWNER/NAME",
         help="push to this Hub repo (the merged model with --merged, else the adapter); "
@@ -326,6 +369,7 @@ def main(argv: list[str]) -> int:
         "checkpoint": args.checkpoint,
         "zip": None,
         "merged": None,
+        "merged_zip": None,
         "pushed": None,
         "repo_id": args.push,
         "private": not args.public,
@@ -333,11 +377,14 @@ def main(argv: list[str]) -> int:
     try:
         if args.push:
             check_repo_id(args.push)
-        if args.zip or not (args.merged or args.push):
+        if args.zip or not (args.merged or args.merged_zip or args.push):
             result["zip"] = str(adapter_zip(args.run_dir, args.checkpoint))
         if args.merged and not args.push:  # with --push, publish builds it (once)
             merge(args.run_dir, args.checkpoint, None, args.trust_remote_code, say)
-        if args.merged:
+        if args.merged_zip:
+            zipped = merged_zip(args.run_dir, args.checkpoint, None, args.trust_remote_code, say)
+            result["merged_zip"] = str(zipped)
+        if args.merged or args.merged_zip:
             result["merged"] = str(merged_path(args.run_dir, args.checkpoint))
         if args.push:
             kind = "merged" if args.merged else "adapter"
@@ -360,7 +407,7 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        for key in ("zip", "merged", "pushed"):
+        for key in ("zip", "merged", "merged_zip", "pushed"):
             if result[key]:
                 print(f"{key}: {result[key]}")
     return 0

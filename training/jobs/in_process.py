@@ -66,7 +66,8 @@ def train(argv: list[str]) -> int:
         report = worker.check_data(cfg)
     except (ValueError, OSError):
         report = None
-    if report is None or not report.ok:  # the worker says why, before it needs the GPU
+    skippable = report is not None and cfg.skip_bad_rows and report.skippable
+    if report is None or not (report.ok or skippable):  # the worker says why, on the CPU
         return in_this_process(argv)
     plan = zerogpu.plan_training(cfg, report.stats)
     if plan.refusal:

@@ -3,11 +3,17 @@
     RUN_DIR/config.yaml      in:  the RunConfig the worker trains with
     RUN_DIR/train.log        out: the worker's stdout and stderr
     RUN_DIR/progress.jsonl   out: one JSON line per logging step (see append_progress)
-    RUN_DIR/status.json      out: {"status", "reason", "advice", "updated", ...}
+    RUN_DIR/status.json      out: {"status", "reason", "advice", "updated", ...}; while running
+                                  also "phase" (what the worker does now, in words: "preparing
+                                  data", "loading the model", "step 3 of 30", "saving the
+                                  adapter") and "eta" (seconds left for the whole run as
+                                  estimated at "updated"; None until it can be told)
     RUN_DIR/adapter/         out: final PEFT adapter + tokenizer + inference chat template,
                                   config.yaml and metrics.json (built in .adapter.tmp/, renamed)
     RUN_DIR/checkpoints/     out: resumable trainer checkpoints (checkpoint-N/)
     RUN_DIR/metrics.json     out: final metrics
+    RUN_DIR/skipped_rows.jsonl out: rows left out by the skip-bad-rows choice, one
+                                  {"file", "row", "code", "reason"} per line
     RUN_DIR/train.lock       held (flock) by the one process training the run; holds its pid
     RUN_DIR/stop             in:  stop at the next step, adapter saved: the job runner's cancel
                                   of a run trained in the app's own process (ZeroGPU), which has
@@ -89,6 +95,29 @@ def write_status(
     data = {"status": status, "reason": reason, "advice": advice, "updated": time.time(), **extra}
     write_json_atomic(Path(run_dir) / STATUS, data)
     return data
+
+
+def note_status(run_dir: Path, **fields) -> dict:
+    """Add fields (phase, eta...) to a running status, keeping what it holds; a run that has
+    ended, or never started, is left alone. Returns the status as it now is."""
+    current = read_status(run_dir)
+    if current.get("status") != "running":
+        return current
+    keep = {k: v for k, v in current.items() if k not in ("status", "reason", "advice", "updated")}
+    return write_status(
+        run_dir, "running", current.get("reason"), current.get("advice"), **{**keep, **fields}
+    )
+
+
+def note_phase(run_dir: Path, phase: str, eta: float | None = None) -> None:
+    """What the worker does now (and the seconds left in all, when it can tell) into its running
+    status, and a line into train.log (the worker's stdout): a run shows life from its first
+    second, through the minutes of loading before its first step."""
+    fields = {"phase": phase} if eta is None else {"phase": phase, "eta": round(eta, 1)}
+    started = note_status(run_dir, **fields).get("started")
+    facts = [f"at {time.time() - started:.1f} s"] if started else []
+    facts += [f"about {eta:.0f} s left in all"] if eta is not None else []
+    print(f"[phase] {phase}" + (f" ({', '.join(facts)})" if facts else ""), flush=True)
 
 
 def read_status(run_dir: Path) -> dict:

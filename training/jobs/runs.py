@@ -14,7 +14,7 @@ job store: they belong to whoever runs this machine, and every visitor may use t
 from pathlib import Path
 
 from training.config import RunConfig
-from training.data import load_splits
+from training.data import SKIPPED_ROWS, load_splits, read_skipped
 from training.jobs import rundir
 from training.jobs.store import DB_NAME, JobStore
 from training.paths import REPO_ROOT, home, runs_dir
@@ -128,5 +128,6 @@ def run_examples(run_dir: Path) -> tuple[list[dict], list[dict]]:
     cfg = run_config(run_dir)
     key = (str(Path(run_dir).resolve()), cfg.to_yaml())
     if key not in _SPLITS:
-        _SPLITS[key] = load_splits(cfg, find=lambda name: _data_file(name, run_dir))
+        skip = read_skipped(Path(run_dir) / SKIPPED_ROWS)  # rows the worker left out
+        _SPLITS[key] = load_splits(cfg, find=lambda name: _data_file(name, run_dir), skip=skip)
     return _SPLITS[key]

@@ -208,20 +208,30 @@ def check_data(cfg: RunConfig):
     )
 
 
-def load_data(cfg: RunConfig):
-    """Validate, then load and split. Returns (Splits, None) or (None, reason)."""
+def load_data(cfg: RunConfig, run_dir: Path | None = None):
+    """Validate, then load and split. Returns (Splits, None) or (None, reason). With
+    cfg.skip_bad_rows, rows with errors are left out and listed in RUN_DIR/skipped_rows.jsonl
+    (run_dir None: nothing written, as on ranks other than 0)."""
     from training.backends import Splits
-    from training.data import load_splits
+    from training.data import SKIPPED_ROWS, load_splits, skipped_rows, write_skipped
+    from training.data.choice import by_file
 
     report = check_data(cfg)
-    if not report.ok:
-        first = report.errors[0]
+    skipped = skipped_rows(report) if cfg.skip_bad_rows and report.skippable else []
+    if not report.ok and not skipped:
+        # with skipping on, what still blocks is an error about a file as a whole
+        blocking = [f for f in report.errors if f.row is None] if cfg.skip_bad_rows else []
+        first = (blocking or report.errors)[0]
         where = f" (row {first.row})" if first.row else ""
         more = f", and {len(report.errors) - 1} more" if len(report.errors) > 1 else ""
         name = Path(cfg.validation_file if first.file == "validation" else cfg.data).name
         reason = f"The data in {name} has errors: {first.message}{where}{more}"
         return None, f"{reason.rstrip('.')}. {first.hint}".strip()
-    return Splits(*load_splits(cfg)), None
+    if run_dir is not None:
+        write_skipped(skipped, run_dir / SKIPPED_ROWS)  # a resume rewrites (or removes) it
+    if skipped:
+        print(f"Skipping {len(skipped):,} rows with errors (listed in {SKIPPED_ROWS}).", flush=True)
+    return Splits(*load_splits(cfg, skip=by_file(skipped))), None
 
 
 class _LogStream:
@@ -324,6 +334,8 @@ def run_training(args, cfg: RunConfig, run_dir: Path, main_rank: bool) -> int:
         cfg.to_yaml(run_dir / rundir.CONFIG)
         print(f"Run directory: {run_dir}", flush=True)
     status("running", resume=args.resume)
+    if main_rank:
+        rundir.note_phase(run_dir, "preparing data")
 
     received = []  # signals seen; the backend polls this between steps
 
@@ -361,7 +373,7 @@ def run_training(args, cfg: RunConfig, run_dir: Path, main_rank: bool) -> int:
 
     capped = None
     try:
-        data, problem = load_data(cfg)
+        data, problem = load_data(cfg, run_dir if main_rank else None)
         if problem:
             print(f"FAILED: {problem}", file=sys.stderr, flush=True)
             status("failed", reason=problem, advice="Fix the data, then start again.")
@@ -370,7 +382,7 @@ def run_training(args, cfg: RunConfig, run_dir: Path, main_rank: bool) -> int:
         cfg, capped = cap_steps(cfg, len(data.train), args.step_limit, args.step_note)
         if capped:
             print(capped, flush=True)
-            status("running", resume=args.resume, reason=capped)
+            status("running", resume=args.resume, reason=capped, phase="preparing data")
         if stopping():
             status("cancelled", reason="Cancelled before training started.")
             return cancel_code()

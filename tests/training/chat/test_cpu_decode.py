@@ -1,5 +1,9 @@
-"""CPU decoding path: the W·xᵀ linear equals F.linear, row-masked LoRA equals PEFT's own
-routing, and the engine's mixed batch gives each row what it would get alone."""
+"""CPU decoding path: the W·xᵀ linear equals F.linear, the quicker path is the one kept
+(measured once per model), row-masked LoRA equals PEFT's own routing, and the engine's mixed
+batch gives each row what it would get alone."""
+
+import time
+import types
 
 import pytest
 import torch
@@ -15,6 +19,18 @@ from training.jobs.runs import adapter_path
 def every_layer(monkeypatch):
     """The tiny model's matrices are below MIN_WEIGHTS: patch them all so the path runs."""
     monkeypatch.setattr(cpu_decode, "MIN_WEIGHTS", 0)
+
+
+@pytest.fixture
+def decode_everywhere(every_layer, monkeypatch):
+    """The engine's load-time choice made for W·xᵀ at every batch size, so the path runs
+    whatever the timings of this machine."""
+
+    def choose(model):
+        cpu_decode.enable(model)
+        return cpu_decode.Choice(cpu_decode.ALL_ROWS, {})
+
+    monkeypatch.setattr(cpu_decode, "choose", choose)
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 96), (2, 1, 96), (3, 96), (5, 7, 96), (80, 96)])
@@ -46,9 +62,80 @@ def test_enable_patches_large_layers_once_and_disable_restores():
     model = torch.nn.Sequential(torch.nn.Linear(512, 256), torch.nn.Linear(16, 512))
     assert cpu_decode.enable(model) == 1  # 131,072 weights patched; 8,192 (LoRA-sized) not
     assert "forward" in vars(model[0]) and "forward" not in vars(model[1])
-    assert cpu_decode.enable(model) == 0
+    assert cpu_decode.enable(model, {2, 3}) == 0 and model[0]._decode_rows == {2, 3}
     cpu_decode.disable(model)
     assert "forward" not in vars(model[0])
+
+
+def test_only_the_chosen_row_counts_take_the_decode_path(every_layer, monkeypatch):
+    layer = torch.nn.Linear(32, 48)
+    cpu_decode.enable(layer, {2})
+    products = []
+    real_mm = torch.mm
+    monkeypatch.setattr(cpu_decode.torch, "mm", lambda a, b: products.append(1) or real_mm(a, b))
+    with torch.inference_mode():
+        for rows in (1, 2, 3):
+            layer(torch.randn(rows, 1, 32))
+    assert len(products) == 1  # the 2-row call only
+
+
+def test_each_batch_size_follows_the_nearest_timed_size_below():
+    seconds = {1: (1.0, 2.0), 2: (1.0, 0.5), 4: (1.0, 1.5), 8: (2.0, 1.0)}
+    rows = cpu_decode.decode_rows(seconds)
+    assert rows == {2, 3} | set(range(8, cpu_decode.MAX_ROWS + 1))
+    assert cpu_decode.decode_rows({1: (1.0, 0.5)}) == cpu_decode.ALL_ROWS
+    assert cpu_decode.decode_rows({1: (0.5, 1.0)}) == frozenset()
+    assert cpu_decode.decode_rows({1: (1.0, 0.99)}) == frozenset()  # a tie: the stock path
+
+
+def slowed(fn, seconds=0.005):
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return fn(*args, **kwargs)
+
+    return slow
+
+
+@pytest.mark.parametrize("slow_path", ["stock", "decode"])
+def test_choose_keeps_the_quicker_path(slow_path, tiny_model_dir, every_layer, monkeypatch):
+    """Whichever path this machine runs slower (here made slower on purpose) is left out."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    if slow_path == "stock":
+        monkeypatch.setattr(cpu_decode, "F", types.SimpleNamespace(linear=slowed(F.linear)))
+    else:
+        monkeypatch.setattr(cpu_decode.torch, "mm", slowed(torch.mm))
+    choice = cpu_decode.choose(model, rounds=2)
+    assert set(choice.seconds) == set(cpu_decode.TIMED_ROWS)
+    expected = cpu_decode.ALL_ROWS if slow_path == "stock" else frozenset()
+    assert choice.rows == expected
+    assert all(m._decode_rows == expected for m in model.modules() if "forward" in vars(m))
+    assert ("W·xᵀ" if slow_path == "stock" else "stock") in choice.summary()
+
+
+def test_a_model_without_large_layers_is_left_alone():
+    model = torch.nn.Sequential(torch.nn.Linear(16, 16))
+    assert cpu_decode.choose(model) == cpu_decode.Choice(frozenset(), {})
+    assert "forward" not in vars(model[0])
+
+
+def test_engine_measures_each_model_once(tiny_model_dir, every_layer, monkeypatch):
+    measured = []
+    real_choose = cpu_decode.choose
+    monkeypatch.setattr(
+        cpu_decode, "choose", lambda model: measured.append(1) or real_choose(model)
+    )
+    engine, greedy = ChatEngine(), Settings(temperature=0, max_new_tokens=4)
+    engine.generate(str(tiny_model_dir), [Row(MSGS)], greedy)
+    engine.free()  # a training job took the memory; the model comes back afterwards
+    engine.generate(str(tiny_model_dir), [Row(MSGS)], greedy)
+    assert len(measured) == 1 and len(engine.cpu_choices) == 1
+    (choice,) = engine.cpu_choices.values()
+    with engine.lock:
+        model, _ = engine.model(str(tiny_model_dir))
+    patched = [m for m in model.modules() if "forward" in vars(m)]
+    assert patched and all(m._decode_rows == choice.rows for m in patched)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +182,7 @@ def test_row_masked_lora_declines_dora(tiny_model_dir, tmp_path):
 
 
 def test_engine_mixed_batch_gives_each_row_its_solo_reply(
-    tiny_model_dir, two_adapters, every_layer
+    tiny_model_dir, two_adapters, decode_everywhere
 ):
     engine, model = ChatEngine(), str(tiny_model_dir)
     one, two = two_adapters
@@ -107,4 +194,5 @@ def test_engine_mixed_batch_gives_each_row_its_solo_reply(
     assert len({r.text for r in mixed}) == 3
     with engine.lock:
         loaded, _ = engine.model(model)
-    assert any("forward" in vars(m) for m in loaded.modules())  # the decode path was on
+    patched = [m for m in loaded.modules() if "forward" in vars(m)]
+    assert patched and all(m._decode_rows == cpu_decode.ALL_ROWS for m in patched)  # it ran

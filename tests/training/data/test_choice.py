@@ -18,6 +18,7 @@ def test_an_unchecked_choice_is_not_ready_and_sets_only_the_path():
         "format": None,
         "column_mapping": {},
         "validation_file": None,
+        "skip_bad_rows": False,
     }
     assert DataChoice().run_fields()["data"] == ""
 

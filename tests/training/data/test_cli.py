@@ -46,7 +46,8 @@ def jsonl(path: Path, rows) -> Path:
 def contract(stdout: str) -> dict:
     out = json.loads(stdout)  # exactly one JSON object and nothing else
     assert {"format", "rows", "errors", "warnings", "stats"} <= out.keys()
-    assert out["format"] in (None, "messages", "sharegpt", "alpaca", "prompt_completion", "text")
+    formats = ("messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference")
+    assert out["format"] in (None, *formats)  # "preference" only when asked for
     for f in out["errors"] + out["warnings"]:
         assert {"row", "code", "message", "hint"} <= f.keys()
     return out
@@ -155,3 +156,26 @@ def test_validation_file_option(tmp_path, capsys):
     val = jsonl(tmp_path / "v.jsonl", [CHAT])
     out = contract(cli(capsys, train, "--json", "--validation-file", val)[1])
     assert out["stats"]["split"] == {"train": 3, "validation": 1, "source": "file"}
+
+
+def test_preference_pairs_keep_the_json_contract(capsys):
+    data = REPO_ROOT / "tests" / "fixtures" / "data" / "dpo_flat.jsonl"
+    code, out = cli(capsys, data, "--json")
+    report = contract(out)
+    assert code == 1 and [e["code"] for e in report["errors"]] == ["preference_data"]
+    assert report["detection"]["kinds"] == ["preference"]
+    code, out = cli(capsys, data, "--json", "--format", "preference")
+    assert code == 0 and contract(out)["format"] == "preference"
+    code, out = cli(capsys, data, "--json", "--map", "chosen=chosen", "--map", "prompt=prompt")
+    assert code == 0 and contract(out)["format"] == "preference"
+
+
+def test_readable_report_states_a_groups_summary_not_one_rows_facts(tmp_path, capsys):
+    rows = [CHAT, {"messages": [{"role": "user", "content": "q"}, {"role": "bot", "content": "x"}]}]
+    rows += [{"messages": [{"role": "user", "content": "q"}, {"role": "robot", "content": "x"}]}]
+    code, text = cli(capsys, jsonl(tmp_path / "roles.jsonl", rows))
+    assert "[unknown_role] 2 rows: A message has a role the trainer does not know." in text
+    assert (
+        "row 2: Message 2 has the role “bot”" in text
+        and "row 3: Message 2 has the role “robot”" in text
+    )

@@ -295,9 +295,12 @@ def test_json_contract_shape(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("n", "epochs"), [(1, 25), (10, 10), (33, 3), (40, 3), (8333, 3), (9000, 2), (30000, 1)]
+    ("n", "epochs"),
+    [(1, 25), (10, 25), (33, 12), (81, 6), (200, 3), (8333, 3), (9000, 2), (30000, 1)],
 )
-def test_recommended_epochs_follow_openai(n, epochs):
+def test_recommended_epochs_are_the_train_tabs_rule(n, epochs):
+    """At least 60 updates at 4 x 2 for a small set (at most 25 passes), OpenAI's 3 passes
+    otherwise, at most 25,000 examples seen (training/recipe.py)."""
     assert recommended_epochs(n) == epochs
 
 

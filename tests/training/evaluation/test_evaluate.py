@@ -1,5 +1,5 @@
-"""Evaluation: metric functions on hand-worked examples, the `eval --json` contract through
-a subprocess on the tiny model, and (slow) a real SmolLM2 run where tuned beats base and
+"""Evaluation: the `eval --json` contract (metric chosen, honest verdict) through a subprocess
+on the tiny model, and (slow) a real SmolLM2 run where tuned beats base and
 its merged export answers as base + adapter did."""
 
 import json
@@ -32,22 +32,30 @@ def test_eval_json_contract_and_saved_table(tiny_model_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)  # stdout is exactly one JSON object
     assert report["rows"] == 3 and isinstance(report["verdict"], str)
-    assert report["verdict"].startswith("tuned beats base on ")
+    # make_run's answers are JSON: scored by field match; 3 rows can never settle it
+    assert (
+        report["metric"] == "json_fields" and "every reference is JSON" in report["metric_reason"]
+    )
+    assert report["outcome"] == "unclear" and report["headline"].startswith("No clear improvement")
+    assert report["verdict"].startswith(report["headline"]) and "at least 6" in report["verdict"]
     for side in ("base", "tuned", "few_shot"):
         metrics = report[side]
-        for key in ("exact_match", "rouge_l", "json_valid", "json_keys", "prompt_tokens"):
+        for key in ("exact_match", "rouge_l", "json_valid", "json_keys", "json_fields"):
             assert 0 <= metrics[key] <= max(1, metrics["prompt_tokens"])
         assert metrics["loss"] > 0 and math.isclose(
             metrics["perplexity"], math.exp(metrics["loss"])
         )
     assert report["references_json"] is True  # make_run's answers are JSON
     duel = report["tuned_vs_base"]
-    assert duel["wins"] + duel["ties"] + duel["losses"] == 3
+    assert duel["wins"] + duel["ties"] + duel["losses"] == 3 and duel["p_value"] > 0.05
     saved = report["few_shot"]["prompt_tokens"] - report["tuned"]["prompt_tokens"]
     assert report["prompt_tokens_saved_per_request"] == saved > 20
     rows = [json.loads(line) for line in (run / "eval" / "rows.jsonl").read_text().splitlines()]
     assert len(rows) == 3 and set(rows[0]["outputs"]) == {"base", "tuned", "few_shot"}
     assert rows[0]["reference"].startswith('{"topic"')
+    for r in rows:  # each row's winner is decided by the chosen metric
+        tuned, base = (r["scores"][s]["json_fields"] for s in ("tuned", "base"))
+        assert r["winner"] == ("tie" if tuned == base else "tuned" if tuned > base else "base")
     assert json.loads((run / "eval" / "report.json").read_text())["rows"] == 3
 
 
@@ -73,10 +81,11 @@ def test_eval_data_file_plain_references_and_text_output(tiny_model_dir, tmp_pat
     report = json.loads(done.stdout)
     assert report["rows"] == 2 and report["few_shot"] is None and report["data"] == str(data)
     assert "json_valid" not in report["base"]  # only reported when references are JSON
+    assert report["metric"] == "exact_match"  # "plain words": short references
     text = run_eval_cli(run, "--data", data, "--few-shot", "0", "--limit", "1")
-    assert (
-        text.returncode == 0 and "tuned beats base on" in text.stdout and "rouge_l" in text.stdout
-    )
+    assert text.returncode == 0 and "rouge_l" in text.stdout, text.stderr[-2000:]
+    assert "worth it" in text.stdout and "Scored by exact match" in text.stdout
+    assert "How the verdict is decided" in text.stdout
 
 
 def test_eval_without_adapter_fails_cleanly(tiny_model_dir, tmp_path):
@@ -120,8 +129,9 @@ def test_tuned_beats_base_after_real_training(tmp_path):
     done = run_eval_cli(run, "--json", "--limit", "8")
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
-    duel = report["tuned_vs_base"]
-    assert duel["wins"] > duel["losses"] and report["tuned"]["rouge_l"] > report["base"]["rouge_l"]
+    duel = report["tuned_vs_base"]  # per row on JSON field match, the metric for JSON answers
+    assert report["metric"] == "json_fields" and duel["wins"] > duel["losses"]
+    assert report["tuned"]["json_fields"] > report["base"]["json_fields"]
     assert report["tuned"]["loss"] < report["base"]["loss"]
     assert report["tuned"]["json_keys"] > report["base"]["json_keys"]
 

@@ -82,8 +82,9 @@ def test_no_adapter_is_refused_clearly(tmp_path, tiny_model_dir):
     for call in (export.merge, export.adapter_zip, export.model_card):
         with pytest.raises(export.ExportError, match="no adapter"):
             call(tmp_path)
-    with pytest.raises(export.ExportError, match="not a run directory"):
+    with pytest.raises(export.ExportError, match="not a run directory") as refused:
         export.merge(tmp_path / "nothing")
+    assert str(tmp_path) not in str(refused.value)  # visitors read it: no server path
     with pytest.raises(export.ExportError, match="not a checkpoint"):
         export.adapter_zip(tmp_path, "../../etc")
 
@@ -105,6 +106,54 @@ def test_zip_holds_adapter_tokenizer_and_card(run, tmp_path):
     inside = zipfile.ZipFile(checkpoint)
     assert "tokenizer.json" in inside.namelist()  # borrowed from the final adapter
     assert "checkpoint-2" in inside.read("README.md").decode()
+
+
+def test_merged_zip_holds_the_merged_model_and_is_reused_while_fresh(run, tmp_path):
+    said = []
+    archive = export.merged_zip(run, out_dir=tmp_path, progress=said.append)
+    assert archive == tmp_path / "run1-merged.zip" and not list(tmp_path.glob(".*"))
+    merged = export.merged_path(run)
+    with zipfile.ZipFile(archive) as inside:
+        assert set(inside.namelist()) == {f.name for f in merged.iterdir()}
+        assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= set(
+            inside.namelist()
+        )
+        weights = inside.getinfo("model.safetensors")
+        assert weights.compress_type == zipfile.ZIP_STORED  # floats hardly compress
+        assert inside.read("model.safetensors") == (merged / "model.safetensors").read_bytes()
+    assert said[-1] == "Zipping the merged model..."
+    assert not any(str(run) in message or str(tmp_path) in message for message in said)
+    built = archive.stat().st_mtime_ns
+    assert export.merged_zip(run, out_dir=tmp_path) == archive  # fresh: handed out again
+    assert archive.stat().st_mtime_ns == built
+
+
+def test_zip_streams_to_disk_and_refuses_when_the_disk_is_short(tmp_path, monkeypatch):
+    import tracemalloc
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    with open(folder / "model.safetensors", "wb") as f:
+        for _ in range(48):
+            f.write(os.urandom(1024 * 1024))
+    (folder / "config.json").write_text("{}")
+    tracemalloc.start()
+    try:
+        archive = export._zip(folder, tmp_path / "m.zip")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert zipfile.ZipFile(archive).testzip() is None
+    assert peak < 4 * 1024 * 1024, peak  # 48 MB zipped with a few MB at most in memory
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(
+        export.shutil, "disk_usage", lambda path: usage._replace(free=10 * 1024 * 1024)
+    )
+    with pytest.raises(export.ExportError, match="Not enough disk space") as refused:
+        export._zip(folder, tmp_path / "again.zip")
+    assert str(tmp_path) not in str(refused.value)
+    assert not (tmp_path / "again.zip").exists() and not list(tmp_path.glob(".again*"))
 
 
 def test_card_front_matter_eval_verdict_and_hub_base(run, tmp_path):

@@ -30,6 +30,20 @@ def test_an_unknown_status_is_refused(tmp_path):
         rundir.write_status(tmp_path, "done")
 
 
+def test_a_phase_joins_a_running_status_and_never_revives_an_ended_one(tmp_path, capsys):
+    rundir.write_status(tmp_path, "running", "capped at 10 steps", pid=7, started=1.0)
+    rundir.note_phase(tmp_path, "loading the model", eta=95.04)
+    status = rundir.read_status(tmp_path)
+    assert (status["phase"], status["eta"], status["pid"]) == ("loading the model", 95.0, 7)
+    assert status["reason"] == "capped at 10 steps"  # the rest of the status is kept
+    assert "[phase] loading the model (at " in capsys.readouterr().out  # and train.log says so
+    rundir.note_status(tmp_path, phase="step 1 of 10", eta=None)
+    assert rundir.read_status(tmp_path)["eta"] is None
+    rundir.write_status(tmp_path, "completed")
+    rundir.note_phase(tmp_path, "saving the adapter")  # too late: the run has ended
+    assert "phase" not in rundir.read_status(tmp_path)
+
+
 def test_progress_skips_a_half_written_line_and_reads_a_tail(tmp_path):
     for step in range(1, 6):
         rundir.append_progress(tmp_path, {"step": step, "loss": 1.0 / step})

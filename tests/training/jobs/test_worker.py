@@ -142,6 +142,26 @@ def test_end_to_end_then_continue_from_adapter(tmp_path, tiny_model_dir):
     assert first_loss < train_lines[0]["loss"] - 0.05
 
 
+def test_the_run_tells_its_phase_from_the_first_second(tmp_path, tiny_model_dir):
+    """status.json's phase, each one also a train.log line: preparing the data, loading the
+    model (with the time left in all, from the pre-flight's formulas), each step, saving."""
+    data = write_chats(tmp_path / "chats.jsonl")
+    run = tmp_path / "run"
+    proc = worker(make_config(tmp_path, tiny_model_dir, data, max_steps=3), "--run-dir", run)
+    wait_for(lambda: rundir.read_status(run).get("phase"), proc, what="the first phase")
+    assert rundir.read_status(run)["phase"] == "preparing data"
+    code, out = finish(proc)
+    assert code == 0, out
+    lines = [line for line in out.splitlines() if line.startswith("[phase] ")]
+    phases = [line[len("[phase] ") :].split(" (")[0] for line in lines]
+    assert phases == ["preparing data", "loading the model", "step 1 of 3", "saving the adapter"]
+    at = [float(line.split("(at ")[1].split(" s")[0]) for line in lines]
+    assert at == sorted(at) and at[0] < 1.0  # from the worker's first second
+    assert "s left in all)" in lines[1] and "s left in all)" in lines[2]
+    status = rundir.read_status(run)
+    assert status["status"] == "completed" and "phase" not in status  # news only while running
+
+
 def test_without_run_dir_creates_one_and_prints_it(tmp_path, tiny_model_dir):
     data = write_chats(tmp_path / "chats.jsonl")
     code, out = finish(worker("--model", tiny_model_dir, "--data", data, "--max-steps", 1))
