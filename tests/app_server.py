@@ -124,13 +124,14 @@ class Tab:
     def identify(self, browser_id: str | None = None) -> str:
         """What opening the page does first: the page-load event that says who the visitor is
         (components/visitor.py). browser_id: the id a browser kept (None: a first visit).
-        Returns the visitor's owner id; this session's events then act as that visitor."""
+        Returns the browser id to keep (the owner itself is server-side state, never sent);
+        this session's events then act as that visitor."""
         kinds = {c["id"]: c["type"] for c in self.config["components"]}
         who = ["browserstate", "state", "state"]
         dep = next(
             d for d in self.config["dependencies"] if [kinds.get(o) for o in d["outputs"]] == who
         )
-        return self.call(dep, [browser_id])[1]
+        return self.call(dep, [browser_id])[0]
 
     def upload(self, path: Path) -> dict:
         files = {"files": (path.name, path.read_bytes(), "application/octet-stream")}

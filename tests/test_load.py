@@ -101,7 +101,10 @@ def test_twenty_visitors_while_a_run_trains(app_url, tmp_path, tiny_model_dir):
         status = run_list(watcher)[2]
         return status if "running" in status and "step" in status else None
 
-    wait_for(training, timeout=120, interval=1, what="the run to train")
+    try:
+        wait_for(training, timeout=120, interval=1, what="the run to train")
+    except AssertionError:
+        raise AssertionError(f"the run did not train: {run_list(watcher)[2]}") from None
 
     results: list[tuple[str, float, str | None]] = []  # (endpoint, seconds, error)
     deadline = time.monotonic() + SECONDS
