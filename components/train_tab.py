@@ -61,7 +61,7 @@ METHODS = [("LoRA", "lora"), ("QLoRA (4-bit base, GPU only)", "qlora")]
 PRESET_INFO = "Load tested settings for a machine size (configs/*.yaml)."
 HARDWARE_FIELDS = ("batch_size", "grad_accum", "max_length")  # prefilled for the GPU on load
 LENGTHS = [("Quick", "quick"), ("Standard", "standard"), ("Thorough", "thorough")]
-PLAN_FIELDS = ("learning_rate", "epochs", "max_steps")  # what on_plan fills in
+PLAN_FIELDS = ("learning_rate", "epochs")  # what on_plan fills in (max steps stays)
 
 
 def widget(name: str, render: bool = True):
@@ -145,8 +145,8 @@ def on_plan(model, trust, choice, length, batch_size, grad_accum, validation_spl
     try:
         r = recipe(params, examples, int(batch_size), int(grad_accum), length or "standard")
     except (TypeError, ValueError):  # a blank or odd value in the advanced settings
-        return gr.skip(), gr.skip(), gr.skip(), ""
-    return r.learning_rate, r.epochs, -1, tf.plan_markdown(r, bool(examples))
+        return gr.skip(), gr.skip(), ""
+    return r.learning_rate, r.epochs, tf.plan_markdown(r, bool(examples))
 
 
 KEPT = ("length", "backend", "method", *tf.HYPER)  # the settings a reload brings back

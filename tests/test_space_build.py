@@ -210,8 +210,9 @@ def test_golden_path_in_a_space(space_python, tmp_path):
 
         # Train: a few short steps on the default Hub model.
         page.get_by_role("tab", name="Train").click()
+        page.get_by_role("button", name="Advanced settings").click()  # the expert settings
         set_number(page, "number input for Max length", 128)
-        set_number(page, "Max steps", 3)
+        set_number(page, "Max steps (updates)", 3)
         set_number(page, "number input for Batch size", 2)
         # A new max length checks the data again (the Data tab's report counts at it).
         expect(page.locator("#ts-histogram")).to_contain_text("max length 128", timeout=60_000)

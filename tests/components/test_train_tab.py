@@ -468,12 +468,12 @@ def test_start_estimate_and_learn_refuse_other_paths_and_remote_code(runner, tin
 
 def test_the_plan_follows_the_model_and_the_data_size():
     # DATASET: 20 examples, 2 held out -> 18 to train: 3 updates per pass at 4 x 2
-    lr, epochs, max_steps, why = tt.on_plan(DEFAULT_MODEL, False, DATASET, "standard", 4, 2, 0.1)
-    assert (lr, epochs, max_steps) == (1e-3, 20, -1)  # 60 updates for a small set
+    lr, epochs, why = tt.on_plan(DEFAULT_MODEL, False, DATASET, "standard", 4, 2, 0.1)
+    assert (lr, epochs) == (1e-3, 20)  # 60 updates for a small set
     assert "Suggested" in why and "135 M model" in why and "18 examples" in why
     assert tt.on_plan(DEFAULT_MODEL, False, DATASET, "quick", 4, 2, 0.1)[1] == 10
     # no data checked yet: the model's rate, the usual passes, and what to do next
-    lr, epochs, _, why = tt.on_plan(DEFAULT_MODEL, False, None, "standard", 4, 2, 0.1)
+    lr, epochs, why = tt.on_plan(DEFAULT_MODEL, False, None, "standard", 4, 2, 0.1)
     assert (lr, epochs) == (1e-3, 3) and "Check a dataset" in why
     # an odd value from an API call changes nothing
     assert tt.on_plan(DEFAULT_MODEL, False, DATASET, "standard", None, 2, 0.1)[0] == gr.skip()
