@@ -132,7 +132,7 @@ def on_hardware():
 
 def on_plan(model, trust, choice, length, batch_size, grad_accum, validation_split, settings=None):
     """The suggested learning rate and passes for this model, this data and how long to train
-    (training/recipe.py), and why in words; max steps back to "train by passes"."""
+    (training/recipe.py), and why in words; max steps stays as the visitor set it."""
     try:
         name, _ = check_base_model(model, trust, settings or Settings())
         params = model_params(name)
