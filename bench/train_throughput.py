@@ -23,7 +23,6 @@ import argparse
 import json
 import math
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -85,7 +84,7 @@ def run_arm(arm: str, args) -> dict:
     from training.backends.lora import build_trainer, lora_config
     from training.config import RunConfig
     from training.data.labels import encode_examples
-    from training.hardware import detect, torch_dtype
+    from training.hardware import detect, own_peak_rss_mb, torch_dtype
     from training.models.catalogue import chat_tokenizer, resolve_model
 
     hw = detect()
@@ -144,11 +143,7 @@ def run_arm(arm: str, args) -> dict:
     output = trainer.train()
     seconds = time.perf_counter() - start
     counter = trainer if arm == "ours" else trainer.data_collator  # .processed / .real tokens
-    peak = (
-        torch.cuda.max_memory_allocated() / 2**20
-        if hw.cuda
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    )
+    peak = torch.cuda.max_memory_allocated() / 2**20 if hw.cuda else own_peak_rss_mb()
     return {
         "arm": arm,
         "steps": trainer.state.global_step,

@@ -30,7 +30,6 @@ import argparse
 import json
 import math
 import random
-import re
 import resource
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from training.hardware import own_peak_rss_mb  # noqa: E402
 
 VOCABULARY = (
     "the of and to a in is it you that he was for on are with as I his they be at one have "
@@ -110,16 +110,13 @@ def arm(kind: str, path: str, tokenizer_dir: str) -> dict:
         rows = report.stats["examples"]
         total = int(report.stats["tokens_per_example"]["mean"] * rows)
     seconds, cpu = time.perf_counter() - start, _cpu() - cpu
-    return {"rows": rows, "seconds": seconds, "cpu": cpu, "tokens": total, "maxrss_mb": _peak_mb()}
-
-
-def _peak_mb() -> float:
-    """This process's own peak RSS in MB (see the module docstring)."""
-    try:
-        with open("/proc/self/status") as f:
-            return int(re.search(r"VmHWM:\s+(\d+)", f.read())[1]) / 1024
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "cpu": cpu,
+        "tokens": total,
+        "maxrss_mb": own_peak_rss_mb(),
+    }
 
 
 def one_line(path: Path, megabytes: float, jsonl: bool) -> None:

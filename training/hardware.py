@@ -10,6 +10,7 @@ Train tab the batch size, accumulation and max length that suit the GPU's memory
 """
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +86,19 @@ def _ram_gb() -> float:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError, AttributeError):
         return 0.0
+
+
+def own_peak_rss_mb() -> float:
+    """This process's own peak resident memory in MiB (VmHWM). Not ru_maxrss: a child's
+    ru_maxrss keeps the parent's peak across fork and exec, so a test run's big pytest
+    process would be counted as the child's."""
+    try:
+        with open("/proc/self/status") as f:
+            return int(re.search(r"VmHWM:\s+(\d+)", f.read())[1]) / 1024
+    except (OSError, TypeError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def detect() -> Hardware:

@@ -122,7 +122,14 @@ def _convert(gguf: Path, out: Path, say) -> None:
         return_tensors="pt",
     )
     with torch.no_grad():
-        diff = (gguf_model(**ids).logits - reloaded(**ids).logits).abs().max().item()
-    if diff > 1e-3:
-        raise RuntimeError(f"Converted model differs from the bundled GGUF (max logit diff {diff})")
+        want, got = gguf_model(**ids).logits, reloaded(**ids).logits
+    # Same weights, but the CPU kernels' summation order varies with threads and CPU type
+    # (seen: 0.005 on logits near 20). A wrong tie or layout is off by whole units.
+    diff = (want - got).abs().max().item()
+    scale = want.abs().max().item()
+    if diff > 1e-3 * scale + 1e-3:
+        raise RuntimeError(
+            f"Converted model differs from the bundled GGUF (max logit diff {diff:.4g} "
+            f"on logits up to {scale:.3g})"
+        )
     say(f"Converted in {time.monotonic() - start:.0f} s.")

@@ -227,13 +227,14 @@ def test_time_left_starts_from_the_estimate_then_follows_the_measured_steps(tmp_
 # RAM must hold), torch.cuda.max_memory_allocated on CUDA (the estimate's runtime part, the
 # CUDA context and allocator slack, is left out of that comparison).
 MEASURE = """\
-import json, resource, sys
+import json, sys
 import torch
+from training.hardware import own_peak_rss_mb
 from training.jobs import worker
 code = worker.main(sys.argv[1:])
 print(json.dumps({
     "code": code,
-    "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,  # KiB on Linux
+    "rss_gb": own_peak_rss_mb() / 1024,
     "cuda_gb": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
 }))
 """
