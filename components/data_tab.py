@@ -20,9 +20,11 @@ import inspect
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import NamedTuple
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from components import format as fmt_html
 from components import stats_format
@@ -36,9 +38,11 @@ from training.data import (
     render_example,
     validate_file,
 )
+from training.data.choice import recall, remember
 from training.data.codes import make_finding
 from training.data.detect import FIELD_NAMES, OPTIONAL, REQUIRED
 from training.data.load import UPLOAD_SUFFIXES
+from training.data.samples import SAMPLES_DIR
 from training.models.access import check_base_model
 from training.models.catalogue import load_tokenizer
 from training.settings import Settings
@@ -177,9 +181,10 @@ def preview_view(sel: DataChoice) -> View:
 
 
 def load_and_check(
-    sel: DataChoice, max_length, model, trust, max_bytes, progress, settings=None
+    sel: DataChoice, max_length, model, trust, max_bytes, progress, settings=None, row=1
 ) -> Iterator[View]:
-    """Preview at once, then the full check with the model's tokenizer (progress shown)."""
+    """Preview at once, then the full check with the model's tokenizer (progress shown);
+    `row` is the row shown as the model sees it."""
     if not sel.path:
         yield View(choice=sel)
         return
@@ -206,7 +211,8 @@ def load_and_check(
         verdict=skip_verdict(choice) or fmt_html.verdict_html(report),
         report=fmt_html.report_html(report),
         stats=stats_format.stats_html(stats),
-        conversation=show_row(sel, 1, model, trust, settings),
+        conversation=show_row(sel, row, model, trust, settings),
+        row=row,
         histogram=stats_format.histogram_svg(stats.get("histogram"), stats.get("max_length")),
         skip=skip_box(choice.summary, choice.skip_bad_rows),
         choice=choice,
@@ -256,21 +262,60 @@ def on_options(
     max_len,
     model,
     trust,
+    row=1,
     progress=PROGRESS,
     max_bytes=None,
     settings=None,
 ):
     """Columns mapped by hand, a validation file, a new max length or model: check again
-    (a ticked "skip the rows with errors" stays ticked)."""
+    (a ticked "skip the rows with errors" stays ticked, the row shown stays shown). With
+    nothing chosen yet there is nothing to check (a model set on page load changes nothing)."""
+    if not sel.path:
+        yield View(*(gr.skip(),) * len(View._fields))
+        return
     mapping = dict(zip(roles, (s1, s2, s3, s4), strict=False))
     sel = choose(sel.path, fmt, mapping, val_file, sel.skip_bad_rows)
-    yield from load_and_check(sel, max_len, model, trust, max_bytes, progress, settings)
+    row = max(1, int(row or 1))
+    yield from load_and_check(sel, max_len, model, trust, max_bytes, progress, settings, row)
 
 
 def on_skip(sel: DataChoice, ticked) -> tuple:
     """The "skip the rows with errors" box ticked or cleared: (verdict, choice)."""
     sel = replace(sel, skip_bad_rows=bool(ticked))
     return skip_verdict(sel) or gr.update(), sel
+
+
+def data_roots() -> dict[str, Path]:
+    """The folders a kept choice may point into: Gradio's uploads and the bundled samples."""
+    return {"upload": Path(get_upload_folder()), "sample": SAMPLES_DIR}
+
+
+def on_keep(sel: DataChoice, settings: Settings | None = None):
+    """A checked choice, signed for the browser (a reload brings it back); None clears it."""
+    return remember(sel, data_roots(), (settings or Settings()).server_key())
+
+
+def on_restore(
+    kept,
+    now: DataChoice,
+    max_length,
+    model,
+    trust,
+    progress=PROGRESS,
+    max_bytes=None,
+    settings=None,
+) -> Iterator[tuple]:
+    """Page load: the dataset this browser had chosen, checked again; (the file box, the
+    sample picker, *View). Anything not signed by this server or gone is ignored, and so is
+    the kept one when the visitor has already picked data on this page (`now`)."""
+    sel = recall(kept, data_roots(), (settings or Settings()).server_key())
+    if sel is None or (now is not None and now.path):
+        yield (gr.skip(),) * (2 + len(View._fields))
+        return
+    sample = next((name for name, path in SAMPLES.items() if str(path) == sel.path), None)
+    shown = (gr.update(), gr.update(value=sample)) if sample else (sel.path, gr.update())
+    for view in load_and_check(sel, max_length, model, trust, max_bytes, progress, settings):
+        yield *shown, *view
 
 
 def show_row(sel: DataChoice, row, model, trust, settings: Settings | None = None) -> str:
@@ -399,6 +444,7 @@ def build_data_tab(
             )
         conversation = gr.HTML(elem_id="ts-conversation")
         roles, choice = gr.State([]), gr.State(DataChoice())
+        kept = gr.BrowserState(None, storage_key="tunesmith-data")  # signed: see on_keep
 
     outputs = [verdict, report, stats, histogram, preview, detection, conversation, row, fmt]
     outputs += [roles, *slots, opts, skip, choice]
@@ -425,7 +471,7 @@ def build_data_tab(
     rechecks = [s.input for s in slots] + [val_upload.upload, val_upload.clear]
     if max_length is not None:
         rechecks.append(max_length.release)
-    option_inputs = [choice, fmt, roles, *slots, val_upload, max_len, model, trust]
+    option_inputs = [choice, fmt, roles, *slots, val_upload, max_len, model, trust, row]
     triggers = rechecks + [model.change, trust.change]
     wire(triggers, on_options, option_inputs, "recheck", "checking the file")
     skip.input(
@@ -448,5 +494,25 @@ def build_data_tab(
         conversation,
         api_name="show_row",
         trigger_mode="always_last",
+    )
+    # The chosen dataset is kept in the browser and checked again after a reload.
+    choice.change(
+        functools.partial(on_keep, settings=settings),
+        choice,
+        kept,
+        show_progress="hidden",
+        api_visibility="private",
+    )
+    gr.on(
+        None,
+        safe(
+            functools.partial(on_restore, **cap),
+            "bringing back your dataset",
+            lambda m: (gr.update(), gr.update(), *blank_view(m)),
+        ),
+        [kept, choice, max_len, model, trust],
+        [upload, sample, *outputs],
+        show_progress_on=[verdict],
+        api_visibility="private",
     )
     return choice

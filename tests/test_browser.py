@@ -87,6 +87,14 @@ def test_upload_shows_report_and_preview(app_url, tmp_path):
         assert page.locator("#ts-preview script, #ts-conversation script").count() == 0
         expect(page.get_by_text("processing")).to_have_count(0, timeout=30_000)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+        # A reload brings the same file back, checked again, with no server path shown.
+        page.reload()
+        expect(verdict).to_contain_text("Fix 1 error first", timeout=60_000)
+        expect(page.locator("#ts-upload")).to_contain_text("one_bad_row")
+        expect(report).to_contain_text("row 3")
+        expect(preview).to_contain_text(SCRIPT)
+        assert str(tmp_path) not in page.locator("body").inner_text()
         browser.close()
     assert dialogs == []  # no script from the data ever ran
 

@@ -1,6 +1,6 @@
 """The Train tab in Chromium: simple mode first (how long to train, the suggested plan and
 why), expert settings under Advanced, and the settings and the open run brought back by a
-page reload."""
+page reload (with the chosen dataset)."""
 
 import re
 
@@ -43,6 +43,7 @@ def test_simple_mode_and_a_reload_keeps_settings_and_the_open_run(tmp_path, tiny
         page.screenshot(path="/tmp/tunesmith-train-simple.png", full_page=True)
 
         page.reload()
+        expect(page.locator("#ts-verdict")).to_contain_text("Ready to train", timeout=60_000)
         page.get_by_role("tab", name="Train").click()
         expect(page.locator("#ts-length input[value=thorough]")).to_be_checked(timeout=30_000)
         page.get_by_role("button", name="Advanced settings").click()

@@ -192,3 +192,16 @@ class Settings:
             path.write_text(secrets.token_urlsafe(24))
             path.chmod(0o600)
         return path.read_text().strip()
+
+    def server_key(self) -> bytes:
+        """A key that never leaves the server (browser_secret is sent to every page, since the
+        browser encrypts with it): signs what the app keeps in a visitor's browser, so a value
+        sent back, by the page or by an API caller, is accepted only if this app wrote it."""
+        path = home() / "server_key"
+        if not path.is_file():
+            tmp = path.with_name(f".server_key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(32))
+            os.replace(tmp, path)  # two processes at once: both keys are whole, one wins
+        return path.read_bytes().strip()

@@ -284,9 +284,18 @@ def test_tool_calls_train_with_a_tools_template_and_are_refused_without(
     assert "&lt;tool_call&gt;" in dt.show_row(view.choice, 2, model, False, settings)
 
 
-def test_no_file_yet():
+def test_a_recheck_with_no_file_yet_changes_nothing_and_one_with_a_file_keeps_the_row(
+    tiny_model_dir, allowed
+):
+    import gradio as gr
+
     view = run(dt.on_options, dt.choose(None), "auto", [], "", "", "", "", None, 1024, None, False)
-    assert "Upload a file or try a sample" in view.verdict and view.choice.ok is False
+    assert list(view) == [gr.skip()] * len(dt.View._fields)  # e.g. a model set on page load
+    model = str(tiny_model_dir)
+    first = run(dt.on_sample, next(iter(SAMPLES)), 1024, model, False, settings=allowed)
+    args = (first.choice, "auto", first.roles, "", "", "", "", None, 512, model, False, 3)
+    view = run(dt.on_options, *args, settings=allowed)
+    assert view.row == 3 and view.conversation.count("Row 3 ") == 1
 
 
 # --- the launched app, through gradio_client ------------------------------------------
@@ -429,3 +438,41 @@ def test_picker_lists_the_owners_model_folders_and_refuses_other_paths(tiny_mode
     assert refused.startswith("⚠️ Only models from the list")
     assert mp.on_model_change("/no/such/folder", Settings()) == refused
     assert "local folder" in mp.on_model_change(str(tiny_model_dir), owner)
+
+
+def test_a_reload_brings_back_the_checked_dataset_and_refuses_a_forged_one(
+    tiny_model_dir, allowed, monkeypatch, tmp_path
+):
+    upload_root = tmp_path / "gradio"
+    (upload_root / "f00d").mkdir(parents=True)
+    monkeypatch.setattr(dt, "get_upload_folder", lambda: str(upload_root))
+    data = upload_root / "f00d" / "chats.jsonl"
+    data.write_text("".join(chat(f"Q{i}?", f"A{i}.") + "\n" for i in range(30)))
+    model = str(tiny_model_dir)
+    first = run(dt.on_upload, str(data), None, 1024, model, False, settings=allowed)
+    kept = dt.on_keep(first.choice, settings=allowed)
+    assert "f00d/chats.jsonl" in json.dumps(kept) and str(tmp_path) not in json.dumps(kept)
+
+    def restore(memo, now=None):
+        handler = dt.on_restore(
+            memo, now, 1024, model, False, progress=no_progress, settings=allowed
+        )
+        outs = list(handler)
+        assert all(len(o) == 2 + len(dt.View._fields) for o in outs)
+        return outs[-1][:2], dt.View(*outs[-1][2:])
+
+    (shown_file, _), view = restore(json.loads(json.dumps(kept)))
+    assert shown_file == str(data.resolve())  # the file box shows the upload again
+    assert view.choice.ok and view.choice.path == str(data.resolve())
+    assert view.verdict == first.verdict and view.preview == first.preview
+
+    sample = run(dt.on_sample, next(iter(SAMPLES)), 1024, model, False, settings=allowed)
+    (_, picker), view = restore(dt.on_keep(sample.choice, settings=allowed))
+    assert picker["value"] == next(iter(SAMPLES)) and view.choice.ok
+
+    import gradio as gr
+
+    nothing = [gr.skip()] * len(dt.View._fields)
+    forged = {**kept, "data": ["sample", "../README.md"]}
+    assert list(restore(forged)[1]) == nothing  # refused: the page stays as it is
+    assert list(restore(kept, now=sample.choice)[1]) == nothing  # the visitor picked already

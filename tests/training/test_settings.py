@@ -62,3 +62,15 @@ def test_the_readme_lists_every_setting_with_its_help():
     for f in fields(Settings):
         assert f"| `{f.metadata['env']}` |" in readme, f.metadata["env"]
         assert f.metadata["help"] in readme, f.metadata["env"]
+
+
+def test_the_server_key_is_private_to_the_owner_and_kept_across_restarts():
+    import stat
+
+    from training.paths import home
+
+    key = Settings().server_key()
+    assert len(key) >= 32 and Settings().server_key() == key
+    mode = stat.S_IMODE((home() / "server_key").stat().st_mode)
+    assert mode == 0o600
+    assert key.decode() != Settings().browser_secret()  # the browser's key is public

@@ -9,12 +9,19 @@ A `DataChoice` is plain data (deep-copyable, so it can sit in a gr.State). The r
 few figures travel with it as a `ReportSummary`, the only part of a ValidationReport the
 Train tab needs (its verdict and the statistics its estimate reads).
 
+A checked choice is kept in the visitor's browser so a page reload brings it back:
+`remember` signs it with a key only the server has and stores file paths relative to the
+folders the app reads data from (uploads, samples), never as server paths; `recall`
+accepts only a value it signed, whose files are still inside those folders.
+
 Skipping rows with errors is a choice the user makes (`skip_bad_rows`, the RunConfig field of
 the same name), never a default: the worker then trains on the other rows and lists the rows
 it left out, with why, in RUN_DIR/skipped_rows.jsonl (`write_skipped`); `load_splits` with
 `read_skipped` of that file gives the same split again.
 """
 
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -61,6 +68,69 @@ class DataChoice:
             "validation_file": self.validation_file,
             "skip_bad_rows": self.skip_bad_rows,
         }
+
+
+def remember(choice: DataChoice, roots: dict[str, Path], key: bytes) -> dict | None:
+    """The choice as a signed value for the browser (None: nothing worth keeping). roots:
+    name -> folder the app reads data from; a file outside all of them is not kept."""
+    if choice.summary is None or not choice.path:
+        return None
+    data = _relative(choice.path, roots)
+    validation = _relative(choice.validation_file, roots) if choice.validation_file else None
+    if data is None or (choice.validation_file and validation is None):
+        return None
+    memo = {
+        "data": data,
+        "validation": validation,
+        "format": choice.format,
+        "mapping": dict(choice.mapping),
+        "skip_bad_rows": choice.skip_bad_rows,
+    }
+    return {**memo, "sig": _sign(memo, key)}
+
+
+def recall(memo, roots: dict[str, Path], key: bytes) -> DataChoice | None:
+    """The unchecked choice a `remember` value stands for; None when the value was not signed
+    by this server, is malformed, or its files are gone or outside the roots."""
+    try:
+        if not isinstance(memo, dict) or not isinstance(memo.get("sig"), str):
+            return None
+        fields = {k: v for k, v in memo.items() if k != "sig"}
+        if not hmac.compare_digest(memo["sig"], _sign(fields, key)):
+            return None
+        path = _absolute(fields["data"], roots)
+        validation = _absolute(fields["validation"], roots) if fields["validation"] else None
+        if path is None or (fields["validation"] and validation is None):
+            return None
+        return DataChoice(
+            path=str(path),
+            format=fields["format"],
+            mapping=dict(fields["mapping"]),
+            validation_file=str(validation) if validation else None,
+            skip_bad_rows=bool(fields["skip_bad_rows"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _sign(memo: dict, key: bytes) -> str:
+    text = json.dumps(memo, sort_keys=True, ensure_ascii=True)
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def _relative(path: str, roots: dict[str, Path]) -> list[str] | None:
+    resolved = Path(path).resolve()
+    for name, root in roots.items():
+        if resolved.is_relative_to(root.resolve()):
+            return [name, resolved.relative_to(root.resolve()).as_posix()]
+    return None
+
+
+def _absolute(where, roots: dict[str, Path]) -> Path | None:
+    name, rel = where
+    root = roots[name].resolve()
+    path = (root / rel).resolve()
+    return path if path.is_relative_to(root) and path.is_file() else None
 
 
 def load_splits(cfg, find=lambda path: path, skip=None) -> tuple[list[dict], list[dict]]:

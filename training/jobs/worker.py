@@ -111,7 +111,28 @@ def resolve_config(args) -> RunConfig:
     for key in ("data", "validation_file", "init_adapter"):
         if data.get(key):
             data[key] = _find(data[key])
-    return RunConfig.from_dict(data)
+    cfg = RunConfig.from_dict(data)
+    return cfg if source else with_recipe(cfg)
+
+
+def with_recipe(cfg: RunConfig) -> RunConfig:
+    """No config given (`train --data FILE`): the learning rate and passes the app suggests
+    for this model and this data (training/recipe.py), said on stderr with the reason."""
+    from training.data.examples import iter_examples
+    from training.data.stats import validation_count
+    from training.recipe import model_params, recipe
+
+    try:
+        rows = iter_examples(cfg.data, cfg.format, cfg.column_mapping or None)
+        examples = sum(1 for _ in rows)
+    except Exception:  # unreadable data: the validation step says what is wrong
+        return cfg
+    if not cfg.validation_file:
+        examples -= validation_count(examples, cfg.validation_split)
+    r = recipe(model_params(cfg.model), examples, cfg.batch_size, cfg.grad_accum)
+    if _rank() == 0:
+        print(f"No config given, so the suggested settings: {r.reason}", file=sys.stderr)
+    return replace(cfg, learning_rate=r.learning_rate, epochs=r.epochs)
 
 
 def _find(path: str) -> str:

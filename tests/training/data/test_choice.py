@@ -61,3 +61,56 @@ def test_load_splits_is_the_seeded_split_or_the_validation_file(tmp_path):
     assert len(train) == 20 and len(val) == 1
     moved = load_splits(cfg, find=lambda p: str(tmp_path / "d.jsonl"))
     assert moved[1] == load_splits(cfg)[1]
+
+
+def kept_roots(tmp_path):
+    uploads, samples = tmp_path / "uploads", REPO_ROOT / "samples"
+    (uploads / "abc123").mkdir(parents=True)
+    return {"upload": uploads, "sample": samples}
+
+
+def test_a_checked_choice_comes_back_from_its_signed_memo_with_no_server_path(tmp_path):
+    from training.data.choice import recall, remember
+
+    roots = kept_roots(tmp_path)
+    data = roots["upload"] / "abc123" / "units.csv"
+    data.write_bytes(CSV.read_bytes())
+    choice = DataChoice(path=str(data), skip_bad_rows=True).checked(validate_file(data))
+    memo = remember(choice, roots, b"k1")
+    assert str(tmp_path) not in json.dumps(memo)  # only a folder name and a relative path
+    assert memo["data"] == ["upload", "abc123/units.csv"]
+    back = recall(json.loads(json.dumps(memo)), roots, b"k1")  # as the browser returns it
+    assert back == DataChoice(
+        path=str(data.resolve()),
+        format=choice.format,
+        mapping=choice.mapping,
+        skip_bad_rows=True,
+    )
+    sample = DataChoice(path=str(CSV)).checked(validate_file(CSV))
+    assert recall(remember(sample, roots, b"k1"), roots, b"k1").path == str(CSV.resolve())
+
+
+def test_a_memo_not_signed_by_this_server_or_pointing_outside_is_refused(tmp_path):
+    from training.data.choice import recall, remember
+
+    roots = kept_roots(tmp_path)
+    data = roots["upload"] / "abc123" / "units.csv"
+    data.write_bytes(CSV.read_bytes())
+    memo = remember(DataChoice(path=str(data)).checked(validate_file(data)), roots, b"k1")
+    assert recall(memo, roots, b"another key") is None
+    secret = tmp_path / "secret.csv"
+    secret.write_bytes(CSV.read_bytes())
+    forged = {**memo, "data": ["upload", "../secret.csv"]}  # re-signed below: still refused
+    forged["sig"] = memo["sig"]
+    assert recall(forged, roots, b"k1") is None
+    from training.data.choice import _sign
+
+    inside_key = {k: v for k, v in forged.items() if k != "sig"}
+    assert recall({**inside_key, "sig": _sign(inside_key, b"k1")}, roots, b"k1") is None
+    for junk in (None, "x", [], {"sig": 3}, {**memo, "data": "upload"}, {**memo, "sig": ""}):
+        assert recall(junk, roots, b"k1") is None
+    data.unlink()  # the upload was cleaned away: nothing to bring back
+    assert recall(memo, roots, b"k1") is None
+    outside = DataChoice(path=str(secret)).checked(validate_file(secret))
+    assert remember(outside, roots, b"k1") is None  # never kept as a server path
+    assert remember(DataChoice(path=str(CSV)), roots, b"k1") is None  # not checked yet

@@ -173,6 +173,25 @@ def test_without_run_dir_creates_one_and_prints_it(tmp_path, tiny_model_dir):
     assert rundir.read_status(run)["status"] == "completed"
 
 
+def test_data_without_a_config_trains_with_the_suggested_recipe(tmp_path, tiny_model_dir):
+    from training.data.stats import validation_count
+    from training.jobs.worker import parse_args, resolve_config
+    from training.recipe import model_params, recipe
+
+    data = write_chats(tmp_path / "chats.jsonl")
+    n = len(data.read_text().splitlines())
+    cfg = resolve_config(parse_args(["--model", str(tiny_model_dir), "--data", str(data)]))
+    d = RunConfig()
+    train = n - validation_count(n, d.validation_split)
+    want = recipe(model_params(str(tiny_model_dir)), train, d.batch_size, d.grad_accum)
+    assert (cfg.learning_rate, cfg.epochs) == (want.learning_rate, want.epochs)
+    assert (cfg.learning_rate, cfg.epochs) != (RunConfig.learning_rate, RunConfig.epochs)
+    # A config file is taken as written.
+    RunConfig(model=str(tiny_model_dir), data=str(data), epochs=2).to_yaml(tmp_path / "c.yaml")
+    cfg = resolve_config(parse_args([str(tmp_path / "c.yaml")]))
+    assert (cfg.learning_rate, cfg.epochs) == (RunConfig.learning_rate, 2)
+
+
 def test_a_closed_log_pipe_does_not_stop_training(tmp_path, tiny_model_dir):
     """The reader of the worker's output going away must not lose the run."""
     data = write_chats(tmp_path / "chats.jsonl")
