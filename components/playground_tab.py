@@ -1,5 +1,5 @@
-"""Playground tab: one prompt, side-by-side columns (base, tuned, base + few-shot) that
-stream at the same time from one loaded model.
+"""Playground tab: one prompt, side-by-side columns (base, tuned, base + few-shot, base +
+retrieved examples) that stream at the same time from one loaded model.
 
 The columns are rows of ONE batch in the chat engine (training/chat/engine.py), planned by
 training/chat/columns.py, so their tokens
@@ -95,9 +95,10 @@ def respond(
     system,
     repetition_penalty=DEFAULTS.repetition_penalty,
     owner="",
+    retrieval=False,
     app_settings: AppSettings | None = None,
 ):
-    """Stream every column's reply to `prompt`; yields (history, prompt box, 3 chats, 3 stats, note).
+    """Stream every column's reply to `prompt`; yields (history, prompt box, 4 chats, 4 stats, note).
     A column's stats line reads GENERATING until its reply is complete. Without a run the
     picker's model answers, once the app's access rule allows it."""
     history = {s: list(history.get(s, [])) for s in SIDES}
@@ -113,7 +114,7 @@ def respond(
     try:
         if not run:
             model, _ = check_base_model(model, False, app_settings or AppSettings())
-        plan = columns.plan_columns(run, checkpoint, model, few_shot, k, owner)
+        plan = columns.plan_columns(run, checkpoint, model, few_shot, k, owner, retrieval)
     except Exception as exc:
         yield update(f"⚠️ {shown(str(exc))}")
         return
@@ -182,7 +183,8 @@ def build_playground_tab(
     with gr.Tab("Playground") as tab:
         gr.Markdown(
             "Ask once, compare side by side: the base model, your tuned model and the "
-            "base model prompted with examples from your data."
+            "base model prompted with examples from your data (random ones, or the ones most "
+            "like your question)."
         )
         run, checkpoint = build_run_row(tab, owner, base_only=True, elem_id="ts-pg")
         note = gr.Markdown(NO_RUN_NOTE)
@@ -218,11 +220,17 @@ def build_playground_tab(
                     label="Add a base + few-shot column",
                     info="k training examples as earlier turns: the prompting baseline",
                 )
+                retrieval = gr.Checkbox(
+                    False,
+                    label="Add a base + retrieved examples column",
+                    info="the k training examples most like each message, as earlier turns: "
+                    "the retrieval baseline",
+                )
                 k = gr.Slider(1, 8, 3, step=1, label="k (examples)")
         boxes, stat_boxes, side_columns = [], [], []
         with gr.Row(equal_height=True):
             for side, label in SIDES.items():
-                with gr.Column(visible=side != "few_shot", min_width=280) as column:
+                with gr.Column(visible=side in ("base", "tuned"), min_width=280) as column:
                     box = gr.Chatbot(
                         label=label,
                         height=440,
@@ -250,7 +258,7 @@ def build_playground_tab(
         hidden_prompt = gr.State("")  # in the tab: anything directly under gr.Tabs breaks its bar
 
     settings = [run, checkpoint, model_box, few_shot, k, temperature, top_p, max_new, seed]
-    settings += [system, repetition, owner]
+    settings += [system, repetition, owner, retrieval]
     outputs = [history, prompt, *boxes, *stat_boxes, note]
     private = {"api_visibility": "private"}
     # One engine, one model: generations queue behind each other (position shown) instead of
@@ -274,3 +282,4 @@ def build_playground_tab(
     run.change(on_run_change, [run, owner], [checkpoint, examples, note], **private)
     examples.change(lambda p: p or gr.skip(), examples, prompt, **private)
     few_shot.change(lambda on: gr.update(visible=on), few_shot, side_columns[2], **private)
+    retrieval.change(lambda on: gr.update(visible=on), retrieval, side_columns[3], **private)

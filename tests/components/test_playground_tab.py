@@ -52,11 +52,11 @@ def test_respond_escapes_model_output_in_chat_boxes(tiny_model_dir):
     updates = list(
         pg.respond(engine, EVIL, {}, str(run), "final", "", False, 3, 0.7, 0.9, 64, 0, "")
     )
-    history, _, base_box, tuned_box, few_box, base_stats, *_ = updates[-1]
+    history, _, base_box, tuned_box, few_box, retrieved_box, base_stats, *_ = updates[-1]
     assert history["base"][-1] == {"role": "assistant", "content": EVIL}  # raw kept for the model
     for box in (base_box, tuned_box):
         assert all("<img" not in m["content"] and "<script" not in m["content"] for m in box)
-    assert few_box == [] and "prompt 5 tokens" in base_stats
+    assert few_box == retrieved_box == [] and "prompt 5 tokens" in base_stats
     # What gradio sends to the page for that box: still escaped text.
     sent = gr.Chatbot(sanitize_html=True, render_markdown=False).postprocess(tuned_box)
     assert "<img" not in str(sent) and "&lt;img" in str(sent)
@@ -67,9 +67,9 @@ def test_each_column_says_generating_until_its_reply_is_complete(tiny_model_dir)
     run = make_run(runs_dir() / "r", tiny_model_dir)
     settings = (str(run), "final", "", False, 3, 0.7, 0.9, 64, 0, "")
     updates = list(pg.respond(engine, "hi", {}, *settings))
-    stats = [u[5:8] for u in updates]  # base, tuned, few-shot stats lines
-    assert stats[0] == (pg.GENERATING, pg.GENERATING, "")  # before the first token
-    base_done = next(i for i, (b, _, _) in enumerate(stats) if b != pg.GENERATING)
+    stats = [u[6:10] for u in updates]  # base, tuned, few-shot, retrieval stats lines
+    assert stats[0] == (pg.GENERATING, pg.GENERATING, "", "")  # before the first token
+    base_done = next(i for i, (b, *_) in enumerate(stats) if b != pg.GENERATING)
     assert "generated" in stats[base_done][0] and stats[base_done][1] == pg.GENERATING
     assert pg.GENERATING not in stats[-1] and "generated" in stats[-1][1]
     assert pg.stopped("prompt 5 tokens · generated 7", pg.GENERATING, "") == [
@@ -83,7 +83,9 @@ def test_each_column_says_generating_until_its_reply_is_complete(tiny_model_dir)
             yield from super().stream(*args, **kwargs)
             raise RuntimeError("out of memory")
 
-    *_, base_stats, tuned_stats, _, note = list(pg.respond(Failing(["x"]), "hi", {}, *settings))[-1]
+    *_, base_stats, tuned_stats, _, _, note = list(pg.respond(Failing(["x"]), "hi", {}, *settings))[
+        -1
+    ]
     assert "generated" in base_stats and tuned_stats == "" and "out of memory" in note
 
 
@@ -170,7 +172,7 @@ def test_both_columns_stream_through_gradio_client(launched, tiny_model_dir):
     assert len(base_partials) >= 3 and len(tuned_partials) >= 3
     # interleaved: the tuned column grows before the base column has finished, and vice versa
     assert tuned_partials[0] < base_partials[-1] and base_partials[0] < tuned_partials[-1]
-    assert "generated" in updates[-1][4] and "generated" in updates[-1][5]
+    assert "generated" in updates[-1][5] and "generated" in updates[-1][6]  # after 4 chat boxes
 
 
 def test_evaluate_view_escapes_rows_and_reports(tiny_model_dir):
@@ -225,6 +227,31 @@ def test_few_shot_column_gets_training_examples_as_prior_turns(tiny_model_dir):
     assert rows[1].adapter == runs.adapter_path(run, "checkpoint-2") and rows[2].adapter is None
     prompts = pg.example_prompts(run)
     assert sorted(prompts) == sorted(e["messages"][0]["content"] for e in val)
+
+
+def test_retrieval_column_gets_the_training_examples_most_like_the_question(tiny_model_dir):
+    fake = FakeEngine(["b", "t", "f", "r"])
+    run = str(make_run(runs_dir() / "r", tiny_model_dir))
+    settings = (run, "final", "", True, 2, 0.7, 0.9, 64, 0, "", 1.1, "")
+    question = "Please describe the quick brown fox"
+    last = list(pg.respond(fake, question, {}, *settings, True))[-1]
+    assert [m["content"] for m in last[5]] == [question, "r"]  # the retrieval chat box
+    assert "generated" in last[9]  # its stats line
+    _, rows, settings_sent = fake.calls[-1]
+    assert len(rows) == 4 and rows[3].adapter is None and settings_sent.seed == 0
+    shots = rows[3].messages[:-1]
+    assert [m["role"] for m in shots] == ["user", "assistant"] * 2
+    assert all("quick brown fox" in m["content"] for m in shots if m["role"] == "user")
+    train, _ = runs.run_examples(run)
+    train_users = {e["messages"][0]["content"] for e in train}
+    assert {shots[0]["content"], shots[2]["content"]} <= train_users
+    # The next question finds its own examples; the column's history keeps only real turns.
+    list(pg.respond(fake, "Describe: capital of France", last[0], *settings, True))
+    retrieved = fake.calls[-1][1][3].messages
+    assert [m["content"] for m in retrieved[-3:]] == [question, "r", "Describe: capital of France"]
+    assert all("capital of France" in m["content"] for m in retrieved[:-3] if m["role"] == "user")
+    few_then_retrieved = fake.calls[-1][1][2].messages[:4], retrieved[:4]
+    assert few_then_retrieved[0] != few_then_retrieved[1]  # random examples vs the nearest
 
 
 def test_visitors_see_and_use_only_their_own_runs(tiny_model_dir):

@@ -1,14 +1,19 @@
-"""The playground's columns: which rows one prompt becomes (base, tuned, base + few-shot)
-and what each row needs (its adapter, its few-shot turns, the run's tokenizer).
+"""The playground's columns: which rows one prompt becomes (base, tuned, base + few-shot,
+base + retrieved examples) and what each row needs (its adapter, its example turns, the
+run's tokenizer).
 
     plan = plan_columns(run, checkpoint, model, few_shot=True, k=3, owner=visitor)
     rows = plan.rows(histories)      # one chat.Row per column, for ChatEngine.stream
 
-The evaluation uses the same few-shot turns and prompt/reference split, so the baseline a
-user chats with is the one that is scored.
+Two baselines put training conversations before the prompt as earlier turns: few-shot, k of
+them picked at random once per run (seeded), and retrieval, the k most like the question
+(BM25 over the training split's user turns, `Retriever`), picked again for every question,
+the most alike last, next to the question. The evaluation uses the same turns and the same
+prompt/reference split, so the baselines a user chats with are the ones that are scored.
 """
 
 import random
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +21,12 @@ from training.chat.engine import Row
 from training.chat.generation import message_text
 from training.jobs import runs
 
-SIDES = {"base": "Base model", "tuned": "Tuned (your run)", "few_shot": "Base + few-shot examples"}
+SIDES = {
+    "base": "Base model",
+    "tuned": "Tuned (your run)",
+    "few_shot": "Base + few-shot examples",
+    "retrieval": "Base + retrieved examples",
+}
 
 
 def prompt_and_reference(example: dict) -> tuple[list[dict], str] | None:
@@ -29,17 +39,90 @@ def prompt_and_reference(example: dict) -> tuple[list[dict], str] | None:
     return prompt, message_text(messages[last]["content"])
 
 
-def few_shot_turns(train: list[dict], k: int, seed: int = 0) -> list[dict]:
-    """k training conversations as prior user/assistant turns (system messages left out):
-    the prompt-engineering baseline. Deterministic for a given seed."""
-    chats = [e["messages"] for e in train if prompt_and_reference(e)]
-    picked = random.Random(seed).sample(chats, min(k, len(chats)))
+def example_turns(chats: list[list[dict]]) -> list[dict]:
+    """Training conversations as prior user/assistant turns (system messages left out)."""
     return [
         {"role": m["role"], "content": message_text(m["content"])}
-        for chat in picked
+        for chat in chats
         for m in chat
         if m["role"] in ("user", "assistant")
     ]
+
+
+def few_shot_turns(train: list[dict], k: int, seed: int = 0) -> list[dict]:
+    """k training conversations as prior turns: the prompt-engineering baseline.
+    Deterministic for a given seed."""
+    chats = [e["messages"] for e in train if prompt_and_reference(e)]
+    return example_turns(random.Random(seed).sample(chats, min(k, len(chats))))
+
+
+def _asked(messages: list[dict]) -> str:
+    return " ".join(message_text(m["content"]) for m in messages if m["role"] == "user")
+
+
+def _same(messages: list[dict]) -> tuple:
+    return tuple((m["role"], " ".join(message_text(m["content"]).split())) for m in messages)
+
+
+class Retriever:
+    """BM25 over the user turns of a training split; `turns` gives the k conversations most
+    like a question's last user turn as prior turns. Building reads each row once (about a
+    second for 100,000 rows); a lookup scores every row in one sparse pass."""
+
+    def __init__(self, train: list[dict]):
+        import bm25s
+
+        self.chats = [e["messages"] for e in train if prompt_and_reference(e)]
+        self.keys = [_same(chat) for chat in self.chats]
+        tokens = bm25s.tokenize(
+            [_asked(c) for c in self.chats], stopwords="en", show_progress=False
+        )
+        self.bm25 = None  # no word to index (no rows, or only stop words): the first k rows
+        if tokens.vocab:
+            self.bm25 = bm25s.BM25()
+            self.bm25.index(tokens, show_progress=False)
+
+    def nearest(self, messages: list[dict], k: int, leave_out: dict | None = None) -> list[int]:
+        """Indices into `chats` of the k best matches for the last user turn, best first;
+        never a conversation equal to `leave_out` (the held-out row being answered)."""
+        import bm25s
+        import numpy as np
+
+        asked = next((m for m in reversed(messages) if m["role"] == "user"), None)
+        words = bm25s.tokenize(
+            _asked([asked] if asked else []), stopwords="en", return_ids=False, show_progress=False
+        )[0]
+        scores = np.zeros(len(self.chats))
+        if self.bm25 is not None and words:
+            scores = self.bm25.get_scores(words)
+        skip = _same(leave_out["messages"]) if leave_out else None
+        picked = []
+        for i in np.argsort(-scores, kind="stable"):  # equal scores: file order
+            if len(picked) == k:
+                break
+            if self.keys[i] != skip:
+                picked.append(int(i))
+        return picked
+
+    def turns(self, messages: list[dict], k: int, leave_out: dict | None = None) -> list[dict]:
+        """The k nearest conversations as prior turns, the best match last (next to the question)."""
+        picked = self.nearest(messages, k, leave_out)
+        return example_turns([self.chats[i] for i in reversed(picked)])
+
+
+_RETRIEVERS: OrderedDict = OrderedDict()  # (run folder, config) -> Retriever, a few runs
+
+
+def run_retriever(run_dir: Path) -> Retriever:
+    """The retriever over a run's training split, exactly as the worker split it; built once
+    per run and config, kept for the last few runs."""
+    key = (str(Path(run_dir).resolve()), runs.run_config(run_dir).to_yaml())
+    if key not in _RETRIEVERS:
+        _RETRIEVERS[key] = Retriever(runs.run_examples(run_dir)[0])
+        while len(_RETRIEVERS) > 4:
+            _RETRIEVERS.popitem(last=False)
+    _RETRIEVERS.move_to_end(key)
+    return _RETRIEVERS[key]
 
 
 def example_prompts(run: Path | None, limit: int = 50) -> list[str]:
@@ -55,6 +138,13 @@ def example_prompts(run: Path | None, limit: int = 50) -> list[str]:
 class Column:
     adapter: Path | None = None  # None: the base model
     shots: list[dict] = field(default_factory=list)  # few-shot turns put before the chat
+    retriever: Retriever | None = None  # retrieved turns put before the chat, per question
+    k: int = 0  # how many conversations the retriever puts there
+
+    def messages(self, history: list[dict]) -> list[dict]:
+        if self.retriever:
+            return self.retriever.turns(history, self.k) + history
+        return self.shots + history
 
 
 @dataclass
@@ -64,16 +154,22 @@ class ColumnPlan:
     tokenizer_dir: Path | None = None  # the run's tokenizer; None: the base model's
 
     def rows(self, histories: dict[str, list[dict]]) -> list[Row]:
-        """One engine row per column: its shots, then its own conversation so far."""
-        return [Row(c.shots + histories[side], c.adapter) for side, c in self.columns.items()]
+        """One engine row per column: its example turns, then its own conversation so far."""
+        return [Row(c.messages(histories[side]), c.adapter) for side, c in self.columns.items()]
 
 
 def plan_columns(
-    run: str | None, checkpoint: str | None, model: str, few_shot: bool, k: int, owner: str = ""
+    run: str | None,
+    checkpoint: str | None,
+    model: str,
+    few_shot: bool,
+    k: int,
+    owner: str = "",
+    retrieval: bool = False,
 ) -> ColumnPlan:
     """No run: the base model alone (the picker's model). A run: its base model, base and
-    tuned columns, and the few-shot column when asked. The run is checked for this visitor
-    (ValueError otherwise)."""
+    tuned columns, and the few-shot and retrieval columns when asked. The run is checked for
+    this visitor (ValueError otherwise)."""
     if not run:
         return ColumnPlan(model or "", {"base": Column()})
     path = runs.open(run, checkpoint, owner)
@@ -82,4 +178,6 @@ def plan_columns(
     if few_shot and k:
         train, _ = runs.run_examples(path)
         columns["few_shot"] = Column(shots=few_shot_turns(train, int(k), cfg.seed))
+    if retrieval and k:
+        columns["retrieval"] = Column(retriever=run_retriever(path), k=int(k))
     return ColumnPlan(cfg.model, columns, runs.tokenizer_dir(path, checkpoint))
