@@ -21,7 +21,7 @@ from gradio.utils import get_upload_folder
 
 from components.format import message_html
 from components.run_picker import build_run_row, checkpoint_update
-from training.export import export
+from training.export import demo_space, export
 from training.jobs import runs
 from training.models.access import check_remote_code, remote_code_refusal
 from training.settings import Settings
@@ -202,6 +202,73 @@ def push_handler(space_token: bool, settings: Settings):
     return push
 
 
+def publish_demo(
+    run,
+    checkpoint,
+    kind,
+    repo_id,
+    space_id,
+    private,
+    token,
+    trust_remote_code=False,
+    owner="",
+    progress=gr.Progress(),  # noqa: B008
+    space_token: bool = False,
+    settings: Settings | None = None,
+):
+    """Push the model (as "Push to the Hub" does), then a demo Space that chats with it
+    (training/export/demo_space.py); the same token rules as a push."""
+    try:
+        path = runs.open(run, checkpoint, owner)
+        kind = kind or "adapter"
+        export.check_repo_id(space_id)
+        demo_space.check_publishable(path, kind)  # before pushing anything
+        say = lambda message: progress(None, desc=message)  # noqa: E731
+        model_url = export.publish(
+            path,
+            checkpoint,
+            kind,
+            repo_id,
+            token or None,
+            bool(private),
+            checked_trust(path, trust_remote_code, settings),
+            progress=say,
+            env_fallback=space_token,
+        )
+        say("Publishing the demo Space...")
+        url = demo_space.publish_demo_space(
+            path, space_id, repo_id, token or None, bool(private), kind, env_fallback=space_token
+        )
+    except Exception as exc:
+        return _failed("Publishing the demo", exc)
+    return message_html(
+        f"Model pushed to {model_url}; demo Space at {url} (it builds in a few minutes).", "ok"
+    )
+
+
+def demo_handler(space_token: bool, settings: Settings):
+    """publish_demo with the signed-in visitor's OAuth token when the token box is blank."""
+
+    def publish(
+        run,
+        checkpoint,
+        kind,
+        repo_id,
+        space_id,
+        private,
+        token,
+        trust,
+        owner,
+        oauth: gr.OAuthToken | None,
+        progress=gr.Progress(),  # noqa: B008
+    ):
+        token = token or (oauth.token if oauth is not None else "")
+        args = (run, checkpoint, kind, repo_id, space_id, private, token, trust, owner, progress)
+        return publish_demo(*args, space_token=space_token, settings=settings)
+
+    return publish
+
+
 def your_repo(profile: gr.OAuthProfile | None):
     """The repository box starts at "username/" for a signed-in visitor."""
     return gr.update(value=f"{profile.username}/") if profile is not None else gr.skip()
@@ -248,6 +315,15 @@ def build_export_tab(owner=None, settings: Settings | None = None) -> None:
                 info="Used for this push only: never stored, logged or shown." + signed + blank,
             )
             push_button = gr.Button("Push to the Hub", variant="primary")
+            with gr.Row():
+                space_id = gr.Textbox(
+                    label="Demo Space",
+                    placeholder="your-name/my-model-demo",
+                    info="A chat page anyone with access can try: pushes the model above, then "
+                    "a small Gradio Space for it (private with the box above ticked).",
+                    scale=3,
+                )
+                demo_button = gr.Button("Publish a demo", scale=1)
         status = gr.HTML()
         card = gr.Markdown(PICK, label="Model card (README.md)")
     private_api = {"api_visibility": "private"}
@@ -272,6 +348,12 @@ def build_export_tab(owner=None, settings: Settings | None = None) -> None:
     push_button.click(
         push_handler(space_token, settings),
         [run, checkpoint, kind, repo_id, private, token, trust, owner],
+        status,
+        **one_at_a_time,
+    )
+    demo_button.click(
+        demo_handler(space_token, settings),
+        [run, checkpoint, kind, repo_id, space_id, private, token, trust, owner],
         status,
         **one_at_a_time,
     )

@@ -211,3 +211,45 @@ def test_the_repository_box_starts_with_the_signed_in_username():
     alice = {"preferred_username": "alice", "name": "Alice", "profile": "", "picture": ""}
     assert ex.your_repo(gr.OAuthProfile(alice))["value"] == "alice/"
     assert ex.your_repo(None) == gr.skip()
+
+
+def test_publish_a_demo_pushes_the_model_then_a_space_and_only_for_the_owner(
+    alice_run, monkeypatch
+):
+    import huggingface_hub
+    import yaml as _yaml
+
+    calls = []
+
+    class FakeApi:
+        def __init__(self, token=None):
+            calls.append(("init", token))
+
+        def create_repo(self, repo_id, **kw):
+            calls.append(("create_repo", repo_id, kw["repo_type"], kw["private"]))
+
+        def upload_folder(self, **kw):
+            calls.append(("upload_folder", kw["repo_id"], kw["repo_type"]))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    args = ("final", "adapter", "alice/m", "alice/m-demo", True, TOKEN, False)
+    # A local base model cannot run in a Space: refused before anything is pushed.
+    status = ex.publish_demo(str(alice_run), *args, "alice", lambda *a, **k: None)
+    assert "folder on this machine" in status and calls == []
+    cfg = _yaml.safe_load((alice_run / "config.yaml").read_text())
+    cfg["model"] = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    (alice_run / "config.yaml").write_text(_yaml.safe_dump(cfg))
+    status = ex.publish_demo(str(alice_run), *args, "bob", lambda *a, **k: None)
+    assert ex.runs.REFUSED in status
+    assert calls == []  # another visitor's run: nothing pushed
+    status = ex.publish_demo(str(alice_run), *args, "alice", lambda *a, **k: None)
+    assert "demo Space at https://huggingface.co/spaces/alice/m-demo" in status, status
+    assert TOKEN not in status
+    pushed = [c for c in calls if c[0] != "init"]
+    assert pushed == [
+        ("create_repo", "alice/m", "model", True),
+        ("upload_folder", "alice/m", "model"),
+        ("create_repo", "alice/m-demo", "space", True),
+        ("upload_folder", "alice/m-demo", "space"),
+    ]

@@ -5,6 +5,7 @@ with a model card (README.md) built from the run's config, metrics and evaluatio
     python -m training export RUN_DIR --merged --json      # + merged model folder
     python -m training export RUN_DIR --merged-zip         # merged model as one .zip
     HF_TOKEN=hf_... python -m training export RUN_DIR --push me/my-model [--merged] [--public]
+    HF_TOKEN=hf_... python -m training export RUN_DIR --demo-space me/my-demo   # + a chat Space
 
 Everything lands in RUN_DIR/export/ (adapter-CKPT/, CKPT zip, merged/, merged zip), each built
 in a temp sibling and renamed into place. A zip is streamed to disk file by file (weights
@@ -358,7 +359,13 @@ def main(argv: list[str]) -> int:
         "the token is read from the HF_TOKEN environment variable only",
     )
     p.add_argument(
-        "--public", action="store_true", help="make a new Hub repo public (default private)"
+        "--demo-space",
+        metavar="OWNER/NAME",
+        help="publish a demo Space (a chat page) for the pushed model; without --push the "
+        "model is pushed first to the model repo of the same name",
+    )
+    p.add_argument(
+        "--public", action="store_true", help="make new Hub repos public (default private)"
     )
     p.add_argument("--trust-remote-code", action="store_true", help="run the base model's own code")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
@@ -373,8 +380,16 @@ def main(argv: list[str]) -> int:
         "pushed": None,
         "repo_id": args.push,
         "private": not args.public,
+        "demo_space": None,
     }
     try:
+        if args.demo_space:
+            from training.export.demo_space import check_publishable, publish_demo_space
+
+            check_repo_id(args.demo_space)
+            check_publishable(args.run_dir, "merged" if args.merged else "adapter")  # before a push
+            args.push = args.push or args.demo_space  # model and Space repos may share a name
+            result["repo_id"] = args.push
         if args.push:
             check_repo_id(args.push)
         if args.zip or not (args.merged or args.merged_zip or args.push):
@@ -398,6 +413,11 @@ def main(argv: list[str]) -> int:
                 args.trust_remote_code,
                 say,
             )
+        if args.demo_space:
+            kind = "merged" if args.merged else "adapter"
+            result["demo_space"] = publish_demo_space(
+                args.run_dir, args.demo_space, args.push, None, not args.public, kind
+            )
     except (ExportError, ValueError, OSError) as exc:  # a plain message, never a traceback
         print(
             json.dumps({"error": str(exc)}) if args.json else f"error: {exc}",
@@ -407,7 +427,7 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        for key in ("zip", "merged", "merged_zip", "pushed"):
+        for key in ("zip", "merged", "merged_zip", "pushed", "demo_space"):
             if result[key]:
                 print(f"{key}: {result[key]}")
     return 0
