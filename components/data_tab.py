@@ -16,6 +16,7 @@ DataChoice state; formatters live in format.py and stats_format.py.
 """
 
 import functools
+import hashlib
 import inspect
 import logging
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from training.data import (
     SAMPLES,
     DataChoice,
     ReportSummary,
+    export_for_provider,
     preview_file,
     render_example,
     validate_file,
@@ -42,6 +44,7 @@ from training.data.choice import recall, remember
 from training.data.codes import make_finding
 from training.data.detect import FIELD_NAMES, OPTIONAL, REQUIRED
 from training.data.load import UPLOAD_SUFFIXES
+from training.data.providers import PROVIDERS
 from training.data.samples import SAMPLES_DIR
 from training.models.access import check_base_model
 from training.models.catalogue import load_tokenizer
@@ -285,6 +288,36 @@ def on_skip(sel: DataChoice, ticked) -> tuple:
     return skip_verdict(sel) or gr.update(), sel
 
 
+PROVIDER_TARGETS = [("OpenAI", "openai"), ("Azure OpenAI", "azure")]
+
+
+def provider_models(target: str) -> dict:
+    """The model picker for a provider: its fine-tunable models, its default first chosen."""
+    provider = PROVIDERS.get(target) or PROVIDERS["openai"]
+    return gr.update(choices=[m.name for m in provider.models], value=provider.default_model)
+
+
+def on_provider_export(sel: DataChoice, target, model) -> tuple:
+    """The checked data as chat JSONL for OpenAI's or Azure's fine-tuning, their rules
+    checked: (the file to download or None, the report)."""
+    if not sel.path or sel.summary is None:
+        return None, fmt_html.message_html("Check a dataset above first.", "warning")
+    if target not in PROVIDERS:
+        return None, fmt_html.message_html("Pick OpenAI or Azure OpenAI.", "warning")
+    # One folder per data file, provider and model: clicking again rewrites, never piles up.
+    key = hashlib.sha256(f"{sel.path}\0{target}\0{model}".encode()).hexdigest()[:24]
+    folder = Path(get_upload_folder()) / f"tunesmith-provider-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{Path(sel.path).stem[:60]}.{target}.jsonl"
+    try:
+        result = export_for_provider(
+            sel.path, target, model or None, sel.format, sel.mapping or None, out
+        )
+    except ValueError as e:  # an unknown model: a plain message
+        return None, fmt_html.message_html(str(e), "error")
+    return (str(result.out) if result.out else None), stats_format.provider_html(result)
+
+
 def data_roots() -> dict[str, Path]:
     """The folders a kept choice may point into: Gradio's uploads and the bundled samples."""
     return {"upload": Path(get_upload_folder()), "sample": SAMPLES_DIR}
@@ -443,6 +476,22 @@ def build_data_tab(
                 min_width=200,
             )
         conversation = gr.HTML(elem_id="ts-conversation")
+        with gr.Accordion("Take this data to OpenAI or Azure OpenAI", open=False):
+            gr.Markdown(
+                "The same examples as chat JSONL for their fine-tuning, checked against their "
+                "rules (roles, token limit per example, minimum count, file size), with token "
+                "counts from their tokenizer and the training tokens they would bill."
+            )
+            with gr.Row():
+                target = gr.Radio(PROVIDER_TARGETS, value="openai", label="Provider")
+                target_model = gr.Dropdown(
+                    [m.name for m in PROVIDERS["openai"].models],
+                    value=PROVIDERS["openai"].default_model,
+                    label="Their base model",
+                )
+                provider_btn = gr.Button("Export for fine-tuning there")
+            provider_file = gr.File(label="Chat JSONL", interactive=False)
+            provider_report = gr.HTML(elem_id="ts-provider-report")
         roles, choice = gr.State([]), gr.State(DataChoice())
         kept = gr.BrowserState(None, storage_key="tunesmith-data")  # signed: see on_keep
 
@@ -494,6 +543,13 @@ def build_data_tab(
         conversation,
         api_name="show_row",
         trigger_mode="always_last",
+    )
+    target.change(provider_models, target, target_model, api_visibility="private")
+    provider_btn.click(
+        safe(on_provider_export, "exporting the data", lambda m: (None, m)),
+        [choice, target, target_model],
+        [provider_file, provider_report],
+        api_name="export_for_provider",
     )
     # The chosen dataset is kept in the browser and checked again after a reload.
     choice.change(

@@ -129,3 +129,42 @@ def histogram_svg(histogram: dict | None, max_length: int | None) -> str:
         f'<svg class="ts-hist" viewBox="0 0 {w} {h}" role="img" '
         f'aria-label="Tokens per example (x: tokens, y: examples)">{"".join(parts)}</svg>'
     )
+
+
+def provider_html(result) -> str:
+    """A provider export (training/data/provider_export.py): the verdict, its figures (token
+    counts, epochs, billed tokens) and the findings, grouped as in the validation report."""
+    from components.format import report_html
+    from training.data.providers import PROVIDERS
+
+    label = PROVIDERS[result.target].label
+    if result.ok:
+        head = message_html(
+            f"Ready for {label} fine-tuning of {result.model}: {result.examples:,} examples.", "ok"
+        )
+    elif result.out:
+        head = message_html(
+            f"Written without {result.skipped_count:,} row(s) {label} would refuse: "
+            f"{result.examples:,} examples. The rows and why are listed below.",
+            "warning",
+        )
+    else:
+        head = message_html(f"No file for {label}: see the errors below.", "error")
+    rows = []
+    if result.examples:
+        t = result.tokens
+        estimated = " (estimated)" if result.tokens_estimated else ""
+        rows = [
+            (
+                "Tokens per example" + estimated,
+                f"min {t['min']:,} · mean {t['mean']:,} · max "
+                f"{t['max']:,} (limit {result.token_limit:,})",
+            ),
+            ("Tokens in the file" + estimated, f"{t['total']:,}"),
+            ("Epochs their default rule picks", f"{result.epochs}"),
+            ("Billed training tokens", f"{result.billed_tokens:,}"),
+            ("Tokenizer", result.tokenizer),
+        ]
+    table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+    figures = f"<table class='ts-stats'>{table}</table>" if rows else ""
+    return head + figures + report_html(result.report)

@@ -10,6 +10,7 @@ import logging
 import re
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -476,3 +477,34 @@ def test_a_reload_brings_back_the_checked_dataset_and_refuses_a_forged_one(
     forged = {**kept, "data": ["sample", "../README.md"]}
     assert list(restore(forged)[1]) == nothing  # refused: the page stays as it is
     assert list(restore(kept, now=sample.choice)[1]) == nothing  # the visitor picked already
+
+
+def test_the_checked_data_goes_to_openai_or_azure_as_chat_jsonl(tiny_model_dir, allowed):
+    model = str(tiny_model_dir)
+    nothing, said = dt.on_provider_export(DataChoice(), "openai", None)
+    assert nothing is None and "Check a dataset" in said
+    sample = run(
+        dt.on_sample, "Pirate explanations (Alpaca JSON)", 1024, model, False, settings=allowed
+    )
+    path, html = dt.on_provider_export(sample.choice, "azure", "gpt-4o-mini-2024-07-18")
+    assert path.endswith(".azure.jsonl") and "Ready for Azure OpenAI fine-tuning" in html
+    assert "Billed training tokens" in html and "o200k_base" in html
+    first = json.loads(Path(path).read_text("utf-8-sig").splitlines()[0])
+    assert [m["role"] for m in first["messages"]][-1] == "assistant"
+    assert str(Path(path).parent).startswith(str(Path(dt.get_upload_folder())))  # downloadable
+    _, refused = dt.on_provider_export(sample.choice, "openai", "not-a-model")
+    assert "not-a-model" in refused and "<script" not in refused
+    assert dt.provider_models("azure")["value"]
+
+
+def test_a_few_bad_rows_are_listed_and_the_file_is_written_without_them(
+    tmp_path, tiny_model_dir, allowed
+):
+    lines = [chat(f"Q{i}?", f"A{i}.") for i in range(20)]
+    lines[4] = json.dumps({"messages": [{"role": "user", "content": SCRIPT}]})  # no reply
+    data = tmp_path / "few_bad.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    view = run(dt.on_upload, str(data), None, 1024, str(tiny_model_dir), False, settings=allowed)
+    path, html = dt.on_provider_export(view.choice, "openai", None)
+    assert path and len(Path(path).read_text().splitlines()) == 19
+    assert "row 5" in html and "<script>" not in html
