@@ -1,6 +1,8 @@
-"""Evaluate tab: was fine-tuning worth it? The report of a run (training/evaluation/evaluate.py)
-in reading order: the verdict (green only for a clear improvement), which metric decided and
-the rule, sample answers, the figures with a plain line for each, then every row.
+"""Evaluate tab: was fine-tuning worth it, and should you have fine-tuned at all? The report of
+a run (training/evaluation/evaluate.py) in reading order: the recommendation (which of base,
+few-shot, retrieval and the tuned model to use) with its chart (components/decision_format.py),
+the verdict (green only for a clear improvement), which metric decided and the rule, sample
+answers, the figures with a plain line for each, then every row.
 
 The evaluation runs in the app's chat engine (the same single loaded model the Playground
 uses, queued behind it), writes RUN_DIR/eval/, and a saved report shows again whenever
@@ -12,6 +14,7 @@ from functools import partial
 
 import gradio as gr
 
+from components.decision_format import recommendation_html
 from components.format import esc, message_html
 from components.run_picker import build_run_row, checkpoint_update
 from training.chat.engine import ChatEngine
@@ -23,7 +26,12 @@ from training.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SIDE_LABELS = {"base": "Base", "tuned": "Tuned", "few_shot": "Base + few-shot"}
+SIDE_LABELS = {
+    "base": "Base",
+    "tuned": "Tuned",
+    "few_shot": "Base + few-shot",
+    "retrieval": "Base + retrieved",
+}
 WINNER = {"tuned": "Tuned scored higher", "base": "Base scored higher", "tie": "Same score"}
 LEVEL = {"improved": "ok", "regressed": "error"}  # any other outcome: warning, never green
 SAMPLES = 3  # sample answers shown before the figures
@@ -94,8 +102,8 @@ def figures_html(report: dict, metric: str) -> str:
 
 
 def report_html(report: dict | None, rows: list[dict] | None = None) -> str:
-    """The verdict (green only for a clear improvement), which metric decided and why, the
-    rule, sample answers, then the figures."""
+    """The recommendation and its chart, the verdict (green only for a clear improvement),
+    which metric decided and why, the rule, sample answers, then the figures."""
     if not report:
         return message_html("No evaluation yet for this run: press Evaluate.", "info")
     metric = report.get("metric", "rouge_l")  # reports saved before the metric was chosen
@@ -117,10 +125,12 @@ def report_html(report: dict | None, rows: list[dict] | None = None) -> str:
         f"{report['rows']} rows from {report.get('data', '?')}, checkpoint "
         f"{report.get('checkpoint', '?')}, greedy decoding up to "
         f"{report.get('max_new_tokens', '?')} new tokens, {report.get('few_shot_k', 0)} few-shot "
-        f"examples, {report.get('seconds', '?')} s."
+        f"examples, {report.get('retrieval_k', 0)} retrieved examples, "
+        f"{report.get('seconds', '?')} s."
     )
     return (
-        f'<div class="ts-panel ts-{level} ts-eval-verdict">{esc(headline)}'
+        recommendation_html(report)
+        + f'<div class="ts-panel ts-{level} ts-eval-verdict">{esc(headline)}'
         f'<div class="ts-eval-reason">{esc(rest)}</div></div>'
         f'<p class="ts-eval-why">{esc(why)} {esc(RULE)}</p>'
         f'<h4 class="ts-h">Sample answers</h4><p class="ts-caption">{esc(shown)}</p>'
@@ -184,6 +194,7 @@ def run_evaluation(
     k,
     data_file,
     owner="",
+    retrieval_k=3,
     progress=gr.Progress(),  # noqa: B008
     settings: Settings | None = None,
 ):
@@ -197,6 +208,7 @@ def run_evaluation(
             limit=int(limit),
             checkpoint=checkpoint,
             few_shot_k=int(k),
+            retrieval_k=int(retrieval_k),
             engine=engine,
             progress=lambda fraction, message: progress(fraction, desc=message),
         )
@@ -213,10 +225,12 @@ def build_evaluate_tab(engine: ChatEngine, owner=None, settings: Settings | None
     owner = owner if owner is not None else gr.State("")
     with gr.Tab("Evaluate") as tab:
         gr.Markdown(
-            "Did fine-tuning help, and was it worth it? Base, tuned and base + few-shot answer "
-            "the rows the run held out (or your own file); the report shows sample answers, "
-            "then compares all of them with the references. It says *worth it* only when the "
-            "tuned model wins clearly more rows than chance would give."
+            "Did fine-tuning help, and should you have fine-tuned at all? Base, tuned, base + "
+            "few-shot and base + retrieved examples (the training rows most like each "
+            "question) answer the rows the run held out (or your own file). The report first "
+            "recommends the cheapest of them that nothing dearer clearly beats, then shows "
+            "sample answers and compares all of them with the references. It says *worth it* "
+            "only when the tuned model wins clearly more rows than chance would give."
         )
         run, checkpoint = build_run_row(tab, owner, elem_id="ts-ev")
         with gr.Row():
@@ -230,6 +244,14 @@ def build_evaluate_tab(engine: ChatEngine, owner=None, settings: Settings | None
                 "a surer answer.",
             )
             k = gr.Slider(0, 8, 3, step=1, label="Few-shot examples (0 = no few-shot baseline)")
+            retrieval_k = gr.Slider(
+                0,
+                8,
+                3,
+                step=1,
+                label="Retrieved examples (0 = no retrieval baseline)",
+                info="the training rows most like each question, put in its prompt",
+            )
             data_file = gr.File(
                 label="Held-out file (optional; default: the run's validation split)",
                 file_types=[".jsonl", ".json", ".csv", ".tsv", ".parquet"],
@@ -241,7 +263,7 @@ def build_evaluate_tab(engine: ChatEngine, owner=None, settings: Settings | None
     run.change(show_saved, [run, owner], [checkpoint, report, table], api_visibility="private")
     start.click(
         partial(run_evaluation, engine, settings=settings),
-        [run, checkpoint, limit, k, data_file, owner],
+        [run, checkpoint, limit, k, data_file, owner, retrieval_k],
         [report, table],
         api_name="evaluate",
         concurrency_id="chat-engine",

@@ -193,7 +193,8 @@ def rendered_html(text: str, specials: Iterable[str] = (), title: str = "") -> s
 # --- styles for the classes above (passed to launch(css=...)) ------------------------
 
 CSS = """
-.ts-chat-base .md, .ts-chat-tuned .md, .ts-chat-few_shot .md { white-space: pre-wrap; }
+.ts-chat-base .md, .ts-chat-tuned .md, .ts-chat-few_shot .md,
+.ts-chat-retrieval .md { white-space: pre-wrap; }
 /* Gradio floats a chat's label and buttons over its top edge, so scrolled messages ran under
    them: the scrolling area starts below them instead. */
 .ts-chat .wrapper > .bubble-wrap { margin-top: 40px; height: calc(100% - 40px);
@@ -257,4 +258,8 @@ CSS = """
   overflow-wrap: break-word; }
 .ts-eval-rows col.ts-eval-num { width: 3em; }
 .ts-eval-rows col.ts-eval-win { width: 7em; }
+.ts-chart { width: 100%; max-width: 480px; height: auto; }
+.ts-point { fill: #6366f1; }
+.ts-point-pick { fill: #16a34a; }
+.ts-point-label { font-size: 12px; fill: var(--body-text-color); }
 """

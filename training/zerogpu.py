@@ -108,18 +108,28 @@ def generation_seconds(model: str, new_tokens: int, rows: int = 1, batches: int 
     return load_seconds(model) + batches * new_tokens * step
 
 
-def eval_seconds(model: str, rows: int, new_tokens: int, batch_size: int, few_shot: bool):
+def eval_seconds(
+    model: str, rows: int, new_tokens: int, batch_size: int, prompted: int, alone: int = 0
+):
     """An evaluation of `rows` held-out rows: base and tuned replies in one batch of
-    2 x batch_size rows, few-shot replies in another, and the loss of each side."""
+    2 x batch_size rows, the `prompted` baselines' replies (few-shot, retrieval: 0 to 2) in
+    another, the loss of each side, and `alone` replies of one row each, timed."""
     chunks = math.ceil(rows / batch_size)
-    replies = generation_seconds(model, new_tokens, 2 * batch_size, chunks * (1 + few_shot))
-    return replies + (3 if few_shot else 2) * math.ceil(rows / 4) * LOSS_S_PER_BATCH
+    replies = generation_seconds(model, new_tokens, 2 * batch_size, chunks * (1 + bool(prompted)))
+    step = DECODE_S_PER_STEP + DECODE_S_PER_B_PER_ROW * model_billions(model)
+    timed = alone * new_tokens * step
+    return replies + timed + (2 + prompted) * math.ceil(rows / 4) * LOSS_S_PER_BATCH
 
 
-def eval_rows_that_fit(model: str, new_tokens: int, batch_size: int, few_shot: bool) -> int:
+def eval_rows_that_fit(
+    model: str, new_tokens: int, batch_size: int, prompted: int, alone: int = 0
+) -> int:
     """The most held-out rows one call evaluates (whole batches), 0 when not even one."""
     rows = 0
-    while eval_seconds(model, rows + batch_size, new_tokens, batch_size, few_shot) <= MAX_SECONDS:
+    while (
+        eval_seconds(model, rows + batch_size, new_tokens, batch_size, prompted, alone)
+        <= MAX_SECONDS
+    ):
         rows += batch_size
     return rows
 

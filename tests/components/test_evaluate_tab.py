@@ -1,6 +1,8 @@
-"""Evaluate tab: an honest verdict (green only for a clear improvement), sample answers
-before the figures, every term explained, and the handlers on the tiny model."""
+"""Evaluate tab: the recommendation and its chart first, an honest verdict (green only for a
+clear improvement), sample answers before the figures, every term explained, and the
+handlers on the tiny model."""
 
+from components import decision_format as df
 from components import evaluate_tab as et
 from components.format import CSS, esc
 from tests.assets import make_run
@@ -106,6 +108,33 @@ def test_a_report_saved_before_this_version_still_shows():
     assert "No evaluation yet" in et.report_html(None)
 
 
+def test_the_recommendation_and_its_chart_come_first_and_escape_text():
+    page = report(9, 1, 0)
+    for side, tokens, score in (("base", 20, 0.2), ("few_shot", 300, 0.5), ("retrieval", 320, 0.9)):
+        page[side] = FIGURES | {"prompt_tokens": tokens, "exact_match": score, "latency_s": 0.5}
+    page["tuned"] = FIGURES | {"prompt_tokens": 20, "exact_match": 0.9, "latency_s": 0.4}
+    page["recommendation"] = {"choice": "retrieval", "reason": f"Retrieval matches {EVIL}"}
+    html_text = et.report_html(page, [row(0, "tuned")])
+    first, verdict = html_text.index("Recommendation: Retrieval"), html_text.index("Worth it")
+    assert first < html_text.index("<svg") < verdict  # the recommendation, its chart, then the rest
+    assert "<script" not in html_text and "Retrieval matches &lt;script&gt;" in html_text
+    chart = html_text[html_text.index("<svg") : html_text.index("</svg>")]
+    for label in ("Base", "Few-shot", "Retrieval", "Tuned"):
+        assert f'class="ts-point-label">{label}</text>' in chart
+    assert chart.count("<circle") == 4 and chart.count("ts-point-pick") == 1
+    picked = chart[
+        chart.index("ts-point-pick") : chart.index("</circle>", chart.index("ts-point-pick"))
+    ]
+    assert "Retrieval: 90% Exact match, 320 prompt tokens, 0.50 s per request" in picked
+    assert "prompt tokens per request" in chart and "Exact match" in chart
+    assert "Seconds per request, each sent alone: Base 0.50 s" in html_text
+    page["recommendation"]["choice"] = "fine_tune"  # the recommendation's word for tuned
+    assert 'r="7" class="ts-point ts-point-pick"><title>Tuned' in df.tradeoff_svg(page)
+    empty = page | {s: page[s] | {"prompt_tokens": 0} for s in df.SIDES}  # no prompt at all
+    assert df.tradeoff_svg(empty).count("<circle") == 4
+    assert df.recommendation_html(report(1, 0, 0)) == ""  # saved before recommendations
+
+
 def test_evaluate_and_show_saved_on_the_tiny_model(tiny_model_dir):
     run = make_run(runs_dir() / "from-the-cli", tiny_model_dir, rows=16)
     page, table = et.run_evaluation(
@@ -115,6 +144,9 @@ def test_evaluate_and_show_saved_on_the_tiny_model(tiny_model_dir):
     assert page.index("Sample answers") < page.index("The figures")
     assert "Scored by JSON field match" in page and "JSON field match (decides the verdict)" in page
     assert "ts-ok" not in page and "not enough evidence" in page  # 3 rows never settle it
+    assert page.index("Recommendation: The base model alone") < page.index("not enough evidence")
+    assert "Base + retrieved" in page and "Seconds per request" in page
+    assert (run / "decision.md").is_file()
     assert table.count('<td class="ts-num">') == 3
     _, saved_page, saved_table = et.show_saved(str(run), "")
     assert saved_page == page and saved_table == table

@@ -171,12 +171,16 @@ def test_evaluation_runs_in_one_gpu_call_with_the_rows_that_fit(
     assert "Waiting for a GPU (ZeroGPU)" in said
     ((name, seconds),) = zero_gpu.calls
     assert name.endswith("_evaluate_in_worker") and 10 <= seconds <= zerogpu.MAX_SECONDS
-    # Slower decoding: one call holds one batch of 4 rows, so 4 of the 8 asked are evaluated.
+    assert report["latency_rows"] == 3 and report["retrieval"]["latency_s"] > 0
+    # Slower decoding: one call holds one batch of 4 rows, so 4 of the 8 asked are evaluated,
+    # and no requests are timed alone (rows come first).
     monkeypatch.setattr(zerogpu, "DECODE_S_PER_STEP", 4.0)
     report = evaluate.evaluate_run(run, limit=8, max_new_tokens=10, engine=engine.ChatEngine())
-    assert report["rows"] == 4
+    assert report["rows"] == 4 and report["latency_rows"] == 0
+    assert report["base"]["latency_s"] is None and report["retrieval"]["latency_s"] is None
     assert report["verdict"].endswith(
-        "Evaluated 4 of 8 rows: what fits in one ZeroGPU call of at most 120 s."
+        "Evaluated 4 of 8 rows: what fits in one ZeroGPU call of at most 120 s. Seconds per "
+        "request were not measured: no time left for them in the call."
     )
 
 

@@ -1,26 +1,33 @@
-"""Did fine-tuning help, and was it worth it? Base vs tuned vs few-shot base on held-out rows.
+"""Did fine-tuning help, and was it worth it? Base vs tuned vs two prompted baselines on
+held-out rows, and which of the four to use.
 
     python -m training eval RUN_DIR --json                   # the run's validation split
     python -m training eval RUN_DIR --data test.jsonl --limit 50
 
 For each held-out conversation the prompt is everything before its last assistant turn and
-the reference is that turn. Three sides answer it with greedy decoding from the one loaded
-base model: base, tuned (the run's adapter) and base + k training examples as prior turns
-(the prompt-engineering baseline). Metrics (training/evaluation/metrics.py): validation loss /
+the reference is that turn. Four sides answer it with greedy decoding from the one loaded
+base model: base, tuned (the run's adapter), base + k random training examples as prior
+turns (few-shot, the prompt-engineering baseline) and base + the k training examples most
+like the question (retrieval: BM25 over the training split, never the held-out row itself;
+training/chat/columns.py's Retriever). Metrics (training/evaluation/metrics.py): validation loss /
 perplexity on assistant tokens only (the training masking, training/data/labels.py), exact
 match (case, spacing and a final punctuation mark ignored), ROUGE-L F1 on word tokens, and
 JSON validity / same keys / field match when the references are JSON. One of them decides,
 chosen from the references (metrics.choose_metric): a row is a win when its score is strictly
 higher, and the verdict calls an improvement only when a sign test on wins vs losses gives
-p < 0.05 (metrics.verdict). The per-row table and the report go to RUN_DIR/eval/rows.jsonl
-and RUN_DIR/eval/report.json.
+p < 0.05 (metrics.verdict). Each side's prompt tokens per request are counted, and its
+seconds per request timed on the first LATENCY_ROWS rows, each sent alone. The report ends
+with a recommendation, {"choice": "fine_tune" | "retrieval" | "few_shot" | "base",
+"reason"}: the cheapest side no dearer side beats by the same rule (training/evaluation/
+decision.py). The per-row table and the report go to RUN_DIR/eval/rows.jsonl and
+RUN_DIR/eval/report.json, the recommendation with its checklist to RUN_DIR/decision.md.
 
 On ZeroGPU (training/zerogpu.py) the model work runs in one `@spaces.GPU` call, in spaces'
 worker process with its own engine; the app reads the rows first and sends as many as fit in
 one call (the verdict says so when that is fewer than asked).
 
-Its length: the three arms (tuned, base, few-shot base), the verdict and the CLI are one
-report; metrics live in metrics.py.
+Its length: the four arms, the verdict and the CLI are one report; metrics live in
+metrics.py, the recommendation in decision.py.
 """
 
 import argparse
@@ -31,8 +38,9 @@ import time
 from pathlib import Path
 
 from training import zerogpu
-from training.chat.columns import few_shot_turns, prompt_and_reference
+from training.chat.columns import Retriever, few_shot_turns, prompt_and_reference
 from training.chat.engine import ChatEngine, Row, Settings, adapter_mode, device_engine
+from training.evaluation import decision
 from training.evaluation.metrics import (
     METRICS,
     RULE,
@@ -46,8 +54,9 @@ from training.evaluation.metrics import (
 from training.jobs import rundir
 from training.jobs.runs import adapter_path, run_config, run_examples, tokenizer_dir
 
-SIDES = ("base", "tuned", "few_shot")
+SIDES = ("base", "tuned", "few_shot", "retrieval")
 EVAL_DIR = "eval"
+LATENCY_ROWS = 3  # rows each side answers alone for its seconds per request
 
 
 # --- evaluation --------------------------------------------------------------------------
@@ -123,7 +132,7 @@ class _Eval:
         self.tok_dir = tokenizer_dir(run_dir, checkpoint)
         self.tok = engine.tokenizer(self.cfg.model, self.tok_dir, self.cfg.trust_remote_code)
 
-    def losses(self, items, shots) -> dict:
+    def losses(self, items, shots, retrieved) -> dict:
         from training.data.labels import encode_example
 
         cfg, tok = self.cfg, self.tok
@@ -132,34 +141,59 @@ class _Eval:
             "base": token_losses(self.engine, cfg.model, tok, encoded, None),
             "tuned": token_losses(self.engine, cfg.model, tok, encoded, self.adapter),
         }
-        if shots:  # loss on the row's own assistant tokens: the shots are context (weight 0)
-            rendered = tok.apply_chat_template(shots, tokenize=False)
-            room = cfg.max_length + len(tok(rendered, add_special_tokens=False)["input_ids"])
-            primed = [{"messages": with_shots(e["messages"], shots, weight=0)} for e, _ in items]
-            encoded = [encode_example(tok, e, room) for e in primed]
-            out["few_shot"] = token_losses(self.engine, cfg.model, tok, encoded, None)
+        if shots:
+            out["few_shot"] = self.primed_losses(items, [shots] * len(items))
+        if retrieved:
+            out["retrieval"] = self.primed_losses(items, retrieved)
         return out
 
-    def replies(self, prompts: list[list[dict]], shots, settings) -> list[dict]:
-        """{side: Reply} per prompt. Base and tuned share one mixed batch; few-shot rows are
-        much longer, so they get their own batch instead of padding the others to their length."""
+    def primed_losses(self, items, shots_each) -> list:
+        """Loss on each row's own assistant tokens, its example turns before it as context
+        (weight 0), with room for them on top of the run's max length."""
+        from training.data.labels import encode_example
 
-        def run(rows):
-            return self.engine.generate(
-                self.cfg.model,
-                rows,
-                settings,
-                tokenizer_dir=self.tok_dir,
-                trust_remote_code=self.cfg.trust_remote_code,
-            )
+        cfg, tok, encoded = self.cfg, self.tok, []
+        for (e, _), shots in zip(items, shots_each, strict=True):
+            rendered = tok.apply_chat_template(shots, tokenize=False) if shots else ""
+            room = cfg.max_length + len(tok(rendered, add_special_tokens=False)["input_ids"])
+            primed = {"messages": with_shots(e["messages"], shots, weight=0)}
+            encoded.append(encode_example(tok, primed, room))
+        return token_losses(self.engine, cfg.model, tok, encoded, None)
 
-        pairs = run([r for p in prompts for r in (Row(p), Row(p, self.adapter))])
-        few = run([Row(with_shots(p, shots)) for p in prompts]) if shots else []
-        return [
-            {"base": pairs[2 * i], "tuned": pairs[2 * i + 1]}
-            | ({"few_shot": few[i]} if shots else {})
-            for i in range(len(prompts))
-        ]
+    def generate(self, rows: list[Row], settings) -> list:
+        return self.engine.generate(
+            self.cfg.model,
+            rows,
+            settings,
+            tokenizer_dir=self.tok_dir,
+            trust_remote_code=self.cfg.trust_remote_code,
+        )
+
+    def replies(self, asked: dict[str, list[list[dict]]], settings) -> list[dict]:
+        """{side: Reply} per prompt ({side: its conversations}). Base and tuned share one mixed
+        batch; the prompted sides carry example turns and are much longer, so they share
+        another instead of padding the others to their length."""
+        prompts, primed = asked["base"], [s for s in asked if s not in ("base", "tuned")]
+        pairs = self.generate(
+            [r for p in prompts for r in (Row(p), Row(p, self.adapter))], settings
+        )
+        got = [{"base": pairs[2 * i], "tuned": pairs[2 * i + 1]} for i in range(len(prompts))]
+        if primed:
+            long = self.generate([Row(m) for side in primed for m in asked[side]], settings)
+            for j, side in enumerate(primed):
+                for i, reply in enumerate(long[j * len(prompts) : (j + 1) * len(prompts)]):
+                    got[i][side] = reply
+        return got
+
+    def latencies(self, asked: dict[str, list[list[dict]]], settings) -> dict[str, float]:
+        """Mean seconds per request of each side ({side: its conversations}), each request
+        sent alone, the sides taking turns row by row so a busy machine slows them alike."""
+        seconds = {side: [] for side in asked}
+        for i in range(len(asked["base"])):
+            for side, conversations in asked.items():
+                row = Row(conversations[i], self.adapter if side == "tuned" else None)
+                seconds[side].append(self.generate([row], settings)[0].stats.latency_s)
+        return {side: sum(t) / len(t) for side, t in seconds.items() if t}
 
 
 def summarise(rows: list[dict], losses: dict) -> dict:
@@ -191,9 +225,13 @@ def evaluate_run(
     engine=None,
     progress=None,
     note="",
+    retrieval_k=3,
+    timed_rows=LATENCY_ROWS,
 ) -> dict:
-    """Run the comparison, save eval/rows.jsonl + eval/report.json, return the report.
-    note: a sentence added to the verdict."""
+    """Run the comparison, save eval/rows.jsonl + eval/report.json and decision.md, return
+    the report. note: a sentence added to the verdict. few_shot_k, retrieval_k: examples in
+    each prompted baseline (0: that side is not run). timed_rows: rows each side answers
+    alone, timed (0: seconds per request not measured)."""
     say = progress or (lambda fraction, message: None)
     started, run_dir, engine = time.monotonic(), Path(run_dir), engine or ChatEngine()
     ev = _Eval(run_dir, checkpoint, engine)
@@ -202,6 +240,12 @@ def evaluate_run(
     if not items:
         raise ValueError("No held-out conversation with an assistant reply to compare against.")
     shots = few_shot_turns(train, few_shot_k, ev.cfg.seed) if few_shot_k else []
+    retriever = Retriever(train) if retrieval_k else None
+    retrieved = (
+        [retriever.turns(p, retrieval_k, leave_out=e) for e, (p, _) in items]
+        if retriever and retriever.chats
+        else []
+    )
     json_refs = all(parse_json(ref) is not None for _, (_, ref) in items)
     metric, metric_reason = choose_metric([ref for _, (_, ref) in items])
     if max_new_tokens is None:  # room for the longest reference and then some, greedy stops early
@@ -210,19 +254,27 @@ def evaluate_run(
         )
         max_new_tokens = min(512, max(16, int(longest * 1.5) + 16))
     if engine.zero_gpu:
-        args = (data, len(items), checkpoint, few_shot_k, max_new_tokens, batch_size)
-        return _on_zero_gpu(run_dir, ev.cfg.model, bool(shots), args, say)
+        args = (data, len(items), checkpoint, few_shot_k, max_new_tokens, batch_size, retrieval_k)
+        return _on_zero_gpu(run_dir, ev.cfg.model, bool(shots) + bool(retrieved), args, say)
 
     say(0.05, f"Loss on {len(items)} held-out rows")
-    losses = ev.losses(items, shots)
+    losses = ev.losses(items, shots, retrieved)
     rows, settings = [], Settings(temperature=0, max_new_tokens=max_new_tokens)
+    asked = {"base": [p for _, (p, _) in items], "tuned": [p for _, (p, _) in items]}
+    if shots:
+        asked["few_shot"] = [with_shots(p, shots) for p in asked["base"]]
+    if retrieved:
+        asked["retrieval"] = [
+            with_shots(p, r) for p, r in zip(asked["base"], retrieved, strict=True)
+        ]
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
         say(
-            0.2 + 0.75 * start / len(items),
+            0.2 + 0.7 * start / len(items),
             f"Generating rows {start + 1}-{start + len(chunk)} of {len(items)}",
         )
-        for j, got in enumerate(ev.replies([p for _, (p, _) in chunk], shots, settings)):
+        part = {side: c[start : start + batch_size] for side, c in asked.items()}
+        for j, got in enumerate(ev.replies(part, settings)):
             prompt, ref = chunk[j][1]
             rows.append(
                 {
@@ -235,16 +287,23 @@ def evaluate_run(
                     "generated_tokens": {s: r.stats.generated_tokens for s, r in got.items()},
                 }
             )
+    timed_rows = min(timed_rows, len(items))
+    say(0.9, f"Timing each side on {timed_rows} requests sent alone")
+    timed = ev.latencies({s: c[:timed_rows] for s, c in asked.items()}, settings)
     report = {"rows": len(rows)} | summarise(rows, losses)
+    for side in asked:
+        report[side]["latency_s"] = timed.get(side)
     vs_base = compare(rows, "tuned", "base", metric)
     vs_few = compare(rows, "tuned", "few_shot", metric) if shots else None
+    vs_retrieved = compare(rows, "tuned", "retrieval", metric) if retrieved else None
     saved = (
         report["few_shot"]["prompt_tokens"] - report["tuned"]["prompt_tokens"] if shots else None
     )
     for r in rows:
         duel = outcome(r["scores"]["tuned"][metric], r["scores"]["base"][metric])
         r["winner"] = {"win": "tuned", "loss": "base", "tie": "tie"}[duel]
-    said = verdict(vs_base, vs_few, few_shot_k, saved, metric)
+    said = verdict(vs_base, vs_few, few_shot_k, saved, metric, vs_retrieved, retrieval_k)
+    advice = decision.recommend(rows, report, metric)
     report |= {
         "verdict": f"{said.headline} {said.details}{note}",
         "headline": said.headline,
@@ -253,9 +312,13 @@ def evaluate_run(
         "metric_reason": metric_reason,
         "tuned_vs_base": vs_base,
         "tuned_vs_few_shot": vs_few,
+        "tuned_vs_retrieval": vs_retrieved,
         "prompt_tokens_saved_per_request": saved,
         "references_json": json_refs,
         "few_shot_k": few_shot_k if shots else 0,
+        "retrieval_k": retrieval_k if retrieved else 0,
+        "latency_rows": timed_rows,
+        "recommendation": {"choice": advice.choice, "reason": advice.reason},
         "checkpoint": checkpoint,
         "model": ev.cfg.model,
         "data": source,
@@ -263,14 +326,21 @@ def evaluate_run(
         "seconds": round(time.monotonic() - started, 1),
     }
     save_report(run_dir, report, rows)
+    decision.write(run_dir, report, ev.cfg, len(train))
     say(1.0, "Done")
     return report
 
 
-def _on_zero_gpu(run_dir: Path, model: str, few_shot: bool, args: tuple, say) -> dict:
-    """The evaluation in one GPU call, with as many of the rows as fit in it."""
-    data, rows, checkpoint, few_shot_k, new_tokens, batch_size = args
-    fit = zerogpu.eval_rows_that_fit(model, new_tokens, batch_size, few_shot)
+def _on_zero_gpu(run_dir: Path, model: str, prompted: int, args: tuple, say) -> dict:
+    """The evaluation in one GPU call, with as many of the rows as fit in it; the requests
+    timed alone only when a batch of rows still fits beside them (rows come first)."""
+    data, rows, checkpoint, few_shot_k, new_tokens, batch_size, retrieval_k = args
+    timed = LATENCY_ROWS
+    fit = zerogpu.eval_rows_that_fit(
+        model, new_tokens, batch_size, prompted, (2 + prompted) * timed
+    )
+    if not fit:
+        timed, fit = 0, zerogpu.eval_rows_that_fit(model, new_tokens, batch_size, prompted)
     longest = f"one ZeroGPU call of at most {zerogpu.MAX_SECONDS} s"
     if not fit:
         raise ValueError(
@@ -278,25 +348,62 @@ def _on_zero_gpu(run_dir: Path, model: str, few_shot: bool, args: tuple, say) ->
             "`python -m training eval RUN_DIR` on a machine with a GPU."
         )
     note = f" Evaluated {fit} of {rows} rows: what fits in {longest}." if fit < rows else ""
+    if not timed:
+        note += " Seconds per request were not measured: no time left for them in the call."
     say(0.05, "Waiting for a GPU (ZeroGPU)")
     limit = min(rows, fit)
     report = _evaluate_on_gpu(
-        str(run_dir), data, limit, checkpoint, few_shot_k, new_tokens, batch_size, note
+        str(run_dir),
+        data,
+        limit,
+        checkpoint,
+        few_shot_k,
+        new_tokens,
+        batch_size,
+        note,
+        retrieval_k,
+        timed,
     )
     say(1.0, "Done")
     return report
 
 
-def _evaluate_in_worker(run_dir, data, limit, checkpoint, few_shot_k, new_tokens, batch_size, note):
+def _evaluate_in_worker(
+    run_dir,
+    data,
+    limit,
+    checkpoint,
+    few_shot_k,
+    new_tokens,
+    batch_size,
+    note,
+    retrieval_k=3,
+    timed_rows=LATENCY_ROWS,
+):
     """Inside the GPU call: the evaluation with the worker process's engine."""
     engine = device_engine()
     args = (data, limit, checkpoint, few_shot_k, new_tokens, batch_size)
-    return evaluate_run(run_dir, *args, engine=engine, note=note)
+    return evaluate_run(
+        run_dir, *args, engine=engine, note=note, retrieval_k=retrieval_k, timed_rows=timed_rows
+    )
 
 
-def _eval_seconds(run_dir, data, limit, checkpoint, few_shot_k, new_tokens, batch_size, note):
+def _eval_seconds(
+    run_dir,
+    data,
+    limit,
+    checkpoint,
+    few_shot_k,
+    new_tokens,
+    batch_size,
+    note,
+    retrieval_k=3,
+    timed_rows=LATENCY_ROWS,
+):
     model = run_config(Path(run_dir)).model
-    return zerogpu.eval_seconds(model, limit, new_tokens, batch_size, few_shot_k > 0)
+    prompted = (few_shot_k > 0) + (retrieval_k > 0)
+    alone = (2 + prompted) * timed_rows
+    return zerogpu.eval_seconds(model, limit, new_tokens, batch_size, prompted, alone)
 
 
 _evaluate_on_gpu = zerogpu.gpu(_evaluate_in_worker, duration=_eval_seconds)
@@ -338,6 +445,12 @@ def main(argv: list[str]) -> int:
     p.add_argument(
         "--few-shot", type=int, default=3, help="examples in the few-shot baseline (0 = off)"
     )
+    p.add_argument(
+        "--retrieval",
+        type=int,
+        default=3,
+        help="most similar training examples in the retrieval baseline (0 = off)",
+    )
     p.add_argument("--max-new-tokens", type=int, help="default: 1.5x the longest reference")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     args = p.parse_args(argv)
@@ -354,6 +467,7 @@ def main(argv: list[str]) -> int:
             args.few_shot,
             args.max_new_tokens,
             progress=say,
+            retrieval_k=args.retrieval,
         )
     except (ValueError, OSError) as exc:
         print(
@@ -375,4 +489,7 @@ def main(argv: list[str]) -> int:
                 + "".join(f"{v:>12.3f}" if v is not None else f"{'-':>12}" for v in values)
             )
     print(f"\nper-row table: {args.run_dir / EVAL_DIR / 'rows.jsonl'}")
+    advice = report["recommendation"]
+    print(f"\nRecommendation: {advice['choice']}. {advice['reason']}")
+    print(f"decision report: {args.run_dir / decision.DECISION}")
     return 0

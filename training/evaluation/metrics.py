@@ -76,7 +76,14 @@ METRICS = {
     "prompt_tokens": Metric(
         "Prompt tokens per request",
         "{:.0f}",
-        "tokens sent to the model per question; few-shot examples make it longer (and dearer)",
+        "tokens sent to the model per question; few-shot and retrieved examples make it longer "
+        "(and dearer)",
+    ),
+    "latency_s": Metric(
+        "Seconds per request",
+        "{:.2f}",
+        "time to answer one question sent alone, greedy, on the machine that evaluated "
+        "(measured on the first few rows)",
     ),
     "generated_tokens": Metric(
         "Generated tokens per reply", "{:.0f}", "length of the answers, in tokens"
@@ -246,9 +253,9 @@ def call(duel: dict) -> str:
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str  # "improved", "few_shot_better", "regressed" or "unclear"
+    outcome: str  # "improved", "few_shot_better", "retrieval_better", "regressed" or "unclear"
     headline: str  # was it worth it, in plain words
-    details: str  # the row counts, the test's odds, what would settle it, the few-shot baseline
+    details: str  # the row counts, the test's odds, what would settle it, the two baselines
 
 
 FEW_SHOT_CALL = {
@@ -259,23 +266,47 @@ FEW_SHOT_CALL = {
 
 
 def verdict(
-    vs_base: dict, vs_few: dict | None, k: int, saved: float | None, metric: str
+    vs_base: dict,
+    vs_few: dict | None,
+    k: int,
+    saved: float | None,
+    metric: str,
+    vs_retrieved: dict | None = None,
+    retrieval_k: int = 0,
 ) -> Verdict:
-    """Improved only when tuned beats base by the rule (RULE) and base + few-shot does not
-    clearly beat tuned; regressed when base clearly beats tuned; otherwise unclear."""
-    base_call, few_call = call(vs_base), call(vs_few) if vs_few else None
+    """Improved only when tuned beats base by the rule (RULE) and neither prompted baseline
+    (base + k few-shot examples, base + the retrieval_k most similar training examples)
+    clearly beats tuned; regressed when base clearly beats tuned; otherwise unclear."""
+    base_call = call(vs_base)
     w, t, lo = vs_base["wins"], vs_base["ties"], vs_base["losses"]
-    prompted = f"the base model prompted with {k} examples"
+    baselines = [
+        (kind, name, duel, call(duel))
+        for kind, name, duel in (
+            ("few_shot", f"the base model prompted with {k} examples", vs_few),
+            (
+                "retrieval",
+                f"the base model given the {retrieval_k} most similar training examples",
+                vs_retrieved,
+            ),
+        )
+        if duel
+    ]
+    better = [(kind, name) for kind, name, _, c in baselines if c == "worse"]
+    as_good = [name for _, name, _, c in baselines if c == "unclear"]
     if base_call == "worse":
         kind, head = "regressed", "Not worth it: the tuned model answers worse than the base model."
     elif base_call == "unclear":
         kind = "unclear"
         head = "No clear improvement: not enough evidence that fine-tuning was worth it."
-    elif few_call == "worse":
-        kind, head = "few_shot_better", f"Not worth it: {prompted} did better than fine-tuning."
-    elif few_call == "unclear":
+    elif better:
+        which, name = better[0]
+        kind, head = f"{which}_better", f"Not worth it: {name} did better than fine-tuning."
+    elif as_good:
         kind = "improved"
-        head = f"Worth it, though {prompted} did about as well: the gain is the shorter prompt."
+        head = (
+            f"Worth it, though {' and '.join(as_good)} did about as well: the gain is the "
+            "shorter prompt."
+        )
     else:
         kind, head = (
             "improved",
@@ -298,10 +329,10 @@ def verdict(
             parts.append(f"If this split held, about {_rows(needed)} would settle it.")
         elif w + lo:
             parts.append("Each won as many rows as the other.")
-    if vs_few:
+    for _, name, duel, c in baselines:
         parts.append(
-            f"Against {prompted}: better on {_rows(vs_few['wins'])}, worse on "
-            f"{vs_few['losses']:,}, the same on {vs_few['ties']:,} ({FEW_SHOT_CALL[few_call]})."
+            f"Against {name}: better on {_rows(duel['wins'])}, worse on "
+            f"{duel['losses']:,}, the same on {duel['ties']:,} ({FEW_SHOT_CALL[c]})."
         )
     if saved:
         parts.append(f"The tuned model needs {saved:,.0f} fewer prompt tokens per request.")

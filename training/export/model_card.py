@@ -1,5 +1,6 @@
 """The model card (README.md) of an exported adapter or merged model, built from the run's
-config, its metrics, the adapter's own config and the evaluation report when there is one.
+config, its metrics, the adapter's own config, the evaluation report and the decision report
+(RUN_DIR/decision.md, training/evaluation/decision.py) when there are.
 Everything that came from a user (file names, folders, messages) is made inert Markdown
 (`md`); nothing from a user goes into the YAML front matter."""
 
@@ -103,6 +104,7 @@ def render(run_dir: Path, source: Path, cfg, checkpoint: str, kind: str, repo: s
         lines += ["", "## Training metrics", "", "| Metric | Value |", "| --- | --- |"]
         lines += [f"| {md(k)} | {_number(v)} |" for k, v in shown.items()]
     lines += _eval_section(run_dir)
+    lines += _decision_section(run_dir)
     lines += _usage(kind, repo, base)
     lines += [
         "",
@@ -126,7 +128,9 @@ def _eval_section(run_dir: Path) -> list[str]:
     if not report.get("verdict"):
         return []
     lines = ["", "## Evaluation", "", md(report["verdict"]), ""]
-    sides = [s for s in ("base", "tuned", "few_shot") if isinstance(report.get(s), dict)]
+    sides = [
+        s for s in ("base", "tuned", "few_shot", "retrieval") if isinstance(report.get(s), dict)
+    ]
     lines += ["| Metric | " + " | ".join(sides) + " |", "| --- |" + " --- |" * len(sides)]
     for key in ("exact_match", "rouge_l", "json_valid", "loss", "perplexity", "prompt_tokens"):
         values = [report[s].get(key) for s in sides]
@@ -139,6 +143,20 @@ def _eval_section(run_dir: Path) -> list[str]:
         f"checkpoint {md(report.get('checkpoint', '?'))}, greedy decoding.",
     ]
     return lines
+
+
+def _decision_section(run_dir: Path) -> list[str]:
+    """decision.md one heading level down: it was written with its user text made inert."""
+    try:
+        text = (run_dir / "decision.md").read_text(encoding="utf-8")
+    except OSError:
+        return []
+    body = text.strip().splitlines()[1:]  # its own title: the section heading replaces it
+    return [
+        "",
+        "## Should you fine-tune at all?",
+        *("#" + b if b.startswith("#") else b for b in body),
+    ]
 
 
 def _usage(kind: str, repo: str | None, base: str | None) -> list[str]:

@@ -1,6 +1,6 @@
-"""Evaluation: the `eval --json` contract (metric chosen, honest verdict) through a subprocess
-on the tiny model, and (slow) a real SmolLM2 run where tuned beats base and
-its merged export answers as base + adapter did."""
+"""Evaluation: the `eval --json` contract (metric chosen, honest verdict, the retrieval side,
+the recommendation and decision.md) through a subprocess on the tiny model, and (slow) a real
+SmolLM2 run where tuned beats base and its merged export answers as base + adapter did."""
 
 import json
 import math
@@ -38,8 +38,10 @@ def test_eval_json_contract_and_saved_table(tiny_model_dir, tmp_path):
     )
     assert report["outcome"] == "unclear" and report["headline"].startswith("No clear improvement")
     assert report["verdict"].startswith(report["headline"]) and "at least 6" in report["verdict"]
-    for side in ("base", "tuned", "few_shot"):
+    assert set(report["retrieval"]) == set(report["base"])  # the same figures for every side
+    for side in ("base", "tuned", "few_shot", "retrieval"):
         metrics = report[side]
+        assert metrics["latency_s"] > 0 and metrics["generated_tokens"] > 0
         for key in ("exact_match", "rouge_l", "json_valid", "json_keys", "json_fields"):
             assert 0 <= metrics[key] <= max(1, metrics["prompt_tokens"])
         assert metrics["loss"] > 0 and math.isclose(
@@ -50,8 +52,22 @@ def test_eval_json_contract_and_saved_table(tiny_model_dir, tmp_path):
     assert duel["wins"] + duel["ties"] + duel["losses"] == 3 and duel["p_value"] > 0.05
     saved = report["few_shot"]["prompt_tokens"] - report["tuned"]["prompt_tokens"]
     assert report["prompt_tokens_saved_per_request"] == saved > 20
+    assert report["retrieval"]["prompt_tokens"] > report["tuned"]["prompt_tokens"] + 20
+    assert report["retrieval_k"] == 3 and report["latency_rows"] == 3
+    assert (
+        report["tuned_vs_retrieval"]["wins"]
+        + report["tuned_vs_retrieval"]["ties"]
+        + report["tuned_vs_retrieval"]["losses"]
+        == 3
+    )
+    advice = report["recommendation"]
+    assert set(advice) == {"choice", "reason"} and advice["reason"].strip()
+    assert advice["choice"] == "base"  # 3 rows: nothing dearer can be meaningfully better
+    decision = (run / "decision.md").read_text()
+    assert decision.startswith("# Should I fine-tune at all?") and advice["reason"] in decision
+    assert "- [x] Alternatives tried" in decision and "- [x] Tokens saved" in decision
     rows = [json.loads(line) for line in (run / "eval" / "rows.jsonl").read_text().splitlines()]
-    assert len(rows) == 3 and set(rows[0]["outputs"]) == {"base", "tuned", "few_shot"}
+    assert len(rows) == 3 and set(rows[0]["outputs"]) == {"base", "tuned", "few_shot", "retrieval"}
     assert rows[0]["reference"].startswith('{"topic"')
     for r in rows:  # each row's winner is decided by the chosen metric
         tuned, base = (r["scores"][s]["json_fields"] for s in ("tuned", "base"))
@@ -76,16 +92,46 @@ def test_eval_data_file_plain_references_and_text_output(tiny_model_dir, tmp_pat
             for i in range(2)
         )
     )
-    done = run_eval_cli(run, "--data", data, "--few-shot", "0", "--json")
+    done = run_eval_cli(run, "--data", data, "--few-shot", "0", "--retrieval", "0", "--json")
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert report["rows"] == 2 and report["few_shot"] is None and report["data"] == str(data)
+    assert report["retrieval"] is None and report["tuned_vs_retrieval"] is None
+    assert report["recommendation"]["choice"] in ("base", "fine_tune")
     assert "json_valid" not in report["base"]  # only reported when references are JSON
     assert report["metric"] == "exact_match"  # "plain words": short references
     text = run_eval_cli(run, "--data", data, "--few-shot", "0", "--limit", "1")
     assert text.returncode == 0 and "rouge_l" in text.stdout, text.stderr[-2000:]
     assert "worth it" in text.stdout and "Scored by exact match" in text.stdout
     assert "How the verdict is decided" in text.stdout
+    assert "Recommendation: " in text.stdout.splitlines()[-2]  # the report ends with it
+
+
+def test_retrieval_never_shows_a_held_out_row_its_own_answer(tiny_model_dir, tmp_path):
+    """Held-out rows that are also training rows (a --data file overlapping the training
+    data): each row's retrieved examples are its nearest other rows, never itself."""
+    from training.chat.engine import ChatEngine
+    from training.evaluation import evaluate
+
+    class Recording(ChatEngine):
+        def generate(self, base_model, rows, settings=None, **kw):
+            self.rows = getattr(self, "rows", []) + rows
+            return super().generate(base_model, rows, settings, **kw)
+
+    run = make_run(tmp_path / "run", tiny_model_dir, rows=16)
+    engine = Recording()
+    report = evaluate.evaluate_run(
+        run, data=str(run / "data.jsonl"), limit=4, few_shot_k=0, retrieval_k=2, engine=engine
+    )
+    assert report["retrieval"] and report["few_shot"] is None
+    held_out = [json.loads(line)["messages"] for line in (run / "data.jsonl").open()][:4]
+    primed = [r.messages for r in engine.rows if len(r.messages) == 5][:4]  # 2 shots + question
+    assert [m[-1] for m in primed] == [chat[0] for chat in held_out]
+    for messages, chat in zip(primed, held_out, strict=True):
+        answers = [m["content"] for m in messages if m["role"] == "assistant"]
+        assert chat[1]["content"] not in answers and len(answers) == 2
+        topic = chat[0]["content"].split(": ")[1].rsplit(" ", 1)[0]  # "capital of France"
+        assert topic in messages[2]["content"]  # the best match sits next to the question
 
 
 def test_eval_without_adapter_fails_cleanly(tiny_model_dir, tmp_path):

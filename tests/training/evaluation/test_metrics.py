@@ -144,3 +144,18 @@ def test_every_figure_has_a_plain_explanation():
     assert "not correct answers" in metrics.METRICS["rouge_l"].explain
     assert "loss" in metrics.METRICS["perplexity"].explain
     assert "p < 0.05" in metrics.RULE and "sign test" in metrics.RULE
+
+
+def test_the_retrieval_baseline_joins_the_verdict():
+    clear = duel(9, 1, 0)
+    ret = metrics.verdict(clear, None, 3, None, "exact_match", duel(0, 2, 8), 4)
+    assert ret.outcome == "retrieval_better" and ret.headline.startswith("Not worth it:")
+    assert "given the 4 most similar training examples did better" in ret.headline
+    both = metrics.verdict(clear, duel(3, 5, 2), 3, 180.0, "exact_match", duel(2, 6, 2), 4)
+    assert both.outcome == "improved" and "did about as well" in both.headline
+    assert "prompted with 3 examples and the base model given the 4 most" in both.headline
+    assert both.details.count("(no clear difference)") == 2
+    beaten = metrics.verdict(clear, duel(8, 2, 0), 3, 180.0, "exact_match", duel(9, 1, 0), 4)
+    assert beaten.outcome == "improved" and beaten.headline.startswith("Worth it: the tuned")
+    assert "most similar training examples: better on 9 rows" in beaten.details
+    assert metrics.METRICS["latency_s"].label == "Seconds per request"

@@ -184,6 +184,20 @@ def test_card_front_matter_eval_verdict_and_hub_base(run, tmp_path):
     assert "Evaluation" not in export.model_card(run)  # no report, no section
 
 
+def test_card_includes_the_decision_report_when_there_is_one(run, tmp_path):
+    copy = hub_run(run, tmp_path / "decided")
+    assert "fine-tune at all" not in export.model_card(copy)
+    (copy / "decision.md").write_text(
+        "# Should I fine-tune at all?\n\n**Recommendation: retrieval.** Retrieval matches "
+        "the tuned model within 2 points.\n\n## Checklist\n\n- [x] Data size: 9 rows\n"
+    )
+    card = export.model_card(copy)
+    section = card[card.index("## Should you fine-tune at all?") : card.index("## Usage")]
+    assert "**Recommendation: retrieval.** Retrieval matches" in section
+    assert "### Checklist" in section and "- [x] Data size: 9 rows" in section
+    assert "# Should I fine-tune" not in card  # its title gives way to the section heading
+
+
 def test_hostile_names_break_neither_yaml_nor_markdown(run, tmp_path):
     hub = hub_run(run, tmp_path / "hostile", data=f"/tmp/{HOSTILE}")
     card = export.model_card(hub)
