@@ -76,7 +76,7 @@ def build_app(
         owner = visitor.owner
         picker = build_model_picker(settings)
         max_length = max_length_widget()  # shown on the Train tab, read by the Data tab too
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             # One line per tab; each build_*_tab() opens its own gr.Tab.
             choice = build_data_tab(picker.model, picker.trust_remote_code, max_length, settings)
             build_train_tab(
@@ -88,7 +88,7 @@ def build_app(
                 settings,
                 max_length,
             )
-            build_playground_tab(engine, picker.model, owner, settings)
+            build_playground_tab(engine, picker.model, owner, settings, tabs)
             build_evaluate_tab(engine, owner, settings)
             build_export_tab(owner, settings)
     # Validation and training prep are CPU-bound: a few at once keeps a 2-vCPU Space

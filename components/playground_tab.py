@@ -13,15 +13,17 @@ Starting values: training/chat/engine.py's PLAYGROUND (128 new tokens, repetitio
 
 import html
 import logging
+import os
 from functools import partial
 from pathlib import Path
 
 import gradio as gr
 
+from components import run_picker
 from components.run_picker import build_run_row, checkpoint_update
 from training.chat import columns
 from training.chat.engine import PLAYGROUND, ChatEngine, ReplyStats, Settings
-from training.jobs import runs
+from training.jobs import runs, shares
 from training.models.access import check_base_model
 from training.models.catalogue import hub_id
 from training.settings import Settings as AppSettings
@@ -31,6 +33,11 @@ log = logging.getLogger(__name__)
 SIDES = columns.SIDES
 DEFAULTS = PLAYGROUND
 NO_RUN_NOTE = "No run picked: only the base model (the picker above) answers."
+SHARED_NOTE = (
+    "**Shared comparison** of the run `{}`: ask anything; the base and tuned models answer "
+    "side by side. The link lets you chat, nothing more."
+)
+BAD_LINK = "⚠️ This share link does not work (any more): its owner may have stopped sharing."
 GENERATING = "⏳ generating…"
 STOPPED = "Stopped."
 
@@ -68,12 +75,15 @@ def example_prompts(run) -> list[str]:
         return []
 
 
-def on_run_change(run: str, owner: str = ""):
-    checkpoint, path = checkpoint_update(run, owner)
+def on_run_change(run: str, owner: str = "", share: str = ""):
+    via_link = shares.chat_owner(share, run, owner)
+    checkpoint, path = checkpoint_update(run, via_link)
     prompts = example_prompts(path)
     if path:
         model = runs.run_config(path).model
         note = f"Base model of this run: `{shown(model_name(model))}`. Tuned = its adapter."
+        if via_link != owner:
+            note = f"{SHARED_NOTE.format(shown(path.name))} {note}"
     else:
         note = NO_RUN_NOTE
     return checkpoint, gr.update(choices=[(p[:90], p) for p in prompts], value=None), note
@@ -96,11 +106,14 @@ def respond(
     repetition_penalty=DEFAULTS.repetition_penalty,
     owner="",
     retrieval=False,
+    share="",
     app_settings: AppSettings | None = None,
 ):
     """Stream every column's reply to `prompt`; yields (history, prompt box, 4 chats, 4 stats, note).
     A column's stats line reads GENERATING until its reply is complete. Without a run the
-    picker's model answers, once the app's access rule allows it."""
+    picker's model answers, once the app's access rule allows it. `share`: the token of the
+    link this page was opened with (it lets this one run answer; checked on every request)."""
+    owner = shares.chat_owner(share, run, owner)
     history = {s: list(history.get(s, [])) for s in SIDES}
     stats = dict.fromkeys(SIDES, "")
 
@@ -151,6 +164,59 @@ def respond(
         yield update(f"⚠️ Generation failed: {shown(str(exc))}")
 
 
+def share_link(share: shares.Share, request: gr.Request | None, settings: AppSettings) -> str:
+    """The link to give out: this app's public address with ?share=TOKEN."""
+    if settings.in_space and (host := os.environ.get("SPACE_HOST")):
+        base = f"https://{host}/"
+    else:
+        headers = getattr(request, "headers", None) or {}
+        base = headers.get("origin") or f"http://{headers.get('host', '127.0.0.1:7860')}"
+        base = base.rstrip("/") + "/"
+    return f"{base}?share={share.token}"
+
+
+def on_share(run, checkpoint, prompt, history, owner, request: gr.Request = None, settings=None):
+    """ "Share this comparison": a new link to this run (the visitor's own, never one opened
+    through a link) with the last question preloaded."""
+    try:
+        path = runs.open(run, checkpoint, owner)
+    except ValueError:
+        return "Pick one of your runs first: the base model alone cannot be shared."
+    asked = [m["content"] for m in history.get("base", []) if m["role"] == "user"]
+    share = shares.create(path, owner, checkpoint, (prompt or "").strip() or (asked or [""])[-1])
+    link = share_link(share, request, settings or AppSettings())
+    return (
+        f"Anyone with this link can chat with **{shown(path.name)}** (nothing else of yours): "
+        f"`{link}` · stop it with “Stop sharing this run”."
+    )
+
+
+def on_unshare(run, owner) -> str:
+    path = runs.owned(run, owner)
+    if path is None:
+        return "Pick one of your runs first."
+    n = shares.revoke_run(path, owner)
+    return f"Stopped {n} link{'s' * (n != 1)} to {shown(path.name)}." if n else "No live links."
+
+
+def open_share(request: gr.Request = None):
+    """Page load with ?share=TOKEN: the shared run and its question in the Playground, the
+    Playground tab selected; (share, run, checkpoint, prompt, note, tabs). No token: nothing."""
+    params = getattr(request, "query_params", None) or {}
+    share = shares.get(params.get("share"))
+    if share is None:
+        nothing = (gr.skip(),) * 5
+        return ("", *nothing) if not params.get("share") else ("", *nothing[:4], BAD_LINK)
+    run = str(share.run_dir)
+    return (
+        share.token,
+        gr.update(choices=[(run_picker.shared_label(share), run)], value=run),
+        gr.update(choices=[share.checkpoint], value=share.checkpoint),
+        share.prompt,
+        SHARED_NOTE.format(shown(share.run)),
+    )
+
+
 def stopped(*lines: str) -> list[str]:
     """After Stop: a column still generating says it was stopped; finished ones keep their stats."""
     return [STOPPED if line == GENERATING else line for line in lines]
@@ -173,20 +239,26 @@ def take_last_turn(history: dict, seed: float, temperature: float):
 
 
 def build_playground_tab(
-    engine: ChatEngine, model_dropdown=None, owner=None, app_settings: AppSettings | None = None
+    engine: ChatEngine,
+    model_dropdown=None,
+    owner=None,
+    app_settings: AppSettings | None = None,
+    tabs: gr.Tabs | None = None,
 ) -> None:
     """engine: the app's chat engine; model_dropdown: the shared base-model picker; owner:
     the visitor's id (components/visitor.py's Visitor.owner); without one only CLI runs show.
-    app_settings: which base models visitors may load (training/models/access.py)."""
+    app_settings: which base models visitors may load (training/models/access.py). tabs: the
+    app's gr.Tabs, switched to this tab when the page opens with a share link."""
     model_box = model_dropdown if model_dropdown is not None else gr.State("")
     owner = owner if owner is not None else gr.State("")
-    with gr.Tab("Playground") as tab:
+    with gr.Tab("Playground", id="playground") as tab:
         gr.Markdown(
             "Ask once, compare side by side: the base model, your tuned model and the "
             "base model prompted with examples from your data (random ones, or the ones most "
             "like your question)."
         )
-        run, checkpoint = build_run_row(tab, owner, base_only=True, elem_id="ts-pg")
+        share = gr.State("")  # the token this page was opened with: set on load, server-side
+        run, checkpoint = build_run_row(tab, owner, base_only=True, elem_id="ts-pg", share=share)
         note = gr.Markdown(NO_RUN_NOTE)
         with gr.Accordion("Generation settings", open=False):
             with gr.Row():
@@ -254,11 +326,15 @@ def build_playground_tab(
             regenerate = gr.Button("Regenerate")
             stop = gr.Button("Stop", variant="stop")
             clear = gr.Button("Clear")
+        with gr.Row():
+            share_btn = gr.Button("Share this comparison", size="sm", elem_id="ts-share")
+            unshare_btn = gr.Button("Stop sharing this run", size="sm", elem_id="ts-unshare")
+        share_md = gr.Markdown(elem_id="ts-share-link")
         history = gr.State({s: [] for s in SIDES})
         hidden_prompt = gr.State("")  # in the tab: anything directly under gr.Tabs breaks its bar
 
     settings = [run, checkpoint, model_box, few_shot, k, temperature, top_p, max_new, seed]
-    settings += [system, repetition, owner, retrieval]
+    settings += [system, repetition, owner, retrieval, share]
     outputs = [history, prompt, *boxes, *stat_boxes, note]
     private = {"api_visibility": "private"}
     # One engine, one model: generations queue behind each other (position shown) instead of
@@ -279,7 +355,27 @@ def build_playground_tab(
         cancels=[sent, entered, regen],
         **private,
     )
-    run.change(on_run_change, [run, owner], [checkpoint, examples, note], **private)
+    run.change(on_run_change, [run, owner, share], [checkpoint, examples, note], **private)
+
+    def share_now(run, checkpoint, prompt, history, owner, request: gr.Request):
+        # A closure, not a partial: gradio finds gr.Request by the function's own hints.
+        return on_share(run, checkpoint, prompt, history, owner, request, app_settings)
+
+    share_btn.click(
+        share_now,
+        [run, checkpoint, prompt, history, owner],
+        share_md,
+        **private,
+    )
+    unshare_btn.click(on_unshare, [run, owner], share_md, **private)
+    opened = gr.on(None, open_share, None, [share, run, checkpoint, prompt, note], **private)
+    if tabs is not None:
+        opened.then(
+            lambda token: gr.Tabs(selected="playground") if token else gr.skip(),
+            share,
+            tabs,
+            **private,
+        )
     examples.change(lambda p: p or gr.skip(), examples, prompt, **private)
     few_shot.change(lambda on: gr.update(visible=on), few_shot, side_columns[2], **private)
     retrieval.change(lambda on: gr.update(visible=on), retrieval, side_columns[3], **private)

@@ -2,6 +2,7 @@
 model output is shown as text (never HTML), regenerate / history helpers."""
 
 import socket
+from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -313,3 +314,43 @@ def test_evaluating_a_run_that_runs_model_code_needs_the_owners_permission(tiny_
     html, _ = evaluate_tab.run_evaluation(fake, str(run), "final", 4, 0, None, "bob")
     assert "Evaluation failed" in html and "owner has not allowed" in html
     assert fake.calls == [] and not (run / "eval").exists()
+
+
+def test_a_share_link_lets_another_visitor_chat_with_that_run_only(tiny_model_dir):
+    from types import SimpleNamespace
+
+    from training.config import RunConfig
+    from training.jobs import shares
+    from training.jobs.runner import JobRunner
+
+    runner = JobRunner()  # never started: the job only records its owner
+    job = runner.submit(RunConfig(model=str(tiny_model_dir), data="data.jsonl"), "alice")
+    run = str(make_run(runs_dir() / job.run_dir.split("/")[-1], tiny_model_dir))
+    runner.shutdown()
+    fake = FakeEngine(["base says", "tuned says"])
+    args = (run, "final", "", False, 3, 0.7, 0.9, 64, 0, "", 1.1)
+
+    def ask(owner, token):
+        return list(pg.respond(fake, "hi", {}, *args, owner, False, token))[-1]
+
+    assert "Pick a run" in ask("bob", "")[-1]  # bob alone: refused
+    said = pg.on_share(run, "final", "", {}, "bob")
+    assert "Pick one of your runs" in said  # and he cannot share alice's run
+    said = pg.on_share(
+        run, "final", "What now?", {}, "alice", SimpleNamespace(headers={"host": "h:1"})
+    )
+    token = said.split("?share=")[1].split("`")[0]
+    assert "http://h:1/?share=" in said and shares.get(token).prompt == "What now?"
+    history = ask("bob", token)[0]
+    assert history["tuned"][-1]["content"] == "tuned says"  # bob chats through the link
+    opened = pg.open_share(SimpleNamespace(query_params={"share": token}))
+    assert opened[0] == token and opened[1]["value"] == run and opened[3] == "What now?"
+    assert "<" not in opened[4]
+    checkpoints, *_ = pg.on_run_change(run, "bob", token)
+    assert checkpoints["choices"] == runs.checkpoints(Path(run)) != []
+    assert pg.on_run_change(run, "bob", "")[0]["choices"] == []
+    assert runs.owned(run, "bob") is None  # Evaluate and Export ask runs.owned: still refused
+    assert "Stopped 1 link" in pg.on_unshare(run, "alice")
+    assert "Pick a run" in ask("bob", token)[-1]  # a page already open stops working too
+    assert pg.open_share(SimpleNamespace(query_params={"share": token}))[-1] == pg.BAD_LINK
+    assert pg.open_share(SimpleNamespace(query_params={}))[0] == ""
