@@ -26,6 +26,7 @@ DEFAULT_MODEL = "bundled/SmolLM2-135M-Instruct"
 BACKENDS = ("lora", "autotrain")
 METHODS = ("lora", "qlora")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
+DISTRIBUTED = ("auto", "none", "ddp", "fsdp")  # engines: configs/accelerate/<name>.yaml
 MAX_CONFIG_BYTES = 1_000_000
 EXPECTED = {  # field type -> what a config must hold, in words
     bool: "true or false",
@@ -127,6 +128,16 @@ class RunConfig:
         "Stop when the held-out loss has not improved for N checks (0 = never).", default=0
     )
     seed: int = _help("Random seed for the split, initialisation and data order.", default=42)
+    # --- several GPUs (training/jobs/launch.py): ignored on a CPU or a single GPU
+    distributed: str = _help(
+        "With several GPUs: 'auto' (data parallel when the model fits one GPU, FSDP when it "
+        "does not), 'none' (one GPU), 'ddp' or 'fsdp'. Each GPU takes batch_size examples a "
+        "step, so a step sees batch_size x grad_accum x GPUs.",
+        default="auto",
+    )
+    num_processes: int = _help(
+        "GPUs to train on (one process each); 0 = every GPU visible.", default=0
+    )
 
     def __post_init__(self):
         problems = []
@@ -146,6 +157,17 @@ class RunConfig:
             problems.append(
                 f"format must be one of {', '.join(FORMATS)} or empty, not {self.format!r}"
             )
+        if self.distributed not in DISTRIBUTED:
+            problems.append(
+                f"distributed must be one of {', '.join(DISTRIBUTED)}, not {self.distributed!r}"
+            )
+        elif self.distributed == "fsdp" and self.method == "qlora":
+            problems.append(
+                "FSDP with QLoRA is not supported here: use distributed 'ddp' (a 4-bit base "
+                "fits one GPU per copy)"
+            )
+        if self.num_processes < 0:
+            problems.append("num_processes cannot be negative (0 = every GPU)")
         if self.lr_scheduler not in SCHEDULERS:
             problems.append(f"lr_scheduler must be one of {', '.join(SCHEDULERS)}")
         if not 0 <= self.validation_split < 0.5:

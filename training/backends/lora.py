@@ -264,7 +264,7 @@ def train(cfg: RunConfig, run_dir: Path, data: Splits, *, resume: bool, should_s
         metrics["eval_loss"] = round(evaluated[-1]["eval_loss"], 6)
     if trainer.is_world_process_zero():
         rundir.note_phase(run_dir, "saving the adapter", SAVE_S)
-        save_adapter(trainer, cfg, run_dir, metrics)
+    save_adapter(trainer, cfg, run_dir, metrics)  # every rank: FSDP gathers the weights
     status = "cancelled" if stop.stopped else "completed"
     return {"status": status, "metrics": metrics}
 
@@ -287,11 +287,23 @@ def first_estimate(cfg: RunConfig, hw: Hardware, rows: list[dict]) -> tuple:
     return load_s, cfg.batch_size * cfg.grad_accum * mean / speed, steps
 
 
-def save_adapter(trainer, cfg: RunConfig, run_dir: Path, metrics: dict) -> Path:
+def save_adapter(trainer, cfg: RunConfig, run_dir: Path, metrics: dict) -> Path | None:
     """Adapter + tokenizer (its chat template is the inference template) + config + metrics,
-    built in a staging folder and renamed into RUN_DIR/adapter in one step."""
+    built in a staging folder and renamed into RUN_DIR/adapter in one step, by rank 0. Called
+    on every rank: under FSDP each rank holds a shard of every weight, so all take part in
+    gathering the adapter's (only those: the base weights never leave their shards)."""
+    adapter = None
+    if trainer.is_fsdp_enabled:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        adapter = {n: p.full_tensor().cpu() for n, p in model.named_parameters() if p.requires_grad}
+    if not trainer.is_world_process_zero():
+        return None
     staging = rundir.adapter_staging(run_dir)
-    trainer.save_model(str(staging))  # PEFT adapter files and the tokenizer
+    if adapter is None:
+        trainer.save_model(str(staging))  # PEFT adapter files and the tokenizer
+    else:  # Trainer.save_model writes no weights for a sharded model
+        trainer.accelerator.unwrap_model(trainer.model).save_pretrained(staging, state_dict=adapter)
+        trainer.processing_class.save_pretrained(staging)
     cfg.to_yaml(staging / rundir.CONFIG)
     rundir.write_json_atomic(staging / rundir.METRICS, metrics)
     return rundir.publish_adapter(run_dir)

@@ -6,8 +6,11 @@ status, times, pid, queue order, last progress); each run's directory
 `JobRunner` per app process: `submit` queues, a daemon scheduler thread starts the oldest
 queued job when its device is free, watches its process, copies its progress into the store
 and records how it ended; `cancel` stops a worker by process group (SIGTERM, SIGKILL after a
-grace period); `recover` after a restart marks runs whose worker is gone as interrupted.
-On ZeroGPU a run trains in a thread of this process instead (training/jobs/in_process.py).
+grace period), and the groups of every process it started: on a machine with several GPUs
+the worker runs under `accelerate launch`, one rank per GPU, each rank in a session of its
+own (training/jobs/launch.py decides); `recover` after a restart marks runs whose worker is
+gone as interrupted. On ZeroGPU a run trains in a thread of this process instead
+(training/jobs/in_process.py).
 
 The runner holds the app's limits: runs per owner queued or running, runs waiting in all,
 training minutes per owner per day (a running run past them is stopped, adapter saved),
@@ -36,7 +39,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -46,8 +48,8 @@ from pathlib import Path
 
 from training import zerogpu
 from training.config import RunConfig
-from training.hardware import default_device
-from training.jobs import rundir
+from training.hardware import Hardware, default_device, detect
+from training.jobs import launch, rundir
 from training.jobs.in_process import InProcessRun
 from training.jobs.store import DB_NAME, Job, JobStore
 from training.jobs.worker import EXIT_BUSY, EXIT_DISK_FULL
@@ -55,7 +57,7 @@ from training.paths import REPO_ROOT, home, runs_dir
 
 log = logging.getLogger(__name__)
 
-WORKER_CMD = [sys.executable, "-m", "training", "train"]  # + CONFIG --run-dir DIR [--resume]
+WORKER_CMD = launch.WORKER_CMD
 RESUMABLE = ("cancelled", "interrupted", "failed")
 SUMMARY_KEYS = ("step", "total_steps", "epoch", "loss", "eval_loss", "eta", "tokens_per_second")
 OUT_OF_MINUTES = (
@@ -78,9 +80,13 @@ class JobRunner:
         max_steps: int | None = None,
         max_minutes: float | None = None,
         admit: Callable[[RunConfig, str], None] | None = None,
+        hardware: Callable[[], Hardware] | None = None,
     ):
         self.db_path = Path(db_path or home() / DB_NAME)
         self.device = device or default_device()
+        # The GPUs a run may use (count and memory): several start it under accelerate
+        # launch. Read when a run starts; on a CPU there is nothing to ask.
+        self.hardware = hardware or (detect if self.device.startswith("cuda") else None)
         self.worker_cmd = list(worker_cmd or WORKER_CMD)
         self.grace_s = grace_s  # SIGTERM -> SIGKILL: time for the worker to save its adapter
         self.tick_s = tick_s
@@ -325,33 +331,52 @@ class JobRunner:
 
     def _spawn(self, job: Job) -> subprocess.Popen:
         run_dir = Path(job.run_dir)
-        cmd = [*self.worker_cmd, str(run_dir / rundir.CONFIG), "--run-dir", str(run_dir)]
-        cmd += ["--resume"] if job.resume else []
-        cmd += ["--step-limit", str(self.max_steps)] if self.max_steps else []
+        args = [str(run_dir / rundir.CONFIG), "--run-dir", str(run_dir)]
+        args += ["--resume"] if job.resume else []
+        args += ["--step-limit", str(self.max_steps)] if self.max_steps else []
+        how = self._plan(run_dir)
+        cmd = launch.command(how, self.worker_cmd, args)
         rundir.clear_stop(run_dir)  # a cancel before a resume must not stop the resumed run
         # Written before the worker starts, so a fast worker's own final status wins.
         rundir.write_status(run_dir, "running", device=self.device)
         with open(run_dir / rundir.LOG, "ab") as logf:
             logf.write(f"\n=== {time.ctime()}: {shlex.join(cmd)}\n".encode())
+            if how.distributed:
+                logf.write(f"=== {how.processes} processes, {how.why}\n".encode())
             logf.flush()
             if self.in_process:  # same arguments, same files (training/jobs/in_process.py)
-                return InProcessRun(cmd[len(self.worker_cmd) :], run_dir)
+                return InProcessRun(args, run_dir)
             return subprocess.Popen(
                 cmd,
                 stdin=subprocess.DEVNULL,
                 stdout=logf,
                 stderr=subprocess.STDOUT,
                 cwd=REPO_ROOT,
-                env=self._child_env(),
+                env=self._child_env(how),
                 start_new_session=True,  # own process group: cancel reaches its children too
             )
 
-    def _child_env(self) -> dict:
+    def _plan(self, run_dir: Path) -> launch.Launch:
+        """One process, or one per GPU under accelerate launch; always one in this process
+        (ZeroGPU) or where there is no GPU to ask about."""
+        if self.in_process or self.hardware is None:
+            return launch.Launch("none", 1, "one process")
+        try:
+            return launch.plan(RunConfig.from_yaml(run_dir / rundir.CONFIG), self.hardware())
+        except Exception:  # the worker reports a bad config itself; never block the queue
+            log.exception("planning the launch of %s failed: one process", run_dir)
+            return launch.Launch("none", 1, "one process")
+
+    def _child_env(self, how: launch.Launch) -> dict:
         # Secrets such as HF_TOKEN reach the worker only through its environment; nothing
         # here writes the environment to config.yaml, the log or the progress file.
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        if self.device.startswith("cuda:"):
+        if how.distributed:
+            # The launcher forwards a cancel's SIGTERM to the ranks and kills them after this
+            # long: as long as the runner itself waits for the adapter to be saved.
+            env["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] = str(max(1, int(self.grace_s)))
+        elif self.device.startswith("cuda:"):
             index = int(self.device.split(":")[1])
             visible = env.get("CUDA_VISIBLE_DEVICES", "").split(",")
             env["CUDA_VISIBLE_DEVICES"] = (
@@ -484,10 +509,36 @@ def progress_summary(run_dir: str) -> dict:
 
 
 def _signal_group(pgid: int, sig: int) -> None:
+    """The worker's process group, and the group of every process below it: a launcher
+    (torchrun under accelerate launch) starts each rank in a session of its own, so a kill
+    of the launcher's group alone would leave the ranks training."""
     if pgid <= 0:  # an in-process run's pid 0 would be our own group
         return
-    with suppress(ProcessLookupError, PermissionError):  # already gone
-        os.killpg(pgid, sig)
+    groups = {pgid}
+    for pid in _descendants(pgid):
+        with suppress(OSError):
+            groups.add(os.getpgid(pid))
+    groups.discard(os.getpgrp())
+    for group in groups:
+        with suppress(ProcessLookupError, PermissionError):  # already gone
+            os.killpg(group, sig)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below pid, from /proc (none where there is no /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def _alive(pid: int | None, run_dir: str) -> bool:

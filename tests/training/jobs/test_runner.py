@@ -25,7 +25,8 @@ from training.paths import runs_dir
 FAKE_WORKER = r'''
 """Speaks the worker protocol: status, one progress line per step, adapter at the end.
 FAKE_MODE: normal | crash (dies at step 2 without a status) | stubborn (ignores SIGTERM
-and starts a child that ignores it too) | diskfull (at step 2 exits as the real worker does
+and starts a child that ignores it too) | launcher (the same, its child in a session of its
+own, as torchrun starts each rank) | diskfull (at step 2 exits as the real worker does
 when the disk is full, even status.json unwritable: code 28, nothing written)."""
 import os, signal, subprocess, sys, time
 from pathlib import Path
@@ -38,10 +39,11 @@ run_dir = Path(args[args.index("--run-dir") + 1])
 mode = os.environ.get("FAKE_MODE", "normal")
 step_s = float(os.environ.get("FAKE_STEP_S", "0.05"))
 stop = []
-if mode == "stubborn":
+if mode in ("stubborn", "launcher"):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     child = subprocess.Popen([sys.executable, "-c",
-        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"],
+        start_new_session=mode == "launcher")
     (run_dir / "child.pid").write_text(str(child.pid))
 else:
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
@@ -156,23 +158,29 @@ def test_cancelling_a_queued_job_never_starts_it(make_runner):
     assert rundir.read_status(job.run_dir)["status"] == "cancelled"
 
 
+@pytest.mark.parametrize("mode", ["stubborn", "launcher"])
 def test_worker_ignoring_sigterm_is_killed_with_its_whole_group_after_grace(
-    make_runner, monkeypatch
+    make_runner, monkeypatch, mode
 ):
-    monkeypatch.setenv("FAKE_MODE", "stubborn")
+    """Its child shares its process group (stubborn), or has a session of its own as each
+    rank under accelerate launch has (launcher): either way the hard kill reaches it."""
+    monkeypatch.setenv("FAKE_MODE", mode)
     monkeypatch.setenv("FAKE_STEP_S", "0.2")
     runner = make_runner(grace_s=1.0).start()
     job = runner.submit(cfg(steps=1000), owner="alice")
     child_pid = int(wait_for(lambda: _read(Path(job.run_dir, "child.pid")), what="child"))
     pgid = runner.get(job.id).pid
-    assert set(group_members(pgid)) >= {pgid, child_pid}
+    if mode == "stubborn":
+        assert set(group_members(pgid)) >= {pgid, child_pid}
+    else:
+        wait_for(lambda: os.getpgid(child_pid) == child_pid, what="the child's own session")
     runner.cancel(job.id, owner="alice")
     time.sleep(0.5)
     assert status_of(runner, job.id) == "running", "should get its grace period first"
     wait_for(lambda: status_of(runner, job.id) == "cancelled", what="hard kill")
     assert "by force" in runner.jobs_for("alice")[0].reason
     wait_for(lambda: not group_members(pgid), timeout=5, what="group gone")
-    assert not _alive(child_pid, "")
+    wait_for(lambda: not _alive(child_pid, ""), timeout=5, what="child gone")
 
 
 def test_crash_without_a_final_status_fails_with_the_log_line(make_runner, monkeypatch):
