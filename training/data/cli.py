@@ -4,6 +4,7 @@
     python -m training validate data.csv --json                 # one JSON object on stdout
     python -m training validate data.jsonl --model SmolLM2-135M-Instruct --max-length 512
     python -m training validate qa.csv --map question_col=prompt --map answer_col=completion
+    python -m training validate hub:OWNER/NAME[:CONFIG][@REVISION] [--split S]  # Hub dataset
 
 Exit status: 0 the data is usable for training, 1 it has errors, 2 it cannot be read.
 Whatever the input, this prints a report, never a Python traceback.
@@ -15,9 +16,10 @@ import json
 import os
 import sys
 
-from .codes import Findings, group_text
+from .codes import DataError, Findings, group_text
+from .hub import as_ref, open_split
 from .report import FORMATS, ValidationReport
-from .validate import validate_file
+from .validate import error_report, validate_file
 
 FIELDS = (
     "messages",
@@ -52,7 +54,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m training validate",
         description="Check a fine-tuning data set (JSONL, JSON, CSV, TSV, Parquet, TXT).",
     )
-    p.add_argument("file", help="the data file (or a Hugging Face dataset id when online)")
+    p.add_argument(
+        "file", help="the data file, or a Hub dataset: hub:OWNER/NAME[:CONFIG][@REVISION]"
+    )
+    p.add_argument("--split", help="the Hub dataset's split (default: train)")
     p.add_argument("--model", help="count tokens with this model's tokenizer and chat template")
     p.add_argument("--max-length", type=int, default=1024, help="token limit per example")
     p.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
@@ -163,6 +168,17 @@ def _run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     mapping = parse_mapping(args.map, parser)
     extra = Findings()
+    data = name = args.file
+    try:  # a Hub dataset, read with this process's credentials (HF_TOKEN, `hf auth login`)
+        ref = as_ref(args.file, args.split)
+        if ref is None and args.split:
+            parser.error("--split is for Hugging Face Hub datasets (hub:OWNER/NAME)")
+        if ref is not None:
+            with contextlib.redirect_stdout(sys.stderr):
+                data = open_split(ref)
+            name = str(data)  # pinned: configuration, split and commit named
+    except DataError as e:  # nothing to read: the report is the Hub's answer
+        return _print(error_report(e), args, name)
     tokenizer = None
     # anything a library prints while loading goes to stderr: stdout is for the report only
     with contextlib.redirect_stdout(sys.stderr):
@@ -173,7 +189,7 @@ def _run(argv: list[str]) -> int:
                 detail = (str(e).splitlines() or [type(e).__name__])[0][:300]
                 extra.add("model_unavailable", model=args.model, detail=detail)
         report = validate_file(
-            args.file,
+            data,
             tokenizer=tokenizer,
             max_length=args.max_length,
             fmt=args.format,
@@ -184,10 +200,14 @@ def _run(argv: list[str]) -> int:
         )
         report.warnings = extra.warnings + report.warnings
         report.counts = {**extra.counts, **report.counts}
+    return _print(report, args, name)
+
+
+def _print(report: ValidationReport, args, name: str) -> int:
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False, default=str))
     else:
-        print(format_report(report, args.file))
+        print(format_report(report, name))
     return report.exit_code
 
 

@@ -1,12 +1,13 @@
 """Read any supported file as a stream of records, one at a time, so memory stays flat.
 
 `open_source(path)` sniffs the file (JSONL, JSON, CSV, TSV, Parquet, TXT, optionally
-gzipped, or a Hugging Face Hub dataset id) and returns a `Source` whose `records()` yields
-`(row, value, issues)`: `row` is the 1-based record number users see (JSONL and TXT: the
-line number; CSV/TSV: the data row after the header; JSON/Parquet: the element number),
-`value` is the parsed record or `BAD`, and `issues` lists `(code, details)` found while
-reading (unparseable lines, damaged UTF-8, records over the size limit). A file that
-cannot be read at all raises `DataError` with a catalogue code; nothing else escapes.
+gzipped; a Hugging Face Hub dataset's split is read through hub.py, its files chained)
+and returns a `Source` whose `records()` yields `(row, value, issues)`: `row` is the
+1-based record number users see (JSONL and TXT: the line number; CSV/TSV: the data row
+after the header; JSON/Parquet: the element number), `value` is the parsed record or
+`BAD`, and `issues` lists `(code, details)` found while reading (unparseable lines,
+damaged UTF-8, records over the size limit). A file that cannot be read at all raises
+`DataError` with a catalogue code; nothing else escapes.
 
 Every read is bounded (streams.py): a record over 1 MB is skipped as `record_too_large`
 without being held, and `max_bytes` caps the data once decompressed as well as the file.
@@ -15,7 +16,7 @@ A .jsonl file whose objects are pretty-printed over several lines is read as a J
 (one object after another), with one file-level note (`Source.notices`) instead of an error
 on every line.
 
-Its length: one Source class for every format and container (local, gzip, Hub) with its
+Its length: one Source class for every format and container (plain, gzip) with its
 sniffing; the per-format readers live in jsonfile.py, csvfile.py and parquetfile.py.
 """
 
@@ -24,8 +25,6 @@ import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
-
-from training.paths import hub_offline
 
 from .codes import DataError
 from .csvfile import CsvRows
@@ -76,15 +75,6 @@ ARCHIVES = {  # containers this loader does not open, by their first bytes
 UPLOAD_SUFFIXES = [*SUFFIXES, ".gz", ".zip", ".bz2", ".xz", ".7z", ".zst"]
 UTF8_BOM = b"\xef\xbb\xbf"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def _hub_answers() -> bool:
-    """One short, cached probe (shared with the model catalogue), so nothing hangs."""
-    try:
-        from training.models.catalogue import hub_reachable
-    except ImportError:
-        return True
-    return hub_reachable()
 
 
 def _blank(line: bytes) -> bool:
@@ -224,31 +214,6 @@ class Source:
             raise DataError("unreadable_file", detail=str(e).splitlines()[0]) from None
 
 
-class HubSource:
-    """A dataset on the Hugging Face Hub, streamed (only when the Hub may be reached)."""
-
-    kind, size, consumed, columns, notices = "hub", 0, 0, [], ()
-
-    def __init__(self, name: str):
-        self.path = self.name = name
-
-    def fraction(self) -> float:
-        return 0.0
-
-    def records(self):
-        try:
-            from datasets import load_dataset
-
-            data = load_dataset(self.name, split="train", streaming=True)
-            for n, record in enumerate(data, 1):
-                yield n, record, NO_ISSUES
-        except DataError:
-            raise
-        except Exception as e:  # network, auth, missing repo: all become one clear message
-            detail = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise DataError("hub_unavailable", path=self.name, detail=detail) from None
-
-
 def _pretty_printed(text: bytes) -> bool:
     """The first JSON object spans several lines: its first line alone is not JSON, and is
     a lone bracket or followed by an indented line."""
@@ -303,19 +268,23 @@ def _sniff(head: bytes, suffix: str) -> tuple[str, str, str, bool]:
     return kind, encoding, delimiter, utf8_known
 
 
-def open_source(path, max_bytes: int | None = None) -> Source | HubSource:
-    """Open a file (or Hub dataset id) for streaming; raises DataError if it cannot be
-    read. `max_bytes` caps the file and, for compressed data, what it decompresses to."""
+def open_source(path, max_bytes: int | None = None):
+    """Open a file (or Hub dataset: a hub: reference, a bare OWNER/NAME or a resolved
+    HubSplit, hub.py) for streaming; raises DataError if it cannot be read. `max_bytes` caps
+    the file (a Hub split: its files together) and, for compressed data, what it
+    decompresses to."""
+    from .hub import HubSource, HubSplit, as_ref, open_split
+
+    if isinstance(path, HubSplit):
+        return HubSource(path)
+    if (ref := as_ref(path)) is not None:
+        return HubSource(open_split(ref, max_bytes=max_bytes, checked=True))  # see hub.py
     p = Path(path)
     try:
         exists = p.exists()
     except OSError:
         exists = False
     if not exists:
-        if HUB_ID.match(str(path)) and not str(path).startswith((".", "/")):
-            if hub_offline() or not _hub_answers():
-                raise DataError("hub_offline", path=str(path))
-            return HubSource(str(path))
         raise DataError("file_not_found", path=str(path))
     if p.is_dir():
         raise DataError("unreadable_file", detail="it is a folder, not a file")

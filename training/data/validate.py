@@ -284,6 +284,13 @@ def _validate(
     return findings.into(report)
 
 
+def error_report(error: DataError) -> ValidationReport:
+    """The report of data that cannot be read at all (e.g. a Hub dataset refused)."""
+    findings = Findings()
+    findings.add(error.code, None, **error.details)
+    return findings.into(ValidationReport(format=None, rows=0, readable=False))
+
+
 def validate_file(
     path,
     *,
@@ -297,7 +304,8 @@ def validate_file(
     max_bytes: int | None = None,
     progress=None,
 ) -> ValidationReport:
-    """Validate a data file (or Hub dataset id); never raises. See the module docstring."""
+    """Validate a data file (or a Hub dataset: a hub: reference or a HubSplit, hub.py);
+    never raises. See the module docstring."""
     # The scan makes millions of short-lived containers; at CPython's default threshold the
     # cyclic collector keeps re-walking the ~200k objects transformers holds (~15 % of the time).
     threshold = gc.get_threshold()
