@@ -113,7 +113,9 @@ def run_config(run_dir: Path) -> RunConfig:
 
 def _data_file(name: str, run_dir: Path) -> str:
     """config.yaml keeps the path as given to the worker: try it as is, then next to the run
-    and the repository."""
+    and the repository. A Hub dataset (hub:..., pinned to a commit) is read as it is."""
+    if name.startswith("hub:"):
+        return name
     for candidate in (Path(name), Path(run_dir) / name, REPO_ROOT / name):
         if candidate.is_file():
             return str(candidate)

@@ -2,11 +2,13 @@
 
     python -m training train configs/cpu-demo.yaml
     python -m training train --data chats.jsonl --max-steps 30          # default model
+    python -m training train --data hub:OWNER/NAME#train --max-steps 30  # a Hub dataset
     python -m training train RUN_DIR/config.yaml --run-dir RUN_DIR --resume
     python -m training train cfg.yaml --run-dir RUN_DIR --step-limit 10000   # as the app starts it
     accelerate launch --multi_gpu --num_processes 2 -m training train cfg.yaml --run-dir RUN_DIR
 
-Flags override the config file. Without --run-dir a new run directory is created under the
+Flags override the config file. A Hub dataset (training/data/hub.py) is pinned before
+config.yaml is written: configuration, split and the commit's sha. Without --run-dir a new run directory is created under the
 app's runs folder and its path printed. The worker writes config.yaml (resolved) and
 status.json (running, with pid, then completed / failed / cancelled) into it; the backend
 writes progress.jsonl, checkpoints/ and adapter/ (training/jobs/rundir.py has the protocol).
@@ -46,6 +48,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from training.config import BACKENDS, RunConfig
+from training.data.hub import pin
 from training.hardware import use_cpu_when_distributed_without_gpu, world_size
 from training.jobs import rundir
 from training.models.catalogue import default_model
@@ -77,7 +80,9 @@ def parse_args(argv):
         "config", nargs="?", help="RunConfig YAML (configs/*.yaml or a run's config.yaml)"
     )
     p.add_argument("--model", help="catalogue key, model folder or Hub id")
-    p.add_argument("--data", help="training data file")
+    p.add_argument(
+        "--data", help="training data file, or hub:OWNER/NAME[:CONFIG][@REVISION][#SPLIT]"
+    )
     p.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
     p.add_argument("--run-dir", type=Path, help="run directory (created if missing)")
     p.add_argument("--backend", choices=BACKENDS)
@@ -111,6 +116,9 @@ def resolve_config(args) -> RunConfig:
     for key in ("data", "validation_file", "init_adapter"):
         if data.get(key):
             data[key] = _find(data[key])
+    for key in ("data", "validation_file"):  # a Hub dataset: the commit it trains on, named
+        if data.get(key):
+            data[key] = pin(data[key])
     cfg = RunConfig.from_dict(data)
     return cfg if source else with_recipe(cfg)
 
