@@ -1,8 +1,11 @@
 """The Data tab: bring a dataset in, see what is in it and exactly what is wrong with it.
 
-Upload a file (or try a sample), optionally override the detected format and map columns,
-then read the verdict, the report grouped by problem, the token-length histogram, the
-statistics, a preview table and any row rendered with the selected model's chat template.
+Upload a file, pick a split of a Hugging Face Hub dataset (hub_picker.py: configuration,
+split and revision from its metadata, the visitor's token for private or gated ones) or try
+a sample, optionally override the detected format and map columns, then read the verdict,
+the report grouped by problem, the token-length histogram, the statistics, a preview table
+and any row rendered with the selected model's chat template. A Hub choice holds the
+pinned reference (the commit's sha); unlike a file, it is not brought back after a reload.
 
 `build_data_tab(model, trust, max_length, settings)` returns a `gr.State` holding the
 `DataChoice` the Train tab trains on (training/data/choice.py); max_length is the Train
@@ -19,6 +22,7 @@ import functools
 import hashlib
 import inspect
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +33,7 @@ from gradio.utils import get_upload_folder
 
 from components import format as fmt_html
 from components import stats_format
+from components.hub_picker import build_hub_picker, hub_ref, visitor_token
 from training.config import RunConfig
 from training.data import (
     SAMPLE_DESCRIPTIONS,
@@ -41,11 +46,13 @@ from training.data import (
     validate_file,
 )
 from training.data.choice import recall, remember
-from training.data.codes import make_finding
+from training.data.codes import DataError, make_finding
 from training.data.detect import FIELD_NAMES, OPTIONAL, REQUIRED
+from training.data.hub import open_split
 from training.data.load import UPLOAD_SUFFIXES
 from training.data.providers import PROVIDERS
 from training.data.samples import SAMPLES_DIR
+from training.data.validate import error_report
 from training.models.access import check_base_model
 from training.models.catalogue import load_tokenizer
 from training.settings import Settings
@@ -108,6 +115,15 @@ def choose(path, fmt_choice="auto", mapping=None, validation_file=None, skip=Fal
     )
 
 
+def uploaded(path):
+    """An upload box's value, which gradio gives as an absolute path: anything else (a hub:
+    reference, a bare OWNER/NAME an API caller sent) would read as a dataset the server
+    checked before (training/data/hub.py), so it is refused."""
+    if path and not Path(str(path)).is_absolute():
+        raise gr.Error("Upload a file; pick Hub datasets in the Hugging Face Hub section.")
+    return path
+
+
 def skip_box(summary: ReportSummary | None, ticked: bool) -> dict:
     """The "skip the rows with errors" checkbox: shown only when skipping would leave rows."""
     if summary is None or summary.ok or not summary.skippable:
@@ -154,9 +170,10 @@ def get_tokenizer(model: str | None, trust: bool, progress=None, settings: Setti
 # --- handlers -----------------------------------------------------------------------
 
 
-def preview_view(sel: DataChoice) -> View:
-    """The quick part, no model needed: preview table, detected format, mapping slots."""
-    p = preview_file(sel.path, PREVIEW_ROWS, sel.format, sel.mapping or None)
+def preview_view(sel: DataChoice, data=None) -> View:
+    """The quick part, no model needed: preview table, detected format, mapping slots.
+    data: what to read instead of sel.path (a Hub split resolved with the visitor's token)."""
+    p = preview_file(data or sel.path, PREVIEW_ROWS, sel.format, sel.mapping or None)
     d = p.detection
     fmt = sel.format or p.format
     roles = roles_for(fmt)
@@ -184,19 +201,19 @@ def preview_view(sel: DataChoice) -> View:
 
 
 def load_and_check(
-    sel: DataChoice, max_length, model, trust, max_bytes, progress, settings=None, row=1
+    sel: DataChoice, max_length, model, trust, max_bytes, progress, settings=None, row=1, data=None
 ) -> Iterator[View]:
     """Preview at once, then the full check with the model's tokenizer (progress shown);
-    `row` is the row shown as the model sees it."""
+    `row` is the row shown as the model sees it; data: as for preview_view."""
     if not sel.path:
         yield View(choice=sel)
         return
-    view = preview_view(sel)
+    view = preview_view(sel, data)
     yield view
     # The first use of the bundled model converts it (~30 s): progress says so.
     tokenizer, why_not = get_tokenizer(model, trust, progress, settings)
     report = validate_file(
-        sel.path,
+        data or sel.path,
         tokenizer=tokenizer,
         max_length=int(max_length or RunConfig.max_length),
         fmt=sel.format,
@@ -233,7 +250,7 @@ def on_upload(
     settings=None,
 ):
     """A new file: detect its format afresh, then check it."""
-    sel = choose(file, "auto", None, validation_file)
+    sel = choose(uploaded(file), "auto", None, uploaded(validation_file))
     yield from load_and_check(sel, max_length, model, trust, max_bytes, progress, settings)
 
 
@@ -243,6 +260,36 @@ def on_sample(name, max_length, model, trust, progress=PROGRESS, max_bytes=None,
         raise gr.Error("Pick one of the samples first.")
     sel = choose(SAMPLES[name])
     yield from load_and_check(sel, max_length, model, trust, max_bytes, progress, settings)
+
+
+def on_hub_load(
+    name,
+    config,
+    split,
+    revision,
+    token,
+    max_length,
+    model,
+    trust,
+    progress=PROGRESS,
+    max_bytes=None,
+    settings=None,
+):
+    """A split of a Hub dataset: resolved with the visitor's token (False: none; never the
+    Space's own), refused over the upload limit before any download, previewed from its
+    first file, then checked in full like an upload. The choice records the commit's sha."""
+    try:
+        ref = hub_ref(name, config, split, revision)
+        yield View(verdict=fmt_html.message_html(f"Looking up {ref} on the Hub…", "info"))
+        data = open_split(ref, token or False, max_bytes)
+    except DataError as e:
+        report = error_report(e)
+        yield View(verdict=fmt_html.verdict_html(report), report=fmt_html.report_html(report))
+        return
+    sel = choose(str(data.ref))
+    yield from load_and_check(
+        sel, max_length, model, trust, max_bytes, progress, settings, data=data
+    )
 
 
 def on_format(
@@ -277,7 +324,7 @@ def on_options(
         yield View(*(gr.skip(),) * len(View._fields))
         return
     mapping = dict(zip(roles, (s1, s2, s3, s4), strict=False))
-    sel = choose(sel.path, fmt, mapping, val_file, sel.skip_bad_rows)
+    sel = choose(sel.path, fmt, mapping, uploaded(val_file), sel.skip_bad_rows)
     row = max(1, int(row or 1))
     yield from load_and_check(sel, max_len, model, trust, max_bytes, progress, settings, row)
 
@@ -308,7 +355,8 @@ def on_provider_export(sel: DataChoice, target, model) -> tuple:
     key = hashlib.sha256(f"{sel.path}\0{target}\0{model}".encode()).hexdigest()[:24]
     folder = Path(get_upload_folder()) / f"tunesmith-provider-{key}"
     folder.mkdir(parents=True, exist_ok=True)
-    out = folder / f"{Path(sel.path).stem[:60]}.{target}.jsonl"
+    stem = re.sub(r"[^\w.-]+", "-", Path(sel.path).stem)[:60]  # hub:... names too
+    out = folder / f"{stem}.{target}.jsonl"
     try:
         result = export_for_provider(
             sel.path, target, model or None, sel.format, sel.mapping or None, out
@@ -411,6 +459,35 @@ def blank_view(message: str = START) -> View:
     return View(verdict=message)
 
 
+def wire_hub(hub, check_inputs: list, outputs: list, cap: dict) -> None:
+    """ "Load this split": the visitor's sign-in token arrives by type (hub_picker.py)."""
+
+    def load(
+        name,
+        config,
+        split,
+        revision,
+        pasted,
+        length,
+        model,
+        trust,
+        oauth: gr.OAuthToken | None,
+        progress=PROGRESS,
+    ):
+        picked = (name, config, split, revision, visitor_token(pasted, oauth))
+        yield from on_hub_load(*picked, length, model, trust, progress, **cap)
+
+    gr.on(
+        [hub.load.click],
+        safe(load, "loading the dataset", blank_view),
+        [hub.name, hub.config, hub.split, hub.revision, hub.token, *check_inputs],
+        outputs,
+        show_progress_on=[outputs[0]],
+        api_visibility="private",
+        trigger_mode="always_last",
+    )
+
+
 def build_data_tab(
     model: gr.Dropdown,
     trust_remote_code: gr.Checkbox | None = None,
@@ -442,6 +519,7 @@ def build_data_tab(
                     info=SAMPLE_DESCRIPTIONS.get(first),
                 )
                 sample_btn = gr.Button("Try this sample")
+        hub = build_hub_picker(settings)
         with gr.Accordion("Format and columns · validation file", open=False) as opts:
             fmt = gr.Dropdown(FORMAT_CHOICES, value="auto", label="Format")
             with gr.Row():
@@ -515,6 +593,7 @@ def build_data_tab(
     wire([upload.upload], on_upload, upload_inputs, "upload", "checking the file")
     sample_inputs = [sample, max_len, model, trust]
     wire([sample_btn.click], on_sample, sample_inputs, "try_sample", "loading the sample")
+    wire_hub(hub, [max_len, model, trust], outputs, cap)
     format_inputs = [choice, fmt, max_len, model, trust]
     wire([fmt.input], on_format, format_inputs, "set_format", "reading the file in that format")
     rechecks = [s.input for s in slots] + [val_upload.upload, val_upload.clear]

@@ -35,7 +35,7 @@ SKIPPED_ROWS = "skipped_rows.jsonl"  # in a run directory: {"file", "row", "code
 
 @dataclass(frozen=True)
 class DataChoice:
-    path: str | None = None  # the data file (or hub:OWNER/NAME); None: nothing picked yet
+    path: str | None = None  # data file, or pinned hub: reference (hub.py); None: not yet
     format: str | None = None  # None: detect
     mapping: dict[str, str] = field(default_factory=dict)  # canonical field -> column
     validation_file: str | None = None  # None: split the data
