@@ -1,11 +1,13 @@
 """Hub datasets for tests, without the Hub: repositories in the Hugging Face cache's standard
 layout (blobs, snapshots linking to them, refs), as snapshot_download leaves them, and a
-local HTTP stand-in for the Hub's API that refuses every request (401).
+local HTTP stand-in for the Hub (its API and file downloads) serving private datasets to
+one token and refusing everyone else (401).
 
     cache = build_hub_cache(tmp_path / "hub")   # a subprocess: HF_HUB_CACHE=cache (offline)
     use_hub_cache(tmp_path, monkeypatch)        # this process
     with refusing_hub() as (endpoint, seen):    # HF_ENDPOINT=endpoint, HF_HUB_OFFLINE=0;
         go_online(monkeypatch, endpoint)        # in this process: go_online
+    with serving_hub({"me/chats": (CHATS_SHA, chats_files())}, token) as (endpoint, seen, served):
 
 me/chats (main = CHATS_SHA, tag v1 = CHATS_V1_SHA):
     README.md        configs: default (train: data/train-*.jsonl, test: data/test.parquet),
@@ -23,8 +25,13 @@ import hashlib
 import http.server
 import io
 import json
+import re
+import secrets
 import threading
+import urllib.parse
 from pathlib import Path
+
+import yaml
 
 CHATS_SHA = "c0ffee" + "0" * 34
 CHATS_V1_SHA = "babe" + "1" * 36
@@ -118,42 +125,77 @@ def build_hub_cache(cache: Path) -> Path:
     return cache
 
 
-class _Refusing(http.server.BaseHTTPRequestHandler):
-    """The Hub's answers without access: 401 RepoNotFound without a token, 401 "Invalid
-    credentials" with one (as huggingface.co answers a wrong token)."""
+class _Hub(http.server.BaseHTTPRequestHandler):
+    """The few Hub routes huggingface_hub uses here: dataset_info, refs, auth-check and file
+    downloads (resolve/). Without the dataset's token: 401 RepoNotFound, or 401 "Invalid
+    credentials" for a wrong one, as huggingface.co answers a private dataset."""
 
     def do_GET(self):  # noqa: N802 - http.server's name
-        self.server.seen.append((self.path, dict(self.headers)))
-        self.send_response(401)
-        if self.headers.get("Authorization"):
-            self.send_header("X-Error-Message", "Invalid credentials in Authorization header")
-        else:
-            self.send_header("X-Error-Code", "RepoNotFound")
-            self.send_header("X-Error-Message", "Repository not found")
-        body = b'{"error": "Unauthorized"}'
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        server, path = self.server, urllib.parse.urlsplit(self.path).path
+        server.seen.append((self.path, dict(self.headers)))
+        m = re.fullmatch(r"/(?:api/)?datasets/([^/]+/[^/]+)/(.*)", path)
+        repo = server.repos.get(m[1]) if m else None
+        sent = self.headers.get("Authorization")
+        if repo is None or sent != f"Bearer {server.token}":
+            invalid = {"X-Error-Message": "Invalid credentials in Authorization header"}
+            return self._answer(401, b"{}", invalid if sent else {"X-Error-Code": "RepoNotFound"})
+        sha, files = repo
+        route = urllib.parse.unquote(m[2])
+        if route.startswith("revision/"):
+            siblings = [{"rfilename": n, "size": len(c)} for n, c in files.items()]
+            card = yaml.safe_load(files.get("README.md", b"---\n---").split(b"---")[1]) or {}
+            info = {"id": m[1], "sha": sha, "private": True, "gated": False}
+            body = {**info, "siblings": siblings, "cardData": card}
+            return self._answer(200, json.dumps(body).encode())
+        if route == "refs":
+            main = {"name": "main", "ref": "refs/heads/main", "targetCommit": sha}
+            body = {"branches": [main], "tags": [], "converts": []}
+            return self._answer(200, json.dumps(body).encode())
+        name = route.removeprefix(f"resolve/{sha}/").removeprefix("resolve/main/")
+        if name not in files:
+            return self._answer(404, b"{}", {"X-Error-Code": "EntryNotFound"})
+        content = files[name]
+        etag = hashlib.sha256(content).hexdigest()
+        head = {"X-Repo-Commit": sha, "ETag": f'"{etag}"'}
+        if self.command == "GET":
+            server.served.append(name)
+        return self._answer(200, content, head)
 
     do_HEAD = do_GET  # noqa: N815
+
+    def _answer(self, status: int, body: bytes, headers: dict | None = None):
+        self.send_response(status)
+        for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command == "GET":
+            self.wfile.write(body)
 
     def log_message(self, *args):
         pass
 
 
 @contextlib.contextmanager
-def refusing_hub():
-    """(endpoint URL, the requests seen as (path, headers)) of a Hub stand-in answering 401."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
-    server.seen = []
+def serving_hub(repos: dict[str, tuple[str, dict[str, bytes]]], token: str):
+    """A Hub stand-in serving private datasets, {repo: (sha, {path: content})}, to `token`
+    only: (endpoint URL, requests seen as (path, headers), files downloaded in order)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
+    server.repos, server.token, server.seen, server.served = repos, token, [], []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", server.seen
+        yield f"http://127.0.0.1:{server.server_address[1]}", server.seen, server.served
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def refusing_hub():
+    """(endpoint URL, requests seen as (path, headers)) of a Hub that refuses everything."""
+    with serving_hub({}, secrets.token_hex(16)) as (endpoint, seen, _):
+        yield endpoint, seen
 
 
 def use_hub_cache(tmp_path: Path, monkeypatch) -> Path:
@@ -177,3 +219,5 @@ def go_online(monkeypatch, endpoint: str) -> None:
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    template = endpoint + "/{repo_id}/resolve/{revision}/{filename}"  # what HF_ENDPOINT sets
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)

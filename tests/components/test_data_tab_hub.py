@@ -13,7 +13,15 @@ import pytest
 from components import data_tab as dt
 from components import hub_picker as hp
 from tests.components.test_data_tab import no_progress
-from tests.hub_dataset import CHATS_SHA, CHATS_V1_SHA, go_online, refusing_hub, use_hub_cache
+from tests.hub_dataset import (
+    CHATS_SHA,
+    CHATS_V1_SHA,
+    chats_files,
+    go_online,
+    refusing_hub,
+    serving_hub,
+    use_hub_cache,
+)
 from training.data import DataChoice, hub
 from training.settings import Settings
 
@@ -134,5 +142,34 @@ def test_refused_online_without_a_token_or_with_a_wrong_one_and_the_token_kept_n
     assert [h.get("authorization") for _, h in seen][:2] == [None, f"Bearer {TOKEN}"]
     assert not any(TOKEN in str(part) for view in views for part in view)
     assert TOKEN not in caplog.text and "hf_theSpacesOwnToken" not in str(seen)
+    home = Path(os.environ["TUNESMITH_HOME"])
+    assert not any(TOKEN in p.read_text(errors="replace") for p in home.rglob("*") if p.is_file())
+
+
+def test_a_private_dataset_online_for_its_owner_only(cache, tiny_model_dir, allowed, monkeypatch):
+    """Visitor A (the right token) loads me/private from a Hub stand-in: the preview fetches
+    the first file only, the check the rest, the choice is pinned. Visitor B, without a token
+    or with a wrong one, is refused although the files now sit in the cache; a recheck of
+    A's choice reads the cache with no request at all."""
+    model, files = str(tiny_model_dir), chats_files()
+    with serving_hub({"me/private": ("9" * 40, files)}, TOKEN) as (endpoint, seen, served):
+        go_online(monkeypatch, endpoint)
+        *_, status = hp.on_lookup("me/private", None, TOKEN)
+        assert "commit 9999999" in status
+        picked = ("me/private", "default", "train", "main", TOKEN)
+        views = dt.on_hub_load(*picked, 1024, model, False, no_progress, settings=allowed)
+        next(views)
+        assert "Hub question 0?" in dt.View(*next(views)).preview
+        assert served == ["data/train-0.jsonl"]  # the preview: the first file only
+        done = dt.View(*list(views)[-1])
+        assert served == ["data/train-0.jsonl", "data/train-1.jsonl"]
+        assert done.choice.path == f"hub:me/private:default@{'9' * 40}#train"
+        assert "row 213" in done.report
+        for token, code in ((False, "hub_needs_token"), ("hf_wrong", "hub_token_refused")):
+            b = load("me/private", None, None, None, model=model, settings=allowed, token=token)
+            assert f'data-code="{code}"' in b[-1].report
+        asked = len(seen)
+        rechecked = dt.on_format(done.choice, "messages", 1024, model, False, no_progress)
+        assert dt.View(*list(rechecked)[-1]).choice.summary.errors == 1 and len(seen) == asked
     home = Path(os.environ["TUNESMITH_HOME"])
     assert not any(TOKEN in p.read_text(errors="replace") for p in home.rglob("*") if p.is_file())

@@ -246,11 +246,11 @@ class HubSplit:
             return found
         if hub_offline():
             raise DataError("hub_offline", path=f"{self.ref} (file {name})")
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import HfApi
 
         try:
             return Path(
-                hf_hub_download(
+                HfApi().hf_hub_download(  # HfApi's: the endpoint dataset_info used
                     repo,
                     name,
                     repo_type="dataset",

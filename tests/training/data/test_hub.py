@@ -12,8 +12,10 @@ import pytest
 from tests.hub_dataset import (
     CHATS_SHA,
     CHATS_V1_SHA,
+    chats_files,
     go_online,
     refusing_hub,
+    serving_hub,
     use_hub_cache,
 )
 from training.data import preview_file, validate_file
@@ -178,3 +180,18 @@ def test_a_reference_the_server_pinned_is_read_from_the_cache_without_a_request(
         with pytest.raises(DataError):  # typed by someone, it is asked of the Hub first
             open_split(as_ref(PINNED), token=False)
     assert len(seen) == 1
+
+
+def test_cli_reads_a_private_dataset_online_with_hf_token(cache, tmp_path):
+    """The CLI's credentials are the process's own (HF_TOKEN): downloaded into the cache
+    HF_HUB_CACHE names, the commit pinned in the report's first line."""
+    sha, downloads = "7" * 40, tmp_path / "downloads"
+    with serving_hub({"me/private": (sha, chats_files())}, TOKEN) as (endpoint, seen, served):
+        env = {"HF_ENDPOINT": endpoint, "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0"}
+        out = validate_cli(
+            "hub:me/private:short", HF_TOKEN=TOKEN, HF_HUB_CACHE=str(downloads), **env
+        )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.startswith(f"Checked hub:me/private:short@{sha}#train")
+    assert served == ["short/train.csv"] and TOKEN not in out.stdout + out.stderr
+    assert (downloads / "datasets--me--private" / "snapshots" / sha / "short/train.csv").is_file()
