@@ -128,23 +128,31 @@ def build_hub_cache(cache: Path) -> Path:
 class _Hub(http.server.BaseHTTPRequestHandler):
     """The few Hub routes huggingface_hub uses here: dataset_info, refs, auth-check and file
     downloads (resolve/). Without the dataset's token: 401 RepoNotFound, or 401 "Invalid
-    credentials" for a wrong one, as huggingface.co answers a private dataset."""
+    credentials" for a wrong one, as huggingface.co answers a private dataset. A gated one
+    shows its metadata to anyone, its files only to the token (GatedRepo: 401 without a
+    token, 403 with one that has not been given access)."""
 
     def do_GET(self):  # noqa: N802 - http.server's name
         server, path = self.server, urllib.parse.urlsplit(self.path).path
         server.seen.append((self.path, dict(self.headers)))
         m = re.fullmatch(r"/(?:api/)?datasets/([^/]+/[^/]+)/(.*)", path)
         repo = server.repos.get(m[1]) if m else None
+        route = urllib.parse.unquote(m[2]) if m else ""
+        gated = m is not None and m[1] in server.gated
         sent = self.headers.get("Authorization")
-        if repo is None or sent != f"Bearer {server.token}":
+        public = gated and (route.startswith("revision/") or route == "refs")
+        if repo is None or not (public or sent == f"Bearer {server.token}"):
+            if gated:
+                return self._answer(403 if sent else 401, b"{}", {"X-Error-Code": "GatedRepo"})
             invalid = {"X-Error-Message": "Invalid credentials in Authorization header"}
             return self._answer(401, b"{}", invalid if sent else {"X-Error-Code": "RepoNotFound"})
         sha, files = repo
-        route = urllib.parse.unquote(m[2])
+        if route == "auth-check":
+            return self._answer(200, b"{}")
         if route.startswith("revision/"):
             siblings = [{"rfilename": n, "size": len(c)} for n, c in files.items()]
             card = yaml.safe_load(files.get("README.md", b"---\n---").split(b"---")[1]) or {}
-            info = {"id": m[1], "sha": sha, "private": True, "gated": False}
+            info = {"id": m[1], "sha": sha, "private": not gated, "gated": gated and "manual"}
             body = {**info, "siblings": siblings, "cardData": card}
             return self._answer(200, json.dumps(body).encode())
         if route == "refs":
@@ -177,11 +185,13 @@ class _Hub(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serving_hub(repos: dict[str, tuple[str, dict[str, bytes]]], token: str):
+def serving_hub(repos: dict[str, tuple[str, dict[str, bytes]]], token: str, gated=()):
     """A Hub stand-in serving private datasets, {repo: (sha, {path: content})}, to `token`
-    only: (endpoint URL, requests seen as (path, headers), files downloaded in order)."""
+    only (gated: these repositories are gated instead, `token` the one given access):
+    (endpoint URL, requests seen as (path, headers), files downloaded in order)."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
     server.repos, server.token, server.seen, server.served = repos, token, [], []
+    server.gated = set(gated)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -36,8 +36,12 @@ no token (a file no longer cached is fetched with the process's credentials). Of
 that is the machine owner's cache, readable by anyone who can use the app, so never serve a
 public app offline over a cache holding private data. The token stays in memory: it is
 never written, logged or put in a message.
+
+Its length: the reference, the look-up with its access rules and the stream share one trust
+model, which reads best in one place; the split and cache conventions are in hub_files.py.
 """
 
+import contextlib
 import functools
 import json
 import re
@@ -123,10 +127,11 @@ def _listing(repo: str, sha: str) -> Path:
 def _remember(meta: HubDataset) -> None:
     """Keep the commit's listing (names, sizes, card; never a token) for pinned reads."""
     path = _listing(meta.repo, meta.sha)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"files": meta.files, "card": meta.card}, default=str), "utf-8")
-    tmp.replace(path)
+    with contextlib.suppress(OSError):  # without it a pinned read asks the Hub again
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"files": meta.files, "card": meta.card}, default=str), "utf-8")
+        tmp.replace(path)
 
 
 def _recall(repo: str, sha: str) -> HubDataset | None:

@@ -195,3 +195,21 @@ def test_cli_reads_a_private_dataset_online_with_hf_token(cache, tmp_path):
     assert out.stdout.startswith(f"Checked hub:me/private:short@{sha}#train")
     assert served == ["short/train.csv"] and TOKEN not in out.stdout + out.stderr
     assert (downloads / "datasets--me--private" / "snapshots" / sha / "short/train.csv").is_file()
+
+
+def test_a_gated_dataset_needs_a_token_given_access_although_its_metadata_is_public(
+    cache, monkeypatch
+):
+    """me/chats is cached here; served as gated, its listing answers anyone, so the files
+    are read only after auth_check says this token was given access."""
+    repos = {"me/chats": (CHATS_SHA, chats_files())}
+    with serving_hub(repos, TOKEN, gated={"me/chats"}) as (endpoint, seen, served):
+        go_online(monkeypatch, endpoint)
+        for token, code in ((False, "hub_needs_token"), ("hf_notAccepted", "hub_gated")):
+            with pytest.raises(DataError) as e:
+                open_split(as_ref("hub:me/chats"), token=token)
+            assert e.value.code == code
+        assert "has not been given access" in str(e.value)
+        split = open_split(as_ref("hub:me/chats"), token=TOKEN)  # given access
+        assert validate_file(split).rows == 250 and served == []  # the cached files
+    assert sum("auth-check" in path for path, _ in seen) == 3
