@@ -15,6 +15,9 @@ optimizer step. Every sub-loss is divided by the token count of the whole step
 rounding). Where to cut is a small dynamic programme: minimise padded tokens plus a fixed
 per-forward overhead, so a batch of similar lengths stays one forward pass. The longest
 example no longer drags seven short ones to its length, which also lowers peak memory.
+With several processes every rank runs as many sub-batches (the fewest any rank planned,
+neighbours merged): TRL gathers its metrics across the ranks in each one, so unequal counts
+would leave a rank waiting forever.
 """
 
 import math
@@ -42,6 +45,20 @@ def plan_sub_batches(lengths: list[int], overhead: float) -> list[list[int]]:
         groups.append(order[cut[end] : end])
         end = cut[end]
     return groups[::-1]
+
+
+def merge_sub_batches(groups: list[list[int]], lengths: list[int], count: int) -> list[list[int]]:
+    """The same rows in `count` sub-batches (fewer than planned): neighbours in the longest-
+    first order merge, each time the pair whose merge adds the least padding."""
+    groups = [list(g) for g in groups]
+    while len(groups) > max(count, 1):
+        added = [
+            len(groups[k + 1]) * (lengths[groups[k][0]] - lengths[groups[k + 1][0]])
+            for k in range(len(groups) - 1)
+        ]
+        k = added.index(min(added))
+        groups[k : k + 2] = [groups[k] + groups[k + 1]]
+    return groups
 
 
 class CountingCollator:
@@ -78,6 +95,12 @@ class UnpaddedSFTTrainer(SFTTrainer):
     def training_step(self, model, inputs, num_items_in_batch=None):
         lengths = inputs["attention_mask"].sum(dim=1).tolist()
         groups = plan_sub_batches(lengths, self.split_overhead)
+        if self.args.world_size > 1:
+            # TRL gathers its metrics across ranks in every compute_loss (and FSDP gathers
+            # weights in every forward): all ranks must run as many sub-batches, the fewest.
+            fewest = torch.tensor([len(groups)], device=self.args.device)
+            torch.distributed.all_reduce(fewest, op=torch.distributed.ReduceOp.MIN)
+            groups = merge_sub_batches(groups, lengths, int(fewest.item()))
         if num_items_in_batch is None:  # keep the step's loss a mean over all its tokens
             num_items_in_batch = int((inputs["labels"][:, 1:] != -100).sum())
         self.real += sum(lengths)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from training.backends.batching import plan_sub_batches
+from training.backends.batching import merge_sub_batches, plan_sub_batches
 from training.backends.lora import build_trainer
 from training.config import RunConfig
 from training.data.labels import encode_examples
@@ -32,6 +32,24 @@ def test_plan_covers_every_row_once_longest_first():
 
 def test_equal_lengths_stay_one_pass():
     assert plan_sub_batches([64] * 8, 24) == [[0, 1, 2, 3, 4, 5, 6, 7]]
+
+
+def test_merging_keeps_every_row_and_merges_the_cheapest_neighbours():
+    """Under several processes each rank runs the fewest sub-batches any rank planned."""
+    lengths = [40, 500, 38, 15, 30, 25, 22, 20]
+    planned = plan_sub_batches(lengths, 0)  # 8 passes
+    for count in range(1, 9):
+        merged = merge_sub_batches(planned, lengths, count)
+        assert len(merged) == count
+        assert [i for g in merged for i in g] == [i for g in planned for i in g]  # same order
+    two = merge_sub_batches(planned, lengths, 2)
+    assert two[0] == [1]  # the long example still runs alone
+    assert cost(lengths, two) == min(
+        cost(lengths, [planned_rows[:k], planned_rows[k:]])
+        for planned_rows in [[i for g in planned for i in g]]
+        for k in range(1, 8)
+    )
+    assert merge_sub_batches([[0, 1]], [5, 5], 3) == [[0, 1]]  # never more than planned
 
 
 @pytest.fixture

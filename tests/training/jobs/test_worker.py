@@ -379,6 +379,19 @@ def test_two_processes_train_the_same_loss_curve_as_one_with_the_same_effective_
     assert logits_change(tiny_model_dir, two / "adapter") > 0
 
 
+@pytest.mark.slow
+def test_two_processes_with_skewed_lengths_do_not_wait_for_each_other(tmp_path, tiny_model_dir):
+    """Each rank cuts its batch into unpadded sub-batches by its own rows' lengths, and TRL
+    gathers its metrics across ranks in each one: unequal counts used to hang the run at its
+    first step. The ranks now agree on the count."""
+    data = write_chats(tmp_path / "c.jsonl", long_every=3)  # a long answer every third row
+    cfg = make_config(tmp_path, tiny_model_dir, data, max_steps=4, max_length=128)
+    run = tmp_path / "run"
+    proc = accelerate_launch("ddp", cfg, run, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert [r["step"] for r in rundir.read_progress(run) if "loss" in r] == [1, 2, 3, 4]
+
+
 def test_failures_become_plain_status_with_advice(tmp_path, monkeypatch, capsys):
     """Out of memory anywhere in training -> status failed, advice, exit 1, traceback in log."""
     import training.backends
