@@ -9,11 +9,16 @@ the settings and the visitor state are handed in by app.py.
 Two backends train (RunConfig.backend): LoRA with TRL + PEFT, or AutoTrain Advanced in its
 own venv; AutoTrain's note, Install button and config export live in
 components/autotrain_panel.py. Pure helpers and formatters live in components/train_format.py.
+"Where to train" (Advanced) sends the run to Hugging Face Jobs instead (training/jobs/
+hf_jobs.py) with the visitor's token, pasted or their sign-in's: passed to the job runner for
+this run only, never kept in the page, a file or a log. The pre-flight names the flavour
+that holds the run for least and its price.
 
 Its length: the tab's layout and wiring are long by nature (about thirty widgets); its
 handlers stay short and its formatters live in train_format.py.
 """
 
+import contextlib
 import logging
 import math
 import os
@@ -28,13 +33,13 @@ from components.format import message_html
 from components.visitor import Visitor
 from training import zerogpu
 from training.backends import get_backend
-from training.backends.preflight import estimate, local_hardware
+from training.backends.preflight import estimate, load_model_config, local_hardware
 from training.config import SCHEDULERS, RunConfig, help_text
 from training.data import DataChoice
 from training.data.labels import explain_choice
 from training.data.stats import validation_count
 from training.hardware import defaults_for, suggested_preset
-from training.jobs import rundir
+from training.jobs import hf_jobs, rundir
 from training.jobs.runner import JobRunner
 from training.jobs.store import Job
 from training.models.access import check_base_model
@@ -62,6 +67,12 @@ PRESET_INFO = "Load tested settings for a machine size (configs/*.yaml)."
 HARDWARE_FIELDS = ("batch_size", "grad_accum", "max_length")  # prefilled for the GPU on load
 LENGTHS = [("Quick", "quick"), ("Standard", "standard"), ("Thorough", "thorough")]
 PLAN_FIELDS = ("learning_rate", "epochs")  # what on_plan fills in (max steps stays)
+WHERE = [("This machine", "")] + [(f.label(), f.name) for f in hf_jobs.FLAVORS.values()]
+WHERE_INFO = (
+    "A flavour runs the same training on Hugging Face Jobs, billed to your Hugging Face "
+    f"account by the minute (prices: {hf_jobs.PRICES_SOURCE}). Your data goes to a private "
+    "dataset repo of yours; the adapter comes back here."
+)
 
 
 def widget(name: str, render: bool = True):
@@ -101,7 +112,11 @@ def on_estimate(*config, settings: Settings | None = None) -> str:
         model, trust = check_base_model(config[0], config[1], settings or Settings())
         cfg = tf.build_config(model, trust, *config[2:])
         stats = tf.report_stats(config[2])
-        text = tf.preflight_markdown(estimate(cfg, stats))
+        pf = estimate(cfg, stats)
+        text = tf.preflight_markdown(pf)
+        if pf.total_params and cfg.backend == "lora":  # where a job would cost least
+            with contextlib.suppress(ValueError, OSError):  # a bonus line, never the verdict
+                text += f"\n- {hf_jobs.suggest(cfg, stats, load_model_config(cfg.model)).line}"
         if zerogpu.active():  # a run is one GPU call: how much of it fits, or why none does
             plan = zerogpu.plan_training(cfg, stats)
             text += f"\n\n{'⛔' if plan.refusal else 'ℹ️'} {plan.note}"
@@ -202,9 +217,17 @@ def on_preset(path: str | None):
     return [cfg.model, cfg.method, *(getattr(cfg, name) for name in tf.HYPER)]
 
 
-def on_start(runner: JobRunner, owner, refusal, *config, settings: Settings | None = None):
+def on_start(
+    runner: JobRunner,
+    owner,
+    refusal,
+    *config,
+    settings: Settings | None = None,
+    hf_job: tuple[str, str] | None = None,
+):
     """Queue a run; returns (message, selected run id). refusal: why this visitor may not
-    train here (the owner's TUNESMITH_WHO_MAY_TRAIN), '' when they may."""
+    train here (the owner's TUNESMITH_WHO_MAY_TRAIN), '' when they may. hf_job: (flavour,
+    token) to run it on Hugging Face Jobs."""
     if not owner:
         return "⚠️ The page is still loading; press Start again.", gr.skip()
     if refusal:
@@ -217,21 +240,41 @@ def on_start(runner: JobRunner, owner, refusal, *config, settings: Settings | No
         ok, reason = get_backend(cfg.backend).available()
         if not ok:
             return f"⚠️ {reason}", gr.skip()
-        plan = zerogpu.plan_training(cfg, tf.report_stats(config[2])) if zerogpu.active() else None
+        here = zerogpu.active() and not hf_job
+        plan = zerogpu.plan_training(cfg, tf.report_stats(config[2])) if here else None
         if plan and plan.refusal:
             return f"⚠️ {plan.refusal}", gr.skip()
-        job = runner.submit(cfg, owner)
+        job = runner.submit(cfg, owner, hf_job=hf_job)
     except ValueError as e:
         return f"⚠️ {e}", gr.skip()
     except Exception:
         log.exception("submitting a run failed")
         return f"⚠️ {OUR_FAULT}", gr.skip()
+    if hf_job:
+        return (
+            f"Run **{job.id}** is going to Hugging Face Jobs ({hf_job[0]}): your data to a private "
+            "dataset repo of yours, then the job starts, billed to your account by the minute. "
+            "You can close this page: it keeps going.",
+            job.id,
+        )
     where = "starting now" if job.position in (None, 1) else f"#{job.position} in line"
     note = f" {plan.note}" if plan else ""
     return (
         f"Run **{job.id}** queued ({where}). You can close this page: it keeps going.{note}",
         job.id,
     )
+
+
+def start_handler(runner: JobRunner, settings: Settings):
+    """on_start, here or on Hugging Face Jobs: the flavour chosen under Advanced, with the
+    token pasted there, else the signed-in visitor's (gradio injects it by type)."""
+
+    def start(owner, refusal, where, token, oauth: gr.OAuthToken | None, *config):
+        token = token or (oauth.token if oauth is not None else "")
+        hf_job = (where, token) if where else None
+        return on_start(runner, owner, refusal, *config, settings=settings, hf_job=hf_job)
+
+    return start
 
 
 def on_job_action(
@@ -398,6 +441,14 @@ def build_train_tab(
                 shell_code = gr.Code(language="shell", label="Same run from the command line")
                 export_file = gr.File(label="autotrain.yml", interactive=False)
                 export_md = gr.Markdown()
+            with gr.Row():
+                where = gr.Dropdown(WHERE, value="", label="Where to train", info=WHERE_INFO)
+                hf_token = gr.Textbox(
+                    label="Hugging Face token (for Jobs)",
+                    type="password",
+                    info="Blank: your sign-in's. Needs write access; used for this run only, "
+                    "never stored.",
+                )
             with gr.Accordion("What the model learns", open=False):
                 with gr.Row():
                     example_no = gr.Number(1, precision=0, label="Example number", minimum=1)
@@ -460,8 +511,8 @@ def build_train_tab(
     ticking = {"concurrency_limit": None, **quiet}  # file reads only: never wait in line
     refresh = partial(poll, runner)
     start_btn.click(
-        partial(on_start, runner, settings=settings),
-        [owner, visitor.refusal, *config_inputs],
+        start_handler(runner, settings),
+        [owner, visitor.refusal, where, hf_token, *config_inputs],
         [notice, selected],
         **quiet,
     ).then(refresh, *poll_io, **ticking)

@@ -4,6 +4,7 @@
     python -m training export-data data.csv --target openai # chat JSONL for OpenAI / Azure
     python -m training models                              # list the model catalogue
     python -m training train configs/cpu-demo.yaml         # run a fine-tune (a worker process)
+    python -m training submit cfg.yaml --flavor t4-small   # the same run on Hugging Face Jobs
     python -m training eval RUN_DIR --json                 # before/after evaluation
     python -m training export RUN_DIR --merged --json      # adapter zip, merged model, Hub push
 
@@ -30,6 +31,10 @@ COMMANDS = {
     "train": (
         "training.jobs.worker",
         "run one fine-tune in this process (the app starts it as a worker)",
+    ),
+    "submit": (
+        "training.jobs.submit",
+        "run one fine-tune on Hugging Face Jobs, followed here; the adapter comes back",
     ),
     "eval": (
         "training.evaluation.evaluate",

@@ -542,3 +542,52 @@ def test_the_log_and_status_never_show_server_folders(tmp_path):
     assert "step 2/10" in text and "https://huggingface.co/docs/peft" in text
     job = Job("j1", str(run), "alice", "cpu", "m", "completed", 1, 0.0)
     assert str(tmp_path) not in tf.job_markdown(job)
+
+
+def test_a_run_goes_to_hugging_face_jobs_with_the_pasted_token_or_the_sign_ins(runner, monkeypatch):
+    """Where to train: a flavour sends the run to Hugging Face Jobs (training/jobs/hf_jobs.py,
+    replaced here by a recorder), with the pasted token, else the signed-in visitor's."""
+    from types import SimpleNamespace
+
+    from training.jobs import hf_jobs
+
+    started = []
+
+    class Recorder:
+        pid, returncode = 0, None
+
+        def __init__(self, run_dir, flavor, token):
+            started.append((Path(run_dir).name, flavor, token))
+
+        def poll(self):
+            return None
+
+    monkeypatch.setattr(hf_jobs, "RemoteRun", Recorder)
+    start = tt.start_handler(runner, Settings())
+    hub_model = ("HuggingFaceTB/SmolLM2-135M-Instruct", False, DATASET, "lora", "lora")
+    message, job_id = start("alice", "", "t4-small", "hf_pasted", None, *hub_model, *defaults())
+    assert "going to Hugging Face Jobs (t4-small)" in message and job_id in message
+    signed_in = SimpleNamespace(token="hf_from_sign_in")
+    _, second = start("alice", "", "l4x1", "", signed_in, *hub_model, *defaults())
+    assert started == [(job_id, "t4-small", "hf_pasted"), (second, "l4x1", "hf_from_sign_in")]
+    assert runner.get(job_id).device == f"hf-jobs:t4-small:{job_id}"
+    assert "sign-in" in start("alice", "", "t4-small", "", None, *hub_model, *defaults())[0]
+    local = start("alice", "", "", "hf_pasted", signed_in, *hub_model, *defaults())
+    assert "queued (starting now)" in local[0] and len(started) == 2  # here: no token used
+    for job in runner.jobs_for("alice"):
+        text = Path(job.run_dir, "config.yaml").read_text()
+        assert "hf_pasted" not in text and "hf_from_sign_in" not in text
+
+
+def test_the_estimate_names_the_cheapest_jobs_flavour_and_its_price(monkeypatch):
+    from training.jobs import hf_jobs
+
+    cpu = Hardware("cpu", "CPU", 16.0, "fp32")
+    monkeypatch.setattr(tt, "estimate", lambda cfg, stats: estimate(cfg, stats, cpu, SMOLLM2_135M))
+    monkeypatch.setattr(tt, "load_model_config", lambda name: SMOLLM2_135M)
+    text = tt.on_estimate("a/m", False, DATASET, "lora", "lora", *defaults())
+    assert "- On Hugging Face Jobs: **t4-small** (NVIDIA T4, 16 GB) holds it" in text
+    assert "$0.40/h" in text and hf_jobs.PRICES_SOURCE in text
+    with gr.Blocks():
+        assert ("This machine", "") in tt.WHERE
+        assert ("t4-small (NVIDIA T4, 16 GB, $0.40/h)", "t4-small") in tt.WHERE

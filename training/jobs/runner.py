@@ -49,7 +49,7 @@ from pathlib import Path
 from training import zerogpu
 from training.config import RunConfig
 from training.hardware import Hardware, default_device, detect
-from training.jobs import launch, rundir
+from training.jobs import hf_jobs, launch, rundir
 from training.jobs.in_process import InProcessRun
 from training.jobs.store import DB_NAME, Job, JobStore
 from training.jobs.worker import EXIT_BUSY, EXIT_DISK_FULL
@@ -121,34 +121,52 @@ class JobRunner:
         return job
 
     # --- the public API
-    def submit(self, cfg: RunConfig, owner: str) -> Job:
-        """Create the run directory with config.yaml and queue the run, within the limits."""
+    def submit(self, cfg: RunConfig, owner: str, hf_job: tuple[str, str] | None = None) -> Job:
+        """Create the run directory with config.yaml and queue the run, within the limits.
+        hf_job: (flavour, token) to run it on Hugging Face Jobs instead (hf_jobs.py), started
+        at once on the visitor's account: the app's step and minute limits, which share out
+        its own hardware, do not apply; the token is held in memory while the job runs."""
         if not owner:
             raise ValueError("A run needs an owner (the visitor's id).")
         self.admit(cfg, owner)
-        if self.max_steps and cfg.max_steps > self.max_steps:
+        if hf_job:
+            _check_hf_job(cfg, *hf_job)
+        elif self.max_steps and cfg.max_steps > self.max_steps:
             raise ValueError(
                 f"Max steps is {cfg.max_steps:,}; a run here may take at most "
                 f"{self.max_steps:,} optimizer steps. Lower it, or train by epochs "
                 "(max steps -1), which stops at the limit."
             )
-        limits = self.max_jobs_per_owner, self.max_queued, self.max_minutes
+        minutes = None if hf_job else self.max_minutes
+        limits = self.max_jobs_per_owner, self.max_queued, minutes
         with _plain_errors():
             if refused := self.store.refusal(owner, *limits):  # before copying any data
                 raise ValueError(refused)
             job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+            # A run on Hugging Face Jobs has a device of its own: nothing waits for it here.
+            device = f"{hf_jobs.DEVICE}{hf_job[0]}:{job_id}" if hf_job else self.device
             run_dir = runs_dir() / job_id
             try:
                 run_dir.mkdir(parents=True)
                 cfg = _keep_data(cfg, run_dir)
                 cfg.to_yaml(run_dir / rundir.CONFIG)
                 rundir.write_status(run_dir, "queued")
-                self.store.add(job_id, str(run_dir), owner, self.device, cfg.model, *limits)
+                self.store.add(job_id, str(run_dir), owner, device, cfg.model, *limits)
             except BaseException:
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
+        if hf_job:
+            self._start_hf_job(job_id, device, *hf_job)
         self._wake.set()
         return self.get(job_id)
+
+    def _start_hf_job(self, job_id: str, device: str, flavor: str, token: str) -> None:
+        def start() -> int:
+            self._procs[job_id] = hf_jobs.RemoteRun(runs_dir() / job_id, flavor, token)
+            return 0  # no process here: cancel goes through RUN_DIR/stop
+
+        with self._lock, _plain_errors():
+            self.store.claim(job_id, device, start)
 
     def cancel(self, job_id: str, owner: str) -> Job:
         """Queued: just cancelled. Running: SIGTERM to its process group now (the worker saves
@@ -166,6 +184,11 @@ class JobRunner:
     def resume(self, job_id: str, owner: str) -> Job:
         """Queue a stopped run again; the worker continues from its last checkpoint."""
         job = self._owned(job_id, owner, "resume")
+        if job.device.startswith(hf_jobs.DEVICE):
+            raise ValueError(
+                "A run on Hugging Face Jobs cannot be resumed: its checkpoints stayed in the "
+                "job. Start it again, or continue training from its adapter."
+            )
         if job.status not in RESUMABLE:
             raise ValueError(f"Run {job_id} is {job.status}; only a stopped run can be resumed.")
         self.admit(RunConfig.from_yaml(Path(job.run_dir) / rundir.CONFIG), owner)
@@ -273,8 +296,10 @@ class JobRunner:
         jobs' progress into the store, start the next."""
         with self._lock:
             now = time.time()
-            for job in self.store.running(self.device):
+            for job in self.store.running():
                 proc = self._procs.get(job.id)
+                if job.device != self.device and proc is None:
+                    continue  # another runner's, or a Hugging Face job nobody follows now
                 ended = proc.poll() is not None if proc else not _alive(job.pid, job.run_dir)
                 if ended:
                     self._finish(job, proc and proc.returncode, "The worker stopped unexpectedly")
@@ -286,7 +311,8 @@ class JobRunner:
                         "run %s ignored SIGTERM for %.0f s: killing it", job.id, self.grace_s
                     )
                     _signal_group(job.pid, signal.SIGKILL)
-                if not job.cancel_at and self._out_of_minutes(job):
+                remote = job.device.startswith(hf_jobs.DEVICE)  # the visitor's own account
+                if not job.cancel_at and not remote and self._out_of_minutes(job):
                     log.info("run %s: its owner's training minutes are used up", job.id)
                     self.store.cancel(job.id)
                     if job.pid:
@@ -440,6 +466,8 @@ def _keep_data(cfg: RunConfig, run_dir: Path) -> RunConfig:
 
 
 def _ending_without_status(job: Job, code: int | None, gone_reason: str) -> tuple:
+    if job.device.startswith(hf_jobs.DEVICE):  # its follower always writes a final status
+        return "interrupted", hf_jobs.lost_reason(job.run_dir), None
     resume = "Resume continues from the last checkpoint."
     error = _last_error(job.run_dir)
     if code == EXIT_DISK_FULL or any(text in error for text in rundir.NO_SPACE):
@@ -467,6 +495,18 @@ def _last_error(run_dir: str) -> str:
     errors = [line for line in lines if "Error" in line or "Exception" in line]
     text = (errors or lines or ["no output (see train.log)"])[-1]
     return text[:300]
+
+
+def _check_hf_job(cfg: RunConfig, flavor: str, token: str) -> None:
+    """What a Hugging Face job cannot run is refused before anything is created."""
+    if flavor not in hf_jobs.FLAVORS:
+        raise ValueError(f"Unknown Hugging Face Jobs flavour {flavor!r}.")
+    if not token:
+        raise ValueError(
+            "Running on Hugging Face Jobs needs your Hugging Face sign-in, or a token with "
+            "write access pasted in (used for this run only, never stored)."
+        )
+    hf_jobs.remote_config(cfg)
 
 
 def _write_status(run_dir: str, status: str, reason: str | None = None, advice=None) -> None:

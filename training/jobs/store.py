@@ -290,11 +290,14 @@ class JobStore:
 
     @staticmethod
     def _minutes_used(db, owner: str) -> float:
+        """The app's own hardware only: a run on Hugging Face Jobs (device hf-jobs:...) is
+        billed to the visitor's account."""
         now = time.time()
         seconds = db.execute(
             "SELECT COALESCE(SUM(COALESCE(ran_s, 0) + "
             "CASE WHEN started IS NULL THEN 0 ELSE COALESCE(finished, ?) - started END), 0) "
-            "FROM jobs WHERE owner = ? AND COALESCE(finished, ?) >= ?",
+            "FROM jobs WHERE owner = ? AND COALESCE(finished, ?) >= ? "
+            "AND device NOT LIKE 'hf-jobs:%'",
             (now, owner, now, now - DAY_S),
         ).fetchone()[0]
         return seconds / 60
