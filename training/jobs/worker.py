@@ -5,7 +5,8 @@
     python -m training train --data hub:OWNER/NAME#train --max-steps 30  # a Hub dataset
     python -m training train RUN_DIR/config.yaml --run-dir RUN_DIR --resume
     python -m training train cfg.yaml --run-dir RUN_DIR --step-limit 10000   # as the app starts it
-    accelerate launch --multi_gpu --num_processes 2 -m training train cfg.yaml --run-dir RUN_DIR
+    accelerate launch --config_file configs/accelerate/ddp.yaml --num_processes 2 \
+        -m training train cfg.yaml --run-dir RUN_DIR                   # as the runner starts it
 
 Flags override the config file. A Hub dataset (training/data/hub.py) is pinned before
 config.yaml is written: configuration, split and the commit's sha. Without --run-dir a new run directory is created under the
@@ -24,9 +25,10 @@ SIGTERM / SIGINT (the worker stops at the next step boundary and saves the adapt
 Run in a thread of the app's own process (ZeroGPU, training/jobs/in_process.py, where there
 is no process to signal) it stops that way when RUN_DIR/stop appears (the job runner's
 cancel), or at `stop_at`, the time that process gives it to finish before its GPU call ends.
-Under `accelerate launch` only rank 0 writes to the run directory; without
-a GPU the processes train data parallel on CPU (gloo). accelerate 1.15's `--cpu` flag starts
-one process only (it needs MPI for more), hence `--multi_gpu`, which works on CPU here.
+Under `accelerate launch` (several GPUs: training/jobs/launch.py) only rank 0 writes to the
+run directory; without a GPU the processes train data parallel on CPU (gloo). accelerate
+1.15's `--cpu` flag starts one process only (it needs MPI for more), hence the DDP config's
+MULTI_GPU launcher, which works on CPU here.
 
 Its length: one run from start to end (config, lock, data, training, disk-full and cancel
 handling, status) reads best as one straight script.
