@@ -22,6 +22,7 @@ import logging  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
+from components.api import build_api  # noqa: E402
 from components.data_tab import build_data_tab  # noqa: E402
 from components.evaluate_tab import build_evaluate_tab  # noqa: E402
 from components.export_tab import build_export_tab  # noqa: E402
@@ -76,6 +77,7 @@ def build_app(
         owner = visitor.owner
         picker = build_model_picker(settings)
         max_length = max_length_widget()  # shown on the Train tab, read by the Data tab too
+        build_api(runner, engine, settings)  # the scripted journey (gradio_client): its names first
         with gr.Tabs() as tabs:
             # One line per tab; each build_*_tab() opens its own gr.Tab.
             choice = build_data_tab(picker.model, picker.trust_remote_code, max_length, settings)

@@ -265,7 +265,7 @@ def build_evaluate_tab(engine: ChatEngine, owner=None, settings: Settings | None
         partial(run_evaluation, engine, settings=settings),
         [run, checkpoint, limit, k, data_file, owner, retrieval_k],
         [report, table],
-        api_name="evaluate",
+        api_visibility="private",  # scripts use the API's /evaluate (components/api.py)
         concurrency_id="chat-engine",
         concurrency_limit=1,
     )

@@ -159,22 +159,28 @@ def merged_path(run_dir, checkpoint="final") -> Path:
     return Path(run_dir) / EXPORT / f"merged{_name(checkpoint)}"
 
 
-def fresh(merged: Path, adapter: Path) -> bool:
-    """A merged folder built after the adapter's weights were last written."""
+def fresh(merged: Path, adapter: Path, dtype: str | None = None) -> bool:
+    """A merged folder built after the adapter's weights were last written (and, when dtype
+    is given, saved in that dtype)."""
     weights = [f.stat().st_mtime for f in adapter.glob("adapter_model.*")]
     config = merged / "config.json"
-    return bool(weights) and config.is_file() and config.stat().st_mtime >= max(weights)
+    if not (bool(weights) and config.is_file() and config.stat().st_mtime >= max(weights)):
+        return False
+    saved = json.loads(config.read_text(encoding="utf-8"))
+    return dtype is None or (saved.get("dtype") or saved.get("torch_dtype")) == dtype
 
 
 def merged_zip(
-    run_dir, checkpoint="final", out_dir=None, trust_remote_code=False, progress=None
+    run_dir, checkpoint="final", out_dir=None, trust_remote_code=False, progress=None, fp32=False
 ) -> Path:
     """The merged model (built first unless fresh) as one .zip, files at the top level. A zip
     already in out_dir and newer than the merged model is handed out again as it is."""
-    run_dir, source, _ = _source(run_dir, checkpoint)
+    run_dir, source, cfg = _source(run_dir, checkpoint)
     folder = merged_path(run_dir, checkpoint)
-    if not fresh(folder, source):
-        merge(run_dir, checkpoint, trust_remote_code=trust_remote_code, progress=progress)
+    if not fresh(folder, source, saved_dtype(cfg.model, fp32)):
+        merge(
+            run_dir, checkpoint, trust_remote_code=trust_remote_code, progress=progress, fp32=fp32
+        )
     target = _zip_path(run_dir, checkpoint, out_dir, "merged")
     if target.is_file() and target.stat().st_mtime >= (folder / "config.json").stat().st_mtime:
         return target
@@ -183,21 +189,42 @@ def merged_zip(
 
 
 def merge(
-    run_dir, checkpoint="final", out_dir=None, trust_remote_code=False, progress=None
+    run_dir, checkpoint="final", out_dir=None, trust_remote_code=False, progress=None, fp32=False
 ) -> Path:
-    """Base + adapter merged into plain weights (safetensors, fp32, on CPU; on ZeroGPU in one
-    GPU call when it fits) with the run's tokenizer and chat template: loads with
-    AutoModelForCausalLM alone, no peft needed."""
+    """Base + adapter merged into plain weights (safetensors, on CPU; on ZeroGPU in one GPU
+    call when it fits) with the run's tokenizer and chat template: loads with
+    AutoModelForCausalLM alone, no peft needed. Merged in fp32, saved in the base model's
+    own dtype (bf16 where the base is bf16: half the size, what its users expect) unless
+    fp32."""
     run_dir, _, cfg = _source(run_dir, checkpoint)  # refuse before importing torch
     say = progress or (lambda message: None)
     if zerogpu.active() and zerogpu.merge_seconds(cfg.model) <= zerogpu.MAX_SECONDS:
         say("Merging on a ZeroGPU GPU...")  # the call's progress stays in its process
         out = str(out_dir) if out_dir else None
-        return _merge_on_gpu(str(run_dir), checkpoint, out, trust_remote_code)
-    return _merge(run_dir, checkpoint, out_dir, trust_remote_code, say, "cpu")
+        return _merge_on_gpu(str(run_dir), checkpoint, out, trust_remote_code, fp32)
+    return _merge(run_dir, checkpoint, out_dir, trust_remote_code, say, "cpu", fp32)
 
 
-def _merge(run_dir, checkpoint, out_dir, trust_remote_code, say, device: str) -> Path:
+def saved_dtype(model: str, fp32: bool = False) -> str:
+    """The dtype a merged model is saved in: the base model's ("float32", "bfloat16",
+    "float16"; float32 when unknown), or float32 when asked."""
+    from training.backends.preflight import load_model_config
+    from training.config import DEFAULT_MODEL
+    from training.models.bundled import BUNDLED_DTYPE
+
+    if fp32:
+        return "float32"
+    if model == DEFAULT_MODEL:
+        return BUNDLED_DTYPE  # the original's; the offline conversion itself is float32
+    try:
+        config = load_model_config(model)
+    except Exception:
+        return "float32"
+    dtype = config.get("dtype") or config.get("torch_dtype")
+    return dtype if dtype in ("float32", "bfloat16", "float16") else "float32"
+
+
+def _merge(run_dir, checkpoint, out_dir, trust_remote_code, say, device: str, fp32=False) -> Path:
     run_dir, source, cfg = _source(run_dir, checkpoint)
     import torch
     from peft import PeftModel
@@ -212,6 +239,7 @@ def _merge(run_dir, checkpoint, out_dir, trust_remote_code, say, device: str) ->
         raise ExportError(str(exc)) from exc
     say("Merging the adapter into the weights...")
     model = PeftModel.from_pretrained(base, source).merge_and_unload()
+    model = model.to(getattr(torch, saved_dtype(cfg.model, fp32)))
     tmp = _staging(target)
     try:
         say("Saving the merged model...")
@@ -225,15 +253,16 @@ def _merge(run_dir, checkpoint, out_dir, trust_remote_code, say, device: str) ->
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _merge_in_worker(run_dir, checkpoint, out_dir, trust_remote_code) -> Path:
+def _merge_in_worker(run_dir, checkpoint, out_dir, trust_remote_code, fp32=False) -> Path:
     """Inside the GPU call: the merge on the GPU it lends."""
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    return _merge(run_dir, checkpoint, out_dir, trust_remote_code, lambda message: None, device)
+    say = lambda message: None  # noqa: E731
+    return _merge(run_dir, checkpoint, out_dir, trust_remote_code, say, device, fp32)
 
 
-def _merge_seconds(run_dir, checkpoint, out_dir, trust_remote_code) -> float:
+def _merge_seconds(run_dir, checkpoint, out_dir, trust_remote_code, fp32=False) -> float:
     return zerogpu.merge_seconds(run_config(Path(run_dir)).model)
 
 
@@ -324,14 +353,16 @@ def publish(
     trust_remote_code=False,
     progress=None,
     env_fallback=True,
+    fp32=False,
 ) -> str:
     """Export (adapter folder, or merged model) with a card naming the repo, then push it."""
     repo_id = check_repo_id(repo_id)
     hub_token(token, env_fallback)  # refuse before a long merge, not after
     if kind == "merged":
         folder = merged_path(run_dir, checkpoint)
-        if not fresh(folder, adapter_path(run_dir, checkpoint)):
-            merge(run_dir, checkpoint, trust_remote_code=trust_remote_code, progress=progress)
+        want = saved_dtype(run_config(Path(run_dir)).model, fp32)
+        if not fresh(folder, adapter_path(run_dir, checkpoint), want):
+            merge(run_dir, checkpoint, None, trust_remote_code, progress, fp32)
         (folder / "README.md").write_text(model_card(run_dir, checkpoint, kind, repo_id), "utf-8")
     else:
         folder = adapter_folder(run_dir, checkpoint, repo_id)
@@ -367,6 +398,11 @@ def main(argv: list[str]) -> int:
     p.add_argument(
         "--public", action="store_true", help="make new Hub repos public (default private)"
     )
+    p.add_argument(
+        "--fp32",
+        action="store_true",
+        help="save the merged model in fp32 (default: the base model's dtype, e.g. bf16)",
+    )
     p.add_argument("--trust-remote-code", action="store_true", help="run the base model's own code")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     args = p.parse_args(argv)
@@ -395,9 +431,11 @@ def main(argv: list[str]) -> int:
         if args.zip or not (args.merged or args.merged_zip or args.push):
             result["zip"] = str(adapter_zip(args.run_dir, args.checkpoint))
         if args.merged and not args.push:  # with --push, publish builds it (once)
-            merge(args.run_dir, args.checkpoint, None, args.trust_remote_code, say)
+            merge(args.run_dir, args.checkpoint, None, args.trust_remote_code, say, args.fp32)
         if args.merged_zip:
-            zipped = merged_zip(args.run_dir, args.checkpoint, None, args.trust_remote_code, say)
+            zipped = merged_zip(
+                args.run_dir, args.checkpoint, None, args.trust_remote_code, say, args.fp32
+            )
             result["merged_zip"] = str(zipped)
         if args.merged or args.merged_zip:
             result["merged"] = str(merged_path(args.run_dir, args.checkpoint))
@@ -412,6 +450,7 @@ def main(argv: list[str]) -> int:
                 not args.public,
                 args.trust_remote_code,
                 say,
+                fp32=args.fp32,
             )
         if args.demo_space:
             kind = "merged" if args.merged else "adapter"

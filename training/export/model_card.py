@@ -44,16 +44,7 @@ def render(run_dir: Path, source: Path, cfg, checkpoint: str, kind: str, repo: s
     what it is, how it was trained, its metrics and evaluation, usage and limitations.
     source: the adapter folder exported; repo: the Hub id it goes to, if any."""
     base = hub_id(cfg.model)
-    meta = {"base_model": base} if base else {}
-    tags = ["tunesmith", "lora", "sft", "text-generation"] + (
-        ["qlora"] if cfg.method == "qlora" else []
-    )
-    meta |= {
-        "library_name": "peft" if kind == "adapter" else "transformers",
-        "pipeline_tag": "text-generation",
-        "tags": tags,
-    }
-    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+    front = card_data(run_dir, cfg, kind, repo).to_yaml()
     base_text = f"`{base}`" if base else f"a local model folder ({md(Path(cfg.model).name)})"
     what = "A LoRA adapter for" if kind == "adapter" else "A fine-tuned version of"
     merged_note = "" if kind == "adapter" else " (the adapter merged into the base weights)"
@@ -121,6 +112,105 @@ def render(run_dir: Path, source: Path, cfg, checkpoint: str, kind: str, repo: s
             "de-quantized); on the original weights the adapter's outputs may differ slightly."
         )
     return "\n".join(lines) + "\n"
+
+
+METRICS = {  # report key -> (model-index metric type, name)
+    "exact_match": ("exact_match", "Exact match"),
+    "json_valid": ("json_valid", "Valid JSON"),
+    "rouge_l": ("rouge", "ROUGE-L"),
+    "perplexity": ("perplexity", "Perplexity"),
+}
+
+
+def card_data(run_dir: Path, cfg, kind: str, repo: str | None):
+    """The front matter, as huggingface_hub's ModelCardData (never hand-written YAML): base
+    model and its licence, library, task, the Hub dataset, tags, and a model-index with the
+    tuned model's figures when the run was evaluated. Nothing typed by a user goes here: the
+    evaluation data is named by its Hub id or as held-out rows."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    base = hub_id(cfg.model)
+    dataset = _hub_dataset(cfg.data)
+    method = "qlora" if cfg.method == "qlora" else "lora"
+    results = []
+    report = read_json(run_dir / "eval" / "report.json")
+    tuned = report.get("tuned") if isinstance(report.get("tuned"), dict) else {}
+    for key, (metric, name) in METRICS.items():
+        value = tuned.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            results.append(
+                EvalResult(
+                    task_type="text-generation",
+                    dataset_type=dataset or "custom",
+                    dataset_name="Held-out rows of the training data",
+                    metric_type=metric,
+                    metric_value=round(float(value), 4),
+                    metric_name=name,
+                )
+            )
+    return ModelCardData(
+        base_model=base,
+        library_name="peft" if kind == "adapter" else "transformers",
+        pipeline_tag="text-generation",
+        license=base_license(cfg.model),
+        datasets=[dataset] if dataset else None,
+        tags=["peft", method, "trl", "sft", "tunesmith"],
+        model_name=(repo or run_dir.name) if results else None,
+        eval_results=results or None,
+    )
+
+
+def _hub_dataset(data: str) -> str | None:
+    """OWNER/NAME when the run trained on a Hub dataset."""
+    from training.data.hub import as_ref
+
+    try:
+        ref = as_ref(data or "")
+    except Exception:
+        return None
+    return ref.repo if ref else None
+
+
+def base_license(model: str) -> str | None:
+    """The base model's licence from its own card (a local folder's README.md, or the Hub
+    model's, from the cache or the Hub): None when unknown."""
+    from training.models import bundled
+
+    if model == DEFAULT_MODEL:
+        return bundled.BUNDLED_LICENSE
+    card = Path(model) / "README.md"
+    if not card.is_file():
+        card = _hub_card(hub_id(model))
+    try:
+        text = card.read_text(encoding="utf-8") if card else ""
+    except OSError:
+        return None
+    match = re.match(r"---\n(.*?)\n---", text, re.S)
+    try:
+        meta = yaml.safe_load(match.group(1)) if match else None
+    except yaml.YAMLError:
+        return None
+    value = meta.get("license") if isinstance(meta, dict) else None
+    return value if isinstance(value, str) and re.fullmatch(r"[\w.+-]{1,64}", value) else None
+
+
+def _hub_card(repo: str | None) -> Path | None:
+    if not repo:
+        return None
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    from training.paths import hub_caches, hub_offline
+
+    for cache in hub_caches():
+        found = try_to_load_from_cache(repo, "README.md", cache_dir=cache)
+        if isinstance(found, str):
+            return Path(found)
+    if hub_offline():
+        return None
+    try:
+        return Path(hf_hub_download(repo, "README.md"))
+    except Exception:  # offline, gated, no card: the licence stays unknown
+        return None
 
 
 def _eval_section(run_dir: Path) -> list[str]:

@@ -19,6 +19,8 @@ from training.paths import models_dir
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_FOLDER = "SmolLM2-135M-Instruct"
 BUNDLED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what the GGUF was made from
+BUNDLED_LICENSE = "apache-2.0"  # that model's card
+BUNDLED_DTYPE = "bfloat16"  # that model's weights (the conversion here is float32)
 Progress = Callable[[str], None] | None
 
 

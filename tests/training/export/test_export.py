@@ -358,3 +358,72 @@ def test_cli_json_and_errors(run, tmp_path):
     assert done.returncode == 1 and "No Hugging Face token" in done.stderr
     assert cli(str(run), "--push", "bad id").returncode == 1
     assert "HF_TOKEN" in cli("--help").stdout
+
+
+def test_card_is_valid_model_card_data_with_license_dataset_and_model_index(
+    run, tmp_path, monkeypatch
+):
+    from huggingface_hub import ModelCard
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    # The base model's own card, where a download leaves it: its licence is taken from there.
+    cache = tmp_path / "hf" / "hub"
+    snap = cache / "models--HuggingFaceTB--SmolLM2-135M-Instruct" / "snapshots" / ("a" * 40)
+    snap.mkdir(parents=True)
+    (snap / "README.md").write_text("---\nlicense: apache-2.0\nlibrary_name: transformers\n---\n")
+    (snap.parent.parent / "refs").mkdir()
+    (snap.parent.parent / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    hub = hub_run(run, tmp_path / "hub", data="hub:alice/chats:short@" + "b" * 40 + "#train")
+    (hub / "eval").mkdir()
+    report = {
+        "rows": 3,
+        "verdict": "no clear improvement",
+        "base": {"exact_match": 0.0, "rouge_l": 0.1},
+        "tuned": {"exact_match": 0.6667, "rouge_l": 0.8, "json_valid": True},
+    }
+    (hub / "eval" / "report.json").write_text(json.dumps(report))
+    text = export.model_card(hub, repo_id="alice/my-model")
+    card = ModelCard(text)  # parses and checks the front matter as the Hub's library does
+    data = card.data.to_dict()
+    assert data["license"] == "apache-2.0" and data["datasets"] == ["alice/chats"]
+    assert data["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert set(data["tags"]) == {"peft", "lora", "trl", "sft", "tunesmith"}
+    name, results = model_index_to_eval_results(data["model-index"])
+    assert name == "alice/my-model"
+    got = {(r.metric_type, r.metric_value, r.dataset_type) for r in results}
+    assert got == {("exact_match", 0.6667, "alice/chats"), ("rouge", 0.8, "alice/chats")}
+    assert "## Training setup" in text and "## Usage" in text  # the body's sections stay
+    # No evaluation: no model-index; a local base with no card: no licence claimed.
+    plain = ModelCard(export.model_card(run)).data.to_dict()
+    assert "model-index" not in plain and "license" not in plain and "datasets" not in plain
+
+
+def test_the_merged_model_keeps_the_base_models_dtype_unless_fp32_is_asked(
+    tiny_model_dir, tmp_path
+):
+    from safetensors import safe_open
+
+    base = tmp_path / "bf16-base"
+    shutil.copytree(tiny_model_dir, base)
+    config = json.loads((base / "config.json").read_text())
+    config["dtype"] = "bfloat16"
+    config.pop("torch_dtype", None)
+    (base / "config.json").write_text(json.dumps(config))
+    run = make_run(runs_dir() / "bf16-run", base)
+
+    def weight_dtypes(folder: Path) -> set[str]:
+        found = set()
+        for file in folder.glob("*.safetensors"):
+            with safe_open(file, "pt") as f:
+                found |= {str(f.get_slice(k).get_dtype()) for k in f.keys()}
+        return found
+
+    assert export.saved_dtype(str(base)) == "bfloat16"
+    merged = export.merge(run)
+    assert weight_dtypes(merged) == {"BF16"}
+    assert export.fresh(merged, run / "adapter", "bfloat16")
+    assert not export.fresh(merged, run / "adapter", "float32")  # fp32 asked: merged again
+    zipped = export.merged_zip(run, fp32=True)
+    assert weight_dtypes(merged) == {"F32"} and zipped.is_file()
+    assert export.saved_dtype(str(tiny_model_dir)) in ("float32", "bfloat16", "float16")
