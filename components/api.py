@@ -27,6 +27,7 @@ import gradio as gr
 
 from components import train_format as tf
 from components.visitor import BROWSER_ID, ensure_owner
+from training import tracking
 from training.backends import get_backend
 from training.data import DataChoice, validate_file
 from training.export import export
@@ -113,6 +114,8 @@ def api_train(file, config, visitor, hf_token, runner: JobRunner, settings: Sett
         ok, reason = get_backend(cfg.backend).available()
         if not ok:
             raise ValueError(reason)
+        if why := tracking.refusal(cfg.report_to, settings.in_space):
+            raise ValueError(why)
         job = runner.submit(cfg, owner)
     except (ValueError, PermissionError) as e:
         raise gr.Error(str(e)) from None

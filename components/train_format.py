@@ -34,6 +34,7 @@ ADVANCED = [
     "logging_steps",
     "early_stopping_patience",
     "seed",
+    "report_to",
 ]
 HYPER = MAIN + ADAPTER + ADVANCED
 LOG_LINES = 40
@@ -46,6 +47,7 @@ LABELS = {
     "lr_scheduler": "Learning-rate schedule",
     "warmup_ratio": "Warm-up share",
     "lora_dropout": "LoRA dropout",
+    "report_to": "Experiment tracking",
 }
 TRAINED_STYLE = "background:#bbf7d0;color:#14532d;box-shadow:inset -1px 0 0 #86efac"
 CONTEXT_STYLE = "color:#6b7280;box-shadow:inset -1px 0 0 #e5e7eb"

@@ -31,7 +31,7 @@ from components import train_format as tf
 from components.autotrain_panel import build_autotrain_panel, on_export
 from components.format import message_html
 from components.visitor import Visitor
-from training import zerogpu
+from training import tracking, zerogpu
 from training.backends import get_backend
 from training.backends.preflight import estimate, load_model_config, local_hardware
 from training.config import SCHEDULERS, RunConfig, help_text
@@ -81,6 +81,11 @@ def widget(name: str, render: bool = True):
     kw = {"value": value, "label": tf.label(name), "info": help_text(name), "render": render}
     if name == "lr_scheduler":
         return gr.Dropdown(list(SCHEDULERS), **kw)
+    if name == "report_to":  # off unless chosen; only trackers installed here
+        choices = [
+            (tracking.LABELS[t], t) for t in tracking.available(bool(os.environ.get("SPACE_ID")))
+        ]
+        return gr.Dropdown(choices, **kw)
     if isinstance(value, str):
         return gr.Textbox(**kw)
     precision = 0 if isinstance(value, int) else None
@@ -180,6 +185,7 @@ def restore(saved) -> list:
         "backend": {"lora", "autotrain"},
         "method": {v for _, v in METHODS},
         "lr_scheduler": set(SCHEDULERS),
+        "report_to": set(tracking.TRACKERS),
     }
     out = []
     for name in KEPT:
@@ -240,6 +246,8 @@ def on_start(
         ok, reason = get_backend(cfg.backend).available()
         if not ok:
             return f"⚠️ {reason}", gr.skip()
+        if why := tracking.refusal(cfg.report_to, (settings or Settings()).in_space):
+            return f"⚠️ {why}", gr.skip()
         here = zerogpu.active() and not hf_job
         plan = zerogpu.plan_training(cfg, tf.report_stats(config[2])) if here else None
         if plan and plan.refusal:

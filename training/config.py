@@ -27,6 +27,7 @@ BACKENDS = ("lora", "autotrain")
 METHODS = ("lora", "qlora")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 DISTRIBUTED = ("auto", "none", "ddp", "fsdp")  # engines: configs/accelerate/<name>.yaml
+TRACKERS = ("none", "trackio", "tensorboard", "wandb")  # training/tracking.py
 MAX_CONFIG_BYTES = 1_000_000
 EXPECTED = {  # field type -> what a config must hold, in words
     bool: "true or false",
@@ -138,6 +139,12 @@ class RunConfig:
     num_processes: int = _help(
         "GPUs to train on (one process each); 0 = every GPU visible.", default=0
     )
+    report_to: str = _help(
+        "Experiment tracking: 'none', 'trackio' or 'tensorboard' (files in the run directory), "
+        "or 'wandb' (Weights & Biases with this machine's WANDB_API_KEY, else offline files); "
+        "each only where its package is installed.",
+        default="none",
+    )
 
     def __post_init__(self):
         problems = []
@@ -165,6 +172,10 @@ class RunConfig:
             problems.append(
                 "FSDP with QLoRA is not supported here: use distributed 'ddp' (a 4-bit base "
                 "fits one GPU per copy)"
+            )
+        if self.report_to not in TRACKERS:
+            problems.append(
+                f"report_to must be one of {', '.join(TRACKERS)}, not {self.report_to!r}"
             )
         if self.num_processes < 0:
             problems.append("num_processes cannot be negative (0 = every GPU)")

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from training import tracking
 from training.backends import Splits
 from training.backends.preflight import (
     LOAD_S_PER_GB,
@@ -142,7 +143,9 @@ def sft_config(cfg: RunConfig, output_dir: Path, hw: Hardware, has_val: bool):
         greater_is_better=False if early else None,
         seed=cfg.seed,
         data_seed=cfg.seed,
-        report_to="none",
+        **tracking.trainer_args(
+            cfg.report_to, Path(output_dir).parent, Path(output_dir).parent.name
+        ),
         disable_tqdm=True,  # progress goes to progress.jsonl; tqdm's \r bars garble train.log
         ddp_find_unused_parameters=False,
         dataloader_num_workers=0,

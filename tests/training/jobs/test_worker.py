@@ -586,3 +586,24 @@ def test_cpu_demo_preset_halves_the_loss_on_smollm2(tmp_path):
     assert losses[-1] <= losses[0] / 2
     assert evals[-1] < evals[0]
     assert logits_change(prepare_bundled(), run / "adapter") > 1e-3
+
+
+def test_tracking_is_off_by_default_and_trackio_logs_into_the_run(tmp_path, tiny_model_dir):
+    from training import tracking
+
+    assert RunConfig().report_to == "none"
+    data = write_chats(tmp_path / "chats.jsonl")
+    run = tmp_path / "run"
+    cfg = RunConfig(
+        model=str(tiny_model_dir), data=str(data), max_steps=2, save_steps=0, report_to="trackio"
+    )
+    cfg.to_yaml(tmp_path / "config.yaml")
+    code, out = finish(worker(tmp_path / "config.yaml", "--run-dir", run))
+    assert code == 0, out
+    assert any((run / "trackio").rglob("*.db")), sorted((run / "trackio").rglob("*"))
+    if "tensorboard" not in tracking.available():  # chosen but missing: a plain refusal
+        cfg = RunConfig.from_dict({**cfg.to_dict(), "report_to": "tensorboard"})
+        cfg.to_yaml(tmp_path / "tb.yaml")
+        code, out = finish(worker(tmp_path / "tb.yaml", "--run-dir", tmp_path / "tb"))
+        assert code != 0 and "TensorBoard (local) is not installed here" in out
+        assert "Traceback" not in rundir.read_status(tmp_path / "tb").get("reason", "")
