@@ -170,6 +170,8 @@ def prepare(cfg: RunConfig, folder: Path) -> RunConfig:
 
     remote = remote_config(cfg)
     train, val = load_splits(cfg)
+    if not train:
+        raise ValueError("No training rows could be read from the data.")
     (folder / "data").mkdir(parents=True)
     for name, rows in (("train", train), ("validation", val)):
         if rows:
@@ -201,6 +203,15 @@ def job_command() -> list[str]:
     from importlib.metadata import version
 
     return ["bash", "-c", JOB_SCRIPT.format(python=PYTHON, hub=version("huggingface_hub"))]
+
+
+def rough_size(data: Path, max_length: int) -> dict:
+    """The data's size as the pre-flight reads a report's statistics, counted roughly (~4
+    bytes of JSON a token; no tokenizer here): enough to size the job's time limit."""
+    text = data.read_bytes()
+    examples = text.count(b"\n")
+    tokens = min(len(text) // 4, examples * max_length)
+    return {"examples": examples, "total_training_tokens": tokens, "max_length": max_length}
 
 
 def timeout_for(seconds: float | None) -> str:
@@ -273,7 +284,7 @@ class RemoteRun:
                 rundir.write_status(self.run_dir, "failed", reason, **self._facts())
             self.returncode = 1
         finally:
-            self._token = None
+            self._token = self._api = None  # the HfApi holds the token too
 
     def _facts(self) -> dict:
         return {"hf_job": self.job}
@@ -297,6 +308,7 @@ class RemoteRun:
         repo = f"{user}/tunesmith-{run_dir.name}"
         with tempfile.TemporaryDirectory(prefix="tunesmith-job-") as tmp:
             remote = prepare(cfg, Path(tmp))
+            size = rough_size(Path(tmp) / "data" / "train.jsonl", remote.max_length)
             api.create_repo(repo, repo_type="dataset", private=True, exist_ok=True)
             api.upload_folder(
                 repo_id=repo,
@@ -315,7 +327,7 @@ class RemoteRun:
             env={"TUNESMITH_REPO": repo, "PYTHONUNBUFFERED": "1"},
             secrets={"HF_TOKEN": self._token},
             flavor=self.flavor.name,
-            timeout=timeout_for(estimate(remote, None, hardware=self.flavor.hardware()).seconds),
+            timeout=timeout_for(estimate(remote, size, hardware=self.flavor.hardware()).seconds),
             labels={"tunesmith": run_dir.name},
             namespace=user,
         )
@@ -409,10 +421,18 @@ def _last_error(run_dir: Path) -> str:
     return ((failed or errors or [""])[-1])[:500]
 
 
+REFUSALS = {  # the Hub's answer -> what to do about it
+    401: "The Hub refused the token: sign in again, or paste a token with write access.",
+    402: "Your Hugging Face account has no credit for Jobs: add some in its billing settings.",
+    403: "The token may not do this: it needs write access (repositories and Jobs).",
+}
+
+
 def _plain(exc: Exception) -> str:
-    """An error in one line, without a request's headers (the Hub's errors never hold the
-    token, but a line is all the status needs)."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    """An error in one line: what to do about a refusal, else its first line (the Hub's
+    errors never hold the token, but one line is all the status needs)."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return REFUSALS.get(status) or (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 def lost_reason(run_dir: str) -> str:

@@ -302,6 +302,42 @@ def test_the_suggested_flavour_is_the_cheapest_that_holds_the_run():
     assert seventy.flavor.count > 1 and "with FSDP" in seventy.line  # 140 GB of bf16 weights
 
 
+def test_a_refused_token_fails_the_run_with_what_to_do(tmp_path, token, monkeypatch):
+    run = tmp_path / "run"
+    run.mkdir()
+    config(tmp_path).to_yaml(run / rundir.CONFIG)
+    with jobs_hub(token, Lifecycle(["COMPLETED"], [])) as hub:
+        go_online(monkeypatch, hub.endpoint)
+        assert hf_jobs.RemoteRun(run, "t4-small", "hf_not_the_token").wait(30) == 1
+    status = rundir.read_status(run)
+    assert status["status"] == "failed"
+    assert status["reason"] == f"Hugging Face Jobs: {hf_jobs.REFUSALS[401]}"
+    assert not hub.created and not hub.jobs
+
+
+def test_after_an_app_restart_a_remote_run_says_where_its_job_is(tmp_path, monkeypatch):
+    """The token is never kept, so a new app process cannot follow the job: the run shows
+    as interrupted with the job's address, and the minutes it ran are not the app's."""
+
+    class Following:  # a RemoteRun that got as far as starting the job
+        pid, returncode = 0, None
+
+        def __init__(self, run_dir, flavor, token):
+            job = {"id": "job-9", "url": "https://huggingface.co/jobs/alice/job-9"}
+            rundir.write_status(run_dir, "running", "On Hugging Face Jobs", hf_job=job)
+
+        def poll(self):
+            return None
+
+    monkeypatch.setattr(hf_jobs, "RemoteRun", Following)
+    first = JobRunner(device="cpu", max_minutes=0.0001)
+    job = first.submit(config(tmp_path), owner="alice", hf_job=("t4-small", "hf_x"))
+    assert first.get(job.id).status == "running" and first.store.minutes_used("alice") == 0
+    [ended] = JobRunner(device="cpu").recover()  # the app, restarted
+    assert ended.id == job.id and ended.status == "interrupted"
+    assert "no longer follows" in ended.reason and "/jobs/alice/job-9" in ended.reason
+
+
 def test_what_a_job_cannot_run_is_refused_before_anything_is_sent(tmp_path, tiny_model_dir):
     runner = JobRunner(device="cpu")
     cfg = config(tmp_path)

@@ -151,6 +151,8 @@ def test_the_runner_starts_two_ranks_cancel_stops_every_one_and_resume_continues
         assert "accelerate.commands.launch" in log and "configs/accelerate/ddp.yaml" in log
         assert "2 processes, ddp: the run fits one NVIDIA L4" in log
         assert len(ranks_alive(run)) >= 3  # the launcher and its two ranks
+        launcher = Path(f"/proc/{runner.get(job.id).pid}/environ").read_bytes().split(b"\0")
+        assert b"TORCH_ELASTIC_SHUTDOWN_TIMEOUT=30" in launcher  # waits as long as the runner
         runner.cancel(job.id, "alice")
         wait_for(lambda: runner.get(job.id).status != "running", timeout=120, what="the end")
         assert runner.get(job.id).status == "cancelled", rundir.tail_log(run)
@@ -167,4 +169,4 @@ def test_the_runner_starts_two_ranks_cancel_stops_every_one_and_resume_continues
         assert not ranks_alive(run)
     finally:
         runner.shutdown(stop_workers=True)
-    assert os.environ.get("TORCH_ELASTIC_SHUTDOWN_TIMEOUT") is None  # set for the child only
+    assert os.environ.get("TORCH_ELASTIC_SHUTDOWN_TIMEOUT") is None  # the launcher's only
