@@ -46,6 +46,8 @@ PYTHON = "3.11"  # the app's own Python; uv fetches it in the job
 UI_ONLY = ("gradio", "spaces")  # requirements the worker never imports
 OUTPUT = "output"  # where the job puts its results in the repo
 RESULTS = ["adapter/*", "status.json", "progress.jsonl", "metrics.json", "skipped_rows.jsonl"]
+INSTALL_S = 180.0  # uv installing the pinned requirements in the job (torch with CUDA: GBs),
+# billed like training; assumed, not measured (no Jobs account here)
 POLL_S = 5.0  # the job's stage, asked every 0.25, 0.5, 1... s, then every POLL_S
 JOB_SCRIPT = """set -eu
 uvx --python {python} --from huggingface_hub=={hub} hf download "$TUNESMITH_REPO" \\
@@ -125,19 +127,19 @@ def suggest(cfg: RunConfig, stats: dict | None, model_config: dict | None = None
         usable = FITS * pf.device_gb
         shared = pf.memory_gb["weights"] + pf.memory_gb["adapter + optimizer"]
         if f.count == 1 and pf.peak_gb <= usable:
-            hours = (pf.seconds or 3600) / 3600
+            hours = ((pf.seconds or 3600) + INSTALL_S) / 3600
             costs.append((hours * f.usd_per_hour, 0, f, pf.seconds))
         elif f.count > 1 and pf.peak_gb - shared * (1 - 1 / f.count) <= usable:
             costs.append((f.usd_per_hour, 1, f, None))  # only when no single GPU holds it
     if not costs:
         return Suggestion(None, "No Hugging Face Jobs flavour holds this run: see the tips above.")
     cost, sharded, flavor, seconds = min(costs, key=lambda c: (c[1], c[0]))
-    if sharded:
-        how = f"its {flavor.count} GPUs with FSDP"
-        money = f"${flavor.usd_per_hour:.2f}/h"
-    else:
-        how = "one GPU"
-        money = f"${flavor.usd_per_hour:.2f}/h, about ${cost:.2f} for the run"
+    how = f"its {flavor.count} GPUs with FSDP" if sharded else "one GPU"
+    money = f"${flavor.usd_per_hour:.2f}/h"
+    if seconds:
+        price = f"about ${cost:.2f}" if cost >= 0.01 else "under $0.01"
+        minutes = round((seconds + INSTALL_S) / 60)
+        money += f", {price} for the run (~{minutes} min with installing)"
     line = (
         f"On Hugging Face Jobs: **{flavor.name}** ({flavor.gpu}, {flavor.gpu_gb:.0f} GB) holds it "
         f"on {how}: {money} (prices: {PRICES_SOURCE})."
@@ -205,12 +207,11 @@ def job_command() -> list[str]:
     return ["bash", "-c", JOB_SCRIPT.format(python=PYTHON, hub=version("huggingface_hub"))]
 
 
-def rough_size(data: Path, max_length: int) -> dict:
-    """The data's size as the pre-flight reads a report's statistics, counted roughly (~4
-    bytes of JSON a token; no tokenizer here): enough to size the job's time limit."""
-    text = data.read_bytes()
-    examples = text.count(b"\n")
-    tokens = min(len(text) // 4, examples * max_length)
+def rough_size(jsonl: bytes, max_length: int) -> dict:
+    """Normalised rows' size as the pre-flight reads a report's statistics, counted roughly
+    (~4 bytes of JSON a token; no tokenizer here): enough for a time limit or a price."""
+    examples = jsonl.count(b"\n")
+    tokens = min(len(jsonl) // 4, examples * max_length)
     return {"examples": examples, "total_training_tokens": tokens, "max_length": max_length}
 
 
@@ -308,7 +309,8 @@ class RemoteRun:
         repo = f"{user}/tunesmith-{run_dir.name}"
         with tempfile.TemporaryDirectory(prefix="tunesmith-job-") as tmp:
             remote = prepare(cfg, Path(tmp))
-            size = rough_size(Path(tmp) / "data" / "train.jsonl", remote.max_length)
+            train = (Path(tmp) / "data" / "train.jsonl").read_bytes()
+            size = rough_size(train, remote.max_length)
             api.create_repo(repo, repo_type="dataset", private=True, exist_ok=True)
             api.upload_folder(
                 repo_id=repo,

@@ -18,6 +18,7 @@ config or token, 143 cancelled.
 """
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -55,7 +56,10 @@ def main(argv: list[str]) -> int:
         print(f"Config error: {exc}", file=sys.stderr)
         return 2
     if args.suggest or not args.flavor:
-        suggestion = hf_jobs.suggest(cfg, None)
+        from training.data.choice import load_splits
+
+        rows = "".join(json.dumps(row) + "\n" for row in load_splits(cfg)[0]).encode()
+        suggestion = hf_jobs.suggest(cfg, hf_jobs.rough_size(rows, cfg.max_length))
         print(suggestion.line.replace("**", ""))
         if not args.suggest:
             print("Pass --flavor to submit the run.", file=sys.stderr)
