@@ -7,6 +7,9 @@
     runner.py   JobRunner: FIFO per device, a worker process per run, the app's limits,
                 cancel, resume, recovery
     worker.py   `python -m training train`: one run in its own process, driven by a run directory
+    launch.py   one worker process, or one per GPU under accelerate launch (DDP or FSDP)
+    hf_jobs.py  a run on Hugging Face Jobs, followed like a worker: upload, job, log, results
+    hf_entry.py what runs inside that job; submit.py: `python -m training submit`
     runs.py     finished runs for chat, evaluation and export, and who may see them
 
 The run directory is the unit of state: the app can die and come back.

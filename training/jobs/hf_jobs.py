@@ -21,6 +21,10 @@ Cancel: RUN_DIR/stop (the job runner's cancel of a run without a process) -> `ca
 
 The token lives in this object only: never in a file, the log, a config or the job's
 command. After an app restart nothing follows the job any more (status.json keeps its URL).
+
+Its length: the flavours with their prices, the upload, the job and following it to its
+results are one conversation with the Hub and read best in one place; the job's own side is
+hf_entry.py, the command line submit.py.
 """
 
 import json

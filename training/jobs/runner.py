@@ -23,12 +23,13 @@ status.json), the store keeps the reason; every refusal and failure is a plain V
     runner = JobRunner(before_start=[engine.free], max_jobs_per_owner=3)  # app.py: one per app
     runner.recover(); runner.start()
     job = runner.submit(cfg, owner="browser-token")
+    job = runner.submit(cfg, owner="hf:alice", hf_job=("a10g-small", token))  # Jobs, at once
     runner.jobs_for("browser-token")          # the run list, from the store alone
     runner.live(job)                          # one run as its files say right now
 
 Its length: one class owns the queue's whole lifecycle (submit with its limits, cancel,
-resume, schedule, reap, recover) under one lock; the SQL lives in store.py and the run files
-in rundir.py.
+resume, schedule, reap, recover) under one lock; the SQL lives in store.py, the run files in
+rundir.py, how a worker is launched in launch.py and a Hugging Face job in hf_jobs.py.
 """
 
 import logging
