@@ -157,74 +157,22 @@ def push_to_hub(
     progress=gr.Progress(),  # noqa: B008
     space_token: bool = False,
     settings: Settings | None = None,
+    space_id: str = "",
 ):
     """token: the visitor's (pasted, or their sign-in's); blank: the Space's HF_TOKEN secret,
     only when space_token (its owner's TUNESMITH_PUSH_WITH_SPACE_TOKEN=1: on a public Space
-    every visitor could otherwise write to the owner's account). Never returned or stored."""
-    try:
-        path = runs.open(run, checkpoint, owner)
-        url = export.publish(
-            path,
-            checkpoint,
-            kind or "adapter",
-            repo_id,
-            token or None,
-            bool(private),
-            checked_trust(path, trust_remote_code, settings),
-            progress=lambda message: progress(None, desc=message),
-            env_fallback=space_token,
-        )
-    except Exception as exc:
-        return _failed("Push", exc)
-    return message_html(f"Pushed to {url}", "ok")
-
-
-def push_handler(space_token: bool, settings: Settings):
-    """push_to_hub with the signed-in visitor's OAuth token (gradio injects it by type) used
-    when the token box is blank: a visitor who signed in never pastes one."""
-
-    def push(
-        run,
-        checkpoint,
-        kind,
-        repo_id,
-        private,
-        token,
-        trust,
-        owner,
-        oauth: gr.OAuthToken | None,
-        progress=gr.Progress(),  # noqa: B008
-    ):
-        token = token or (oauth.token if oauth is not None else "")
-        args = (run, checkpoint, kind, repo_id, private, token, trust, owner, progress)
-        return push_to_hub(*args, space_token=space_token, settings=settings)
-
-    return push
-
-
-def publish_demo(
-    run,
-    checkpoint,
-    kind,
-    repo_id,
-    space_id,
-    private,
-    token,
-    trust_remote_code=False,
-    owner="",
-    progress=gr.Progress(),  # noqa: B008
-    space_token: bool = False,
-    settings: Settings | None = None,
-):
-    """Push the model (as "Push to the Hub" does), then a demo Space that chats with it
-    (training/export/demo_space.py); the same token rules as a push."""
+    every visitor could otherwise write to the owner's account). Never returned or stored.
+    space_id: also publish a demo Space that chats with the pushed model
+    (training/export/demo_space.py), checked before anything is pushed."""
+    action = "Publishing the demo" if space_id else "Push"
     try:
         path = runs.open(run, checkpoint, owner)
         kind = kind or "adapter"
-        export.check_repo_id(space_id)
-        demo_space.check_publishable(path, kind)  # before pushing anything
+        if space_id:
+            export.check_repo_id(space_id)
+            demo_space.check_publishable(path, kind)
         say = lambda message: progress(None, desc=message)  # noqa: E731
-        model_url = export.publish(
+        url = export.publish(
             path,
             checkpoint,
             kind,
@@ -235,21 +183,24 @@ def publish_demo(
             progress=say,
             env_fallback=space_token,
         )
-        say("Publishing the demo Space...")
-        url = demo_space.publish_demo_space(
-            path, space_id, repo_id, token or None, bool(private), kind, env_fallback=space_token
-        )
+        if space_id:
+            say("Publishing the demo Space...")
+            args = (path, space_id, repo_id, token or None, bool(private), kind)
+            demo = demo_space.publish_demo_space(*args, env_fallback=space_token)
     except Exception as exc:
-        return _failed("Publishing the demo", exc)
-    return message_html(
-        f"Model pushed to {model_url}; demo Space at {url} (it builds in a few minutes).", "ok"
-    )
+        return _failed(action, exc)
+    if space_id:
+        text = f"Model pushed to {url}; demo Space at {demo} (it builds in a few minutes)."
+        return message_html(text, "ok")
+    return message_html(f"Pushed to {url}", "ok")
 
 
-def demo_handler(space_token: bool, settings: Settings):
-    """publish_demo with the signed-in visitor's OAuth token when the token box is blank."""
+def push_handler(space_token: bool, settings: Settings):
+    """push_to_hub with the signed-in visitor's OAuth token (gradio injects it by type) used
+    when the token box is blank: a visitor who signed in never pastes one. space_id: blank
+    for "Push to the Hub", the Space's id for "Publish a demo"."""
 
-    def publish(
+    def push(
         run,
         checkpoint,
         kind,
@@ -263,10 +214,10 @@ def demo_handler(space_token: bool, settings: Settings):
         progress=gr.Progress(),  # noqa: B008
     ):
         token = token or (oauth.token if oauth is not None else "")
-        args = (run, checkpoint, kind, repo_id, space_id, private, token, trust, owner, progress)
-        return publish_demo(*args, space_token=space_token, settings=settings)
+        args = (run, checkpoint, kind, repo_id, private, token, trust, owner, progress)
+        return push_to_hub(*args, space_token=space_token, settings=settings, space_id=space_id)
 
-    return publish
+    return push
 
 
 def your_repo(profile: gr.OAuthProfile | None):
@@ -324,6 +275,7 @@ def build_export_tab(owner=None, settings: Settings | None = None) -> None:
                     scale=3,
                 )
                 demo_button = gr.Button("Publish a demo", scale=1)
+            no_space = gr.State("")  # "Push to the Hub": no demo Space
         status = gr.HTML()
         card = gr.Markdown(PICK, label="Model card (README.md)")
     private_api = {"api_visibility": "private"}
@@ -345,17 +297,13 @@ def build_export_tab(owner=None, settings: Settings | None = None) -> None:
         [merged_file, status],
         **one_at_a_time,
     )
-    push_button.click(
-        push_handler(space_token, settings),
-        [run, checkpoint, kind, repo_id, private, token, trust, owner],
-        status,
-        **one_at_a_time,
-    )
-    demo_button.click(
-        demo_handler(space_token, settings),
-        [run, checkpoint, kind, repo_id, space_id, private, token, trust, owner],
-        status,
-        **one_at_a_time,
-    )
+    push = push_handler(space_token, settings)
+    for button, space in ((push_button, no_space), (demo_button, space_id)):
+        button.click(
+            push,
+            [run, checkpoint, kind, repo_id, space, private, token, trust, owner],
+            status,
+            **one_at_a_time,
+        )
     if settings.sign_in:
         gr.on(None, your_repo, None, repo_id, **private_api)

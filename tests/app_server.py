@@ -73,6 +73,27 @@ def serve(tmp_path: Path, model: str, **env_extra: str):
 
 
 @contextlib.contextmanager
+def launched_app(settings):
+    """The whole app (app.build_app) in this process, launched on a free port; yields its URL.
+    In-process, so a test can stand in for the Hub (monkeypatch) behind the app's handlers."""
+    import app
+
+    demo = app.build_app(settings)
+    port = free_port()
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        **app.launch_options(settings),
+    )
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@contextlib.contextmanager
 def app_process(python: str | Path, env: dict, log_path: Path, timeout: float = 90):
     """`PYTHON app.py` in the repository root with exactly env (GRADIO_SERVER_PORT set),
     output to log_path; yields its URL once /config answers; no traceback may be logged."""

@@ -4,23 +4,17 @@ pages' ownership: another caller sees, stops and pushes nothing of it, and a fil
 uploaded (a server path is not a file a caller may name)."""
 
 import re
-import socket
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.app_server import launched_app
 from training.paths import REPO_ROOT, home
 from training.settings import Settings
 
 TOKEN = "hf_ApiScriptToken0123456789abcdef"
 SAMPLE = REPO_ROOT / "samples" / "json_answers.jsonl"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def readme_script() -> str:
@@ -49,8 +43,6 @@ class FakeHub:
 def app_url(tiny_model_dir, monkeypatch):
     import huggingface_hub
 
-    import app
-
     def whoami(token=None):
         if token != TOKEN:
             raise ValueError("401")
@@ -60,17 +52,8 @@ def app_url(tiny_model_dir, monkeypatch):
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeHub)
     FakeHub.pushed = []
     settings = Settings(model_dirs=str(tiny_model_dir.parent), default_model=str(tiny_model_dir))
-    demo = app.build_app(settings)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        **app.launch_options(settings),
-    )
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with launched_app(settings) as url:
+        yield url
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from components import data_tab as dt
+from tests.app_server import launched_app
 from tests.conftest import FIXTURES
 from training.data import SAMPLES, DataChoice
 from training.settings import Settings
@@ -310,19 +311,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def launched(allowed):
-    import app
-
-    demo = app.build_app(allowed)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        **app.launch_options(),
-    )
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with launched_app(allowed) as url:
+        yield url
 
 
 def test_client_uploads_a_file_and_reads_the_report(launched, bad_jsonl, tiny_model_dir):

@@ -194,7 +194,7 @@ def test_a_signed_in_visitor_pushes_with_their_sign_in_and_it_is_never_kept(alic
     monkeypatch.delenv("HF_TOKEN", raising=False)
     push = ex.push_handler(space_token=False, settings=ex.Settings(oauth_client_id="x"))
     signed_in = gr.OAuthToken(token=oauth, scope="openid profile manage-repos", expires_at=0)
-    args = (str(alice_run), "final", "adapter", "alice/m", True)
+    args = (str(alice_run), "final", "adapter", "alice/m", "", True)
     status = push(*args, "", False, "alice", signed_in, lambda *a, **k: None)
     assert "Pushed to" in status and seen == [oauth] and oauth not in status
     status = push(*args, TOKEN, False, "alice", signed_in, lambda *a, **k: None)
@@ -233,17 +233,18 @@ def test_publish_a_demo_pushes_the_model_then_a_space_and_only_for_the_owner(
 
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    args = ("final", "adapter", "alice/m", "alice/m-demo", True, TOKEN, False)
+    args = ("final", "adapter", "alice/m", True, TOKEN, False)
+    demo = {"space_id": "alice/m-demo"}
     # A local base model cannot run in a Space: refused before anything is pushed.
-    status = ex.publish_demo(str(alice_run), *args, "alice", lambda *a, **k: None)
+    status = ex.push_to_hub(str(alice_run), *args, "alice", lambda *a, **k: None, **demo)
     assert "folder on this machine" in status and calls == []
     cfg = _yaml.safe_load((alice_run / "config.yaml").read_text())
     cfg["model"] = "HuggingFaceTB/SmolLM2-135M-Instruct"
     (alice_run / "config.yaml").write_text(_yaml.safe_dump(cfg))
-    status = ex.publish_demo(str(alice_run), *args, "bob", lambda *a, **k: None)
+    status = ex.push_to_hub(str(alice_run), *args, "bob", lambda *a, **k: None, **demo)
     assert ex.runs.REFUSED in status
     assert calls == []  # another visitor's run: nothing pushed
-    status = ex.publish_demo(str(alice_run), *args, "alice", lambda *a, **k: None)
+    status = ex.push_to_hub(str(alice_run), *args, "alice", lambda *a, **k: None, **demo)
     assert "demo Space at https://huggingface.co/spaces/alice/m-demo" in status, status
     assert TOKEN not in status
     pushed = [c for c in calls if c[0] != "init"]

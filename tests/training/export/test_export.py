@@ -416,7 +416,7 @@ def test_the_merged_model_keeps_the_base_models_dtype_unless_fp32_is_asked(
         found = set()
         for file in folder.glob("*.safetensors"):
             with safe_open(file, "pt") as f:
-                found |= {str(f.get_slice(k).get_dtype()) for k in f.keys()}
+                found |= {str(f.get_slice(k).get_dtype()) for k in f.keys()}  # noqa: SIM118
         return found
 
     assert export.saved_dtype(str(base)) == "bfloat16"
