@@ -20,13 +20,12 @@ data size, training time and compute, quality gained, tokens saved). Text from t
 (file and model names) is made inert Markdown, since the model card includes the file.
 """
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from training.evaluation.metrics import METRICS, SCORED_BY, call, compare
-from training.export.model_card import md
+from training.export.model_card import md, read_json
 from training.jobs import rundir
 
 DECISION = "decision.md"
@@ -131,12 +130,7 @@ def training_used(run_dir: Path) -> str | None:
     """How long the run trained and on what, from its status, metrics and progress files;
     None when it left no trace of either."""
     status = rundir.read_status(run_dir)
-    metrics = status.get("metrics") or {}
-    if not metrics:
-        try:
-            metrics = json.loads((run_dir / rundir.METRICS).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            metrics = {}
+    metrics = status.get("metrics") or read_json(run_dir / rundir.METRICS)
     elapsed = [p["elapsed"] for p in rundir.read_progress(run_dir) if "elapsed" in p]
     seconds = metrics.get("train_runtime_s") or (elapsed[-1] if elapsed else None)
     if seconds is None:

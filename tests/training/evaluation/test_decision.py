@@ -1,12 +1,23 @@
 """The recommendation rule on hand-made score tables (each of the four choices reachable,
 ties to the cheaper side) and decision.md with its checklist filled in from the run's files
-(training/evaluation/decision.py)."""
+(training/evaluation/decision.py); and (slow) on the bundled model, a task retrieval solves
+and one only fine-tuning does, each given the right recommendation."""
 
+import itertools
 import json
+import random
+import subprocess
+import sys
+import time
 from types import SimpleNamespace
 
+import pytest
+
+from training import recipe
+from training.config import DEFAULT_MODEL, RunConfig
 from training.evaluation import decision
 from training.jobs import rundir
+from training.paths import REPO_ROOT, models_dir
 
 SIDES = ("base", "few_shot", "retrieval", "tuned")
 TOKENS = {"base": 30, "few_shot": 400, "retrieval": 420, "tuned": 30}
@@ -117,3 +128,140 @@ def test_decision_md_fills_in_the_checklist_from_the_run(tmp_path):
     (run / rundir.METRICS).unlink()
     text = decision.write(run, report, cfg, 80).read_text()
     assert "- [ ] Training time and compute: the run left no status or progress" in text
+
+
+# --- slow: the bundled model, two tasks, two different answers ------------------------------
+PEOPLE = {  # made-up people and towns: no model knows where they were born
+    "Vorlan Queddy": "Quellport",
+    "Ilsa Marzune": "Bramwick",
+    "Tobin Tellovar": "Ostrevane",
+    "Prue Pindrake": "Tarnhollow",
+    "Osric Meriwen": "Velmora",
+    "Kade Vandelor": "Kestrigan",
+    "Bree Sottelin": "Duvallon",
+    "Yara Rowinder": "Hollowmere",
+    "Zeph Ilotan": "Fennrock",
+    "Drum Alenko": "Starlow",
+    "Fask Irralow": "Graymoor",
+    "Golda Venark": "Ashvale",
+    "Hesper Trowe": "Coldharbor",
+    "Ilvan Thessaly": "Eldwyn",
+    "Jory Macallen": "Marrowgate",
+    "Luna Vikstrom": "Pellridge",
+    "Norrow Endal": "Rivenshaw",
+    "Presta Valmor": "Silverlake",
+    "Rusk Imonde": "Thornbury",
+    "Wren Faxholt": "Wexbridge",
+}
+BORN = [
+    "Where was {} born?",
+    "In which town was {} born?",
+    "What is the birthplace of {}?",
+    "Tell me where {} was born.",  # held out: asked only at evaluation
+]
+# A strict code: the size's letter, then the first three letters of the colour, fabric, item
+# and country in capitals ("one large red cotton shirt made in Peru" is L-RED-COT-SHI-PER).
+SIZES = {"small": "S", "medium": "M", "large": "L", "extra large": "XL"}
+WORDS = [
+    ["red", "blue", "green", "black", "white", "yellow"],
+    ["cotton", "wool", "linen", "silk", "denim"],
+    ["shirt", "jacket", "scarf", "skirt", "coat", "dress"],
+    ["Portugal", "Vietnam", "Peru", "Turkey", "India"],
+]
+
+
+def chat(question: str, answer: str) -> dict:
+    return {
+        "messages": [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer},
+        ]
+    }
+
+
+def fact_rows() -> tuple[list[dict], list[dict]]:
+    """Each birthplace in three phrasings to train on; the fourth phrasing is held out."""
+    rows = {q: [chat(q.format(name), town) for name, town in PEOPLE.items()] for q in BORN}
+    return [r for q in BORN[:3] for r in rows[q]], rows[BORN[3]]
+
+
+def code_rows(train: int = 160, held_out: int = 20) -> tuple[list[dict], list[dict]]:
+    """Product codes: every held-out combination is new, so no training row holds its code;
+    the rule that builds it is in every row."""
+    combos = list(itertools.product(SIZES, *WORDS))
+    random.Random(0).shuffle(combos)
+    rows = [
+        chat(
+            f"Stock code for one {size} {colour} {fabric} {item} made in {origin}?",
+            "-".join([SIZES[size]] + [w[:3].upper() for w in (colour, fabric, item, origin)]),
+        )
+        for size, colour, fabric, item, origin in combos[: train + held_out]
+    ]
+    return rows[:train], rows[train:]
+
+
+def train_and_evaluate(folder, train: list[dict], held_out: list[dict]) -> tuple[dict, float]:
+    """A run with the defaults the app picks for this data (training/recipe.py), trained and
+    evaluated through the CLI as a user would; (the eval report, seconds taken)."""
+    started = time.monotonic()
+    folder.mkdir()
+    for name, rows in (("train.jsonl", train), ("held_out.jsonl", held_out)):
+        (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = RunConfig(
+        model=DEFAULT_MODEL,
+        data=str(folder / "train.jsonl"),
+        validation_file=str(folder / "held_out.jsonl"),
+    )
+    r = recipe.recipe(recipe.model_params(DEFAULT_MODEL), len(train))
+    cfg = RunConfig.from_dict(
+        {**cfg.to_dict(), "learning_rate": r.learning_rate, "epochs": r.epochs}
+    )
+    cfg.to_yaml(folder / "config.yaml")
+    run = folder / "run"
+    for command in (
+        ["train", str(folder / "config.yaml"), "--run-dir", str(run)],
+        ["eval", str(run), "--json"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "training", *command],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=3000,
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return json.loads(done.stdout), time.monotonic() - started
+
+
+@pytest.mark.slow
+def test_the_recommendation_tells_a_retrieval_task_from_a_fine_tuning_task(tmp_path):
+    """SmolLM2-135M on two tasks, each trained with the app's defaults (60 updates) and
+    evaluated on 20 held-out rows. Birthplaces of made-up people: the answer is in training
+    rows, which retrieval finds and puts in the prompt, so retrieval should be recommended
+    (whether or not the tuned model learned the facts too: it is dearer). Product codes in a
+    strict format: no training row holds a held-out code, only the rule that builds it, in
+    all 160 rows; fine-tuning learns it, while three examples in the prompt leave the small
+    base model copying their parts or running on past the code, so fine-tuning should be
+    recommended. Measured (16 min on 2 shared CPUs): birthplaces 20/20 for retrieval and for
+    the tuned model, 1/20 few-shot, 0/20 base; codes 20/20 tuned, 1/20 retrieval, 0/20 base."""
+    real = REPO_ROOT / ".tunesmith" / "models" / "SmolLM2-135M-Instruct"
+    if (real / "model.safetensors").is_file():  # reuse the converted model (else it converts)
+        models_dir().mkdir(parents=True, exist_ok=True)
+        (models_dir() / real.name).symlink_to(real)
+    facts, facts_s = train_and_evaluate(tmp_path / "facts", *fact_rows())
+    codes, codes_s = train_and_evaluate(tmp_path / "codes", *code_rows())
+    for name, report, seconds in (("facts", facts, facts_s), ("codes", codes, codes_s)):
+        scores = {
+            s: round(report[s][report["metric"]], 2)
+            for s in ("base", "few_shot", "retrieval", "tuned")
+        }
+        print(f"{name}: {seconds:.0f} s, {report['metric']} {scores}, {report['recommendation']}")
+    assert facts["metric"] == codes["metric"] == "exact_match"
+    assert facts["recommendation"]["choice"] == "retrieval", facts["recommendation"]
+    assert facts["retrieval"]["exact_match"] >= 0.8 and facts["base"]["exact_match"] == 0
+    assert codes["recommendation"]["choice"] == "fine_tune", codes["recommendation"]
+    assert codes["tuned"]["exact_match"] > codes["retrieval"]["exact_match"] + 0.3
+    assert "you may not need to fine-tune" in facts["recommendation"]["reason"]
+    assert codes["recommendation"]["reason"].startswith("Fine-tuning wins")
+    decision = (tmp_path / "codes" / "run" / "decision.md").read_text()
+    assert "- [x] Training time and compute:" in decision and "optimizer steps" in decision
