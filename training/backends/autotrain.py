@@ -220,7 +220,9 @@ def _run(config: Path, work: Path, run_dir: Path, cfg, log: AutoTrainLog, should
                     _say(value, echo)
                 if done:
                     _say(f"[autotrain] exited with code {proc.wait()}", echo)
-                    return "completed"
+                    # A cancel signals every process group under the worker, AutoTrain's too
+                    # (training/jobs/runner.py): it may end before this loop sees the stop.
+                    return "cancelled" if should_stop() else "completed"
     finally:
         stop_group(proc)  # stragglers; also on a second signal or an error in this loop
         if echo:
